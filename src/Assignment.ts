@@ -1,0 +1,191 @@
+/**
+ * The assignment: the SU's signed statement that a message holds a slot (nonce) in a process's schedule.
+ *
+ * Each assignment is a signed ANS-104 data item with the ao.TN.1 tags the legacy ao SU writes
+ * (`ao-su-http.md` §5): Process, Epoch, Nonce, Hash-Chain, Block-Height, Timestamp, Data-Protocol=ao,
+ * Type=Assignment, Variant=ao.TN.1 and Message. Its `target` and `anchor` are empty, as upstream's are.
+ * The data items are built and verified with `@dha-team/arbundles`, the ANS-104 library aoconnect uses.
+ *
+ * The hash chain is the legacy ao SU / CU algorithm (`scheduler-behaviour.md` §6), which the CU recomputes:
+ * - `HC(slot 0) = b64url(sha256(b64url_decode(process_id)))`
+ * - `HC(slot k+1) = b64url(sha256(b64url_decode(assignment_id_k) ‖ b64url_decode(HC_k)))`
+ *
+ * @since 0.1.0
+ */
+import * as Crypto from "node:crypto"
+import { DataItem, createData, type Signer } from "@dha-team/arbundles"
+import { Effect, Schema } from "effect"
+import { MessageId, ProcessId } from "./ProcessId.js"
+import { SIGNATURE_LENGTH, verify as verifySignature } from "./Wallet.js"
+
+/**
+ * A scheduled assignment as the library and the stores see it.
+ *
+ * - `id`: the assignment data item's id (sha256 of its signature), 43 characters.
+ * - `processId`, `messageId`: what was assigned to what.
+ * - `slot`: the nonce, from 0 (the process itself); `epoch`: always 0.
+ * - `timestamp`: SU wall clock in ms, strictly increasing per process (K14).
+ * - `blockHeight`: Arweave block height (integer; written as a 12-digit zero-padded tag).
+ * - `hashChain`: this slot's `Hash-Chain` tag, 43 characters.
+ * - `raw`: the signed ANS-104 data item, in bytes.
+ *
+ * @since 0.1.0
+ */
+export class Assignment extends Schema.Class<Assignment>("Assignment")({
+  id: MessageId,
+  processId: ProcessId,
+  messageId: MessageId,
+  slot: Schema.NonNegativeInt,
+  epoch: Schema.NonNegativeInt,
+  timestamp: Schema.NonNegativeInt,
+  blockHeight: Schema.NonNegativeInt,
+  hashChain: Schema.String,
+  raw: Schema.Uint8ArrayFromSelf
+}) {}
+
+/**
+ * A message to schedule: its id and, where the SU has it, its signed ANS-104 data item bytes. `raw` is absent
+ * for an assignment of an existing Arweave transaction (`POST /?process-id&assign`), which the CU then loads
+ * from the gateway.
+ *
+ * @since 0.1.0
+ */
+export class Message extends Schema.Class<Message>("Message")({
+  id: MessageId,
+  raw: Schema.optional(Schema.Uint8ArrayFromSelf)
+}) {}
+
+/**
+ * The hash chain value of slot 0 for `processId`: `b64url(sha256(b64url_decode(processId)))`.
+ *
+ * @since 0.1.0
+ */
+export const initialHashChain = (processId: string): string =>
+  Crypto.createHash("sha256").update(Buffer.from(processId, "base64url")).digest("base64url")
+
+/**
+ * The hash chain value that follows the assignment `previousAssignmentId` whose chain value was
+ * `previousHashChain`: `b64url(sha256(decode(previousAssignmentId) ‖ decode(previousHashChain)))`.
+ * Both inputs are decoded to raw bytes, so it is the same before and after a restart.
+ *
+ * @since 0.1.0
+ */
+export const nextHashChain = (previousAssignmentId: string, previousHashChain: string): string =>
+  Crypto.createHash("sha256")
+    .update(Buffer.from(previousAssignmentId, "base64url"))
+    .update(Buffer.from(previousHashChain, "base64url"))
+    .digest("base64url")
+
+/**
+ * Checks a schedule's hash chain from slot 0: each assignment's `hashChain` must follow from its predecessor
+ * and slots must be 0, 1, 2, … Returns the first slot that breaks, or `undefined` when all hold.
+ *
+ * @since 0.1.0
+ */
+export const verifyChain = (
+  processId: string,
+  assignments: ReadonlyArray<Pick<Assignment, "id" | "slot" | "hashChain">>
+): number | undefined => {
+  let expected = initialHashChain(processId)
+  for (let i = 0; i < assignments.length; i++) {
+    const a = assignments[i]!
+    if (a.slot !== i || a.hashChain !== expected) return i
+    expected = nextHashChain(a.id, a.hashChain)
+  }
+  return undefined
+}
+
+/**
+ * Pads a block height to the 12 digits the legacy SU writes in `Block-Height`.
+ *
+ * @since 0.1.0
+ */
+export const padBlockHeight = (height: number): string => String(height).padStart(12, "0")
+
+/**
+ * The ao.TN.1 tags of an assignment, in the order the legacy SU writes them. Every value is a string.
+ *
+ * @since 0.1.0
+ */
+export const tags = (fields: {
+  readonly processId: string
+  readonly messageId: string
+  readonly slot: number
+  readonly epoch: number
+  readonly timestamp: number
+  readonly blockHeight: number
+  readonly hashChain: string
+}): Array<{ name: string; value: string }> => [
+  { name: "Process", value: fields.processId },
+  { name: "Epoch", value: String(fields.epoch) },
+  { name: "Nonce", value: String(fields.slot) },
+  { name: "Hash-Chain", value: fields.hashChain },
+  { name: "Block-Height", value: padBlockHeight(fields.blockHeight) },
+  { name: "Timestamp", value: String(fields.timestamp) },
+  { name: "Data-Protocol", value: "ao" },
+  { name: "Type", value: "Assignment" },
+  { name: "Variant", value: "ao.TN.1" },
+  { name: "Message", value: fields.messageId }
+]
+
+/**
+ * What signs an assignment: the owner (public modulus, 512 bytes) and an effect that signs the ANS-104
+ * signature data (the 48-byte deep hash) with RSA-PSS SHA-256. The node wallet signs in-line; a worker pool
+ * can sign on other cores.
+ *
+ * @since 0.1.0
+ */
+export interface AssignmentSigner {
+  readonly owner: Uint8Array
+  readonly sign: (signatureData: Uint8Array) => Effect.Effect<Uint8Array>
+}
+
+/** Only `publicKey` and the lengths are read by `createData`; signing happens through `setSignature`. */
+const unsigned = (owner: Uint8Array): Signer =>
+  ({
+    publicKey: Buffer.from(owner),
+    signatureType: 1,
+    signatureLength: SIGNATURE_LENGTH,
+    ownerLength: SIGNATURE_LENGTH,
+    sign: () => {
+      throw new Error("unreachable: assignments are signed through setSignature")
+    }
+  }) as unknown as Signer
+
+/**
+ * Builds and signs the assignment data item for the given fields with `@dha-team/arbundles`
+ * (`createData`, `getSignatureData`, `setSignature`). Dies only on a library defect.
+ *
+ * @since 0.1.0
+ */
+export const build = (
+  signer: AssignmentSigner,
+  fields: Omit<Assignment, "id" | "raw">
+): Effect.Effect<Assignment> =>
+  Effect.gen(function* () {
+    const item = createData("", unsigned(signer.owner), { tags: tags(fields) })
+    const signatureData = yield* Effect.promise(() => item.getSignatureData())
+    const signature = yield* signer.sign(signatureData)
+    yield* Effect.promise(() => item.setSignature(Buffer.from(signature)))
+    return new Assignment({ ...fields, id: item.id as MessageId, raw: item.getRaw() }, { disableValidation: true })
+  })
+
+/**
+ * Verifies an assignment: the data item parses, its signature verifies against its owner, its id matches,
+ * and its tags agree with the fields. Returns a reason when it does not hold, `undefined` when it does.
+ *
+ * @since 0.1.0
+ */
+export const verify = (assignment: Assignment): Effect.Effect<string | undefined> =>
+  Effect.promise(async () => {
+    const raw = Buffer.from(assignment.raw)
+    if (!(await DataItem.verify(raw))) return "the data item does not verify"
+    const item = new DataItem(raw)
+    if (item.id !== assignment.id) return "the id does not match the signature"
+    const data = await item.getSignatureData()
+    if (!verifySignature(item.rawOwner, data, item.rawSignature)) return "the signature does not verify"
+    const expected = tags(assignment)
+    const actual = item.tags
+    if (JSON.stringify(expected) !== JSON.stringify(actual)) return "the tags do not match the fields"
+    return undefined
+  })

@@ -1,0 +1,94 @@
+/**
+ * Where assignments live: the storage contract every scheduler writes through, and its layers.
+ *
+ * Mirrors `dev_scheduler_cache` (write / read / list / latest) and the legacy ao SU's `messages` and
+ * `processes` tables, with their failures fixed: (process, slot) and the assignment id are unique, so a second
+ * write to a slot is a loud `StoreConflict` (behaviour 29), and `latest` is chosen by slot, not timestamp (K12).
+ *
+ * @since 0.1.0
+ */
+import { Context, Effect, Layer, Option } from "effect"
+import type { Assignment, Message } from "./Assignment.js"
+import type { StoreConflict, StoreError } from "./errors.js"
+import * as Memory from "./internal/store/memory.js"
+import type { ProcessId } from "./ProcessId.js"
+
+/**
+ * The head of a process's schedule: its max slot with that slot's hash chain, assignment id and timestamp
+ * (ms). Chosen by slot, never by timestamp (K12).
+ *
+ * @since 0.1.0
+ */
+export interface Latest {
+  readonly slot: number
+  readonly hashChain: string
+  readonly assignmentId: string
+  readonly timestamp: number
+}
+
+/**
+ * One stored schedule entry: the assignment, and the scheduled message's data item bytes when the SU has them
+ * (`undefined` for an assignment of an existing Arweave transaction).
+ *
+ * @since 0.1.0
+ */
+export interface Entry {
+  readonly assignment: Assignment
+  readonly message: Uint8Array | undefined
+}
+
+/**
+ * A range read of one process's schedule, ordered by slot.
+ *
+ * - `by: "slot"`: `from` and `to` are slots; `by: "timestamp"`: they are timestamps in ms.
+ * - `from` is **exclusive** and `to` **inclusive** (`ao-su-http.md` §4); either may be absent.
+ * - `limit`: the most entries returned (1 or more). Callers read `limit + 1` to learn whether a next page exists.
+ *
+ * @since 0.1.0
+ */
+export interface RangeQuery {
+  readonly by: "slot" | "timestamp"
+  readonly from?: number | undefined
+  readonly to?: number | undefined
+  readonly limit: number
+}
+
+/**
+ * The storage contract.
+ *
+ * - `append(assignment, message)`: atomic and durable when it succeeds. Fails with `StoreConflict` if the slot,
+ *   the assignment id or the (process, message id) pair already exists; with `StoreError` on I/O failure.
+ * - `latest(process)`: `Option<Latest>`, the max slot.
+ * - `range(process, query)`: at most `query.limit` entries, ascending by slot; never the whole schedule.
+ * - `getMessage(id)`: the entry whose message id or assignment id is `id`.
+ * - `getProcess(process)`: the process's slot-0 entry.
+ * - `listProcesses()`: every process with at least one assignment.
+ *
+ * @since 0.1.0
+ */
+export class AssignmentStore extends Context.Tag("effect-scheduler-registry/AssignmentStore")<
+  AssignmentStore,
+  {
+    readonly append: (assignment: Assignment, message: Message) => Effect.Effect<void, StoreConflict | StoreError>
+    readonly latest: (processId: ProcessId) => Effect.Effect<Option.Option<Latest>, StoreError>
+    readonly range: (processId: ProcessId, query: RangeQuery) => Effect.Effect<ReadonlyArray<Entry>, StoreError>
+    readonly getMessage: (id: string, processId?: ProcessId | undefined) => Effect.Effect<Option.Option<Entry>, StoreError>
+    readonly getProcess: (processId: ProcessId) => Effect.Effect<Option.Option<Entry>, StoreError>
+    readonly listProcesses: () => Effect.Effect<ReadonlyArray<ProcessId>, StoreError>
+  }
+>() {}
+
+/**
+ * An in-memory store, for tests and for the library's default. Its writes are atomic but do not survive the
+ * process. Each process's entries live in a slot-indexed array, so `range` by slot is a slice.
+ *
+ * @since 0.1.0
+ */
+export const makeMemory: Effect.Effect<AssignmentStore["Type"]> = Effect.sync(Memory.make)
+
+/**
+ * The in-memory store as a Layer; each build is a fresh, empty store.
+ *
+ * @since 0.1.0
+ */
+export const layerMemory: Layer.Layer<AssignmentStore> = Layer.effect(AssignmentStore, makeMemory)

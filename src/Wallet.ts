@@ -1,0 +1,270 @@
+/**
+ * The node wallet: an Arweave RSA key that signs assignments.
+ *
+ * Mirrors HyperBEAM's `ar_wallet` / `rsa_pss` / `hb:wallet()` (`scheduler-behaviour.md` §5), with its hazards
+ * fixed: the key file is read once, a missing file is created atomically (temporary file, then a hard link
+ * that fails if another creator won) with mode 0600, concurrent first calls get the same key, and a malformed
+ * file is a typed `WalletError` instead of a crash. The private key never appears in logs, errors, `toString`,
+ * `toJSON` or `inspect`.
+ *
+ * @since 0.1.0
+ */
+import * as Crypto from "node:crypto"
+import * as Fs from "node:fs/promises"
+import * as Path from "node:path"
+import { Context, Effect, Layer } from "effect"
+import { WalletError } from "./errors.js"
+
+/**
+ * An Arweave JWK key file: `{kty: "RSA", e: "AQAB", n, d, p, q, dp, dq, qi}` as unpadded base64url.
+ *
+ * @since 0.1.0
+ */
+export interface ArweaveJwk {
+  readonly kty: "RSA"
+  readonly e: string
+  readonly n: string
+  readonly d: string
+  readonly p: string
+  readonly q: string
+  readonly dp: string
+  readonly dq: string
+  readonly qi: string
+  readonly ext?: boolean | undefined
+}
+
+/**
+ * Length of an RSA-4096 signature and of the owner (public modulus `n`), in bytes.
+ *
+ * @since 0.1.0
+ */
+export const SIGNATURE_LENGTH = 512
+
+/**
+ * The wallet service.
+ *
+ * - `address`: 43-character base64url of sha256(n), the ao/Arweave address.
+ * - `owner`: the public modulus n, 512 bytes for RSA-4096 (the ANS-104 `owner` field).
+ * - `sign(bytes)`: RSA-PSS with SHA-256, MGF1-SHA-256, salt 32 bytes, as ANS-104 signs its deep hash; 512 bytes.
+ * - `signSync`: the same, synchronously, for hot paths that already run inside one step.
+ *
+ * @since 0.1.0
+ */
+export class Wallet extends Context.Tag("effect-scheduler-registry/Wallet")<
+  Wallet,
+  {
+    readonly address: string
+    readonly owner: Uint8Array
+    readonly sign: (data: Uint8Array) => Effect.Effect<Uint8Array>
+    readonly signSync: (data: Uint8Array) => Uint8Array
+    /** The private key, parsed once, for signing on worker threads. Never logged or serialised. */
+    readonly privateKey: Crypto.KeyObject
+  }
+>() {}
+
+/**
+ * The ao/Arweave address of an owner: base64url(sha256(n)), 43 characters. A 32-byte input is already an
+ * address and is returned as its text unchanged (behaviour 45, `ar_wallet:to_address`).
+ *
+ * @since 0.1.0
+ */
+export const ownerToAddress = (owner: Uint8Array): string =>
+  owner.length === 32
+    ? Buffer.from(owner).toString("base64url")
+    : Crypto.createHash("sha256").update(owner).digest("base64url")
+
+/**
+ * Verifies an RSA-PSS SHA-256 signature of `data` by `owner` (the public modulus n, e = 65537).
+ * Accepts any salt length, as `rsa_pss:verify` does (behaviour 46). Returns `false` for malformed input.
+ *
+ * @since 0.1.0
+ */
+export const verify = (owner: Uint8Array, data: Uint8Array, signature: Uint8Array): boolean => {
+  try {
+    const key = Crypto.createPublicKey({
+      key: { kty: "RSA", n: Buffer.from(owner).toString("base64url"), e: "AQAB" },
+      format: "jwk"
+    })
+    return Crypto.verify("sha256", data, {
+      key,
+      padding: Crypto.constants.RSA_PKCS1_PSS_PADDING,
+      saltLength: Crypto.constants.RSA_PSS_SALTLEN_AUTO
+    }, signature)
+  } catch {
+    return false
+  }
+}
+
+const JWK_FIELDS = ["n", "e", "d", "p", "q", "dp", "dq", "qi"] as const
+
+/**
+ * Checks that `input` is an RSA Arweave JWK and says what is wrong otherwise.
+ *
+ * @since 0.1.0
+ */
+export const validateJwk = (input: unknown): ArweaveJwk | string => {
+  if (typeof input !== "object" || input === null || Array.isArray(input)) return "the key is not a JSON object"
+  const record = input as Record<string, unknown>
+  if (record.kty !== undefined && record.kty !== "RSA") return `unsupported key type ${JSON.stringify(record.kty)}`
+  for (const field of JWK_FIELDS) {
+    const value = record[field]
+    if (typeof value !== "string" || value.length === 0) return `missing or empty field "${field}"`
+    if (!/^[A-Za-z0-9_-]+$/.test(value)) return `field "${field}" is not unpadded base64url`
+  }
+  return { ...(record as unknown as ArweaveJwk), kty: "RSA" }
+}
+
+const hidden = { toString: () => "Wallet(<redacted>)", toJSON: () => "Wallet(<redacted>)" }
+
+/**
+ * Builds the service from a JWK. Fails with `WalletError` (naming `path` when given) if the key is malformed.
+ *
+ * @since 0.1.0
+ */
+export const make = (jwk: unknown, path?: string | undefined): Effect.Effect<Wallet["Type"], WalletError> =>
+  Effect.suspend(() => {
+    const fail = (reason: string) => Effect.fail(new WalletError({ ...(path === undefined ? {} : { path }), reason }))
+    const valid = validateJwk(jwk)
+    if (typeof valid === "string") return fail(valid)
+    let privateKey: Crypto.KeyObject
+    try {
+      privateKey = Crypto.createPrivateKey({ key: { ...valid }, format: "jwk" })
+    } catch (e) {
+      return fail(`the key does not parse as an RSA private key (${(e as Error).message.split("\n")[0]})`)
+    }
+    const owner = new Uint8Array(Buffer.from(valid.n, "base64url"))
+    const signSync = (data: Uint8Array): Uint8Array =>
+      Crypto.sign("sha256", data, {
+        key: privateKey,
+        padding: Crypto.constants.RSA_PKCS1_PSS_PADDING,
+        saltLength: 32
+      })
+    const probe = signSync(Buffer.from("effect-scheduler-registry"))
+    if (!verify(owner, Buffer.from("effect-scheduler-registry"), probe)) {
+      return fail("the private key does not match the public modulus n")
+    }
+    const service: Wallet["Type"] = Object.assign(Object.create(hidden), {
+      address: ownerToAddress(owner),
+      owner,
+      signSync,
+      sign: (data: Uint8Array) => Effect.sync(() => signSync(data)),
+      privateKey,
+      [Symbol.for("nodejs.util.inspect.custom")]: () => `Wallet(${ownerToAddress(owner)})`
+    })
+    return Effect.succeed(service)
+  })
+
+/**
+ * Generates a new RSA-4096 Arweave JWK (e = 65537). Takes about a second or more of CPU.
+ *
+ * @since 0.1.0
+ */
+export const generateJwk: Effect.Effect<ArweaveJwk> = Effect.async<ArweaveJwk>((resume) => {
+  Crypto.generateKeyPair("rsa", { modulusLength: 4096, publicExponent: 65537 }, (err, _pub, priv) => {
+    if (err) return resume(Effect.die(err))
+    const jwk = priv.export({ format: "jwk" }) as Record<string, string>
+    resume(Effect.succeed({ kty: "RSA", ext: true, ...jwk } as ArweaveJwk))
+  })
+})
+
+const inFlight = new Map<string, Promise<unknown>>()
+
+const readKeyFile = (path: string): Effect.Effect<unknown, WalletError> =>
+  Effect.tryPromise({
+    try: () => Fs.readFile(path, "utf8"),
+    catch: (e) => new WalletError({ path, reason: `cannot read the key file (${(e as NodeJS.ErrnoException).code})` })
+  }).pipe(
+    Effect.flatMap((text) =>
+      Effect.try({
+        try: () => JSON.parse(text) as unknown,
+        catch: () => new WalletError({ path, reason: "the key file is not valid JSON" })
+      })
+    )
+  )
+
+const createKeyFile = (path: string): Effect.Effect<void, WalletError> =>
+  Effect.gen(function* () {
+    const jwk = yield* generateJwk
+    const tmp = `${path}.${process.pid}.${Crypto.randomBytes(6).toString("hex")}.tmp`
+    yield* Effect.tryPromise({
+      try: async () => {
+        await Fs.mkdir(Path.dirname(path), { recursive: true })
+        await Fs.writeFile(tmp, JSON.stringify(jwk), { mode: 0o600, flag: "wx" })
+        try {
+          // link() fails with EEXIST if another creator won the race: then both read the winner's key.
+          await Fs.link(tmp, path)
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e
+        } finally {
+          await Fs.rm(tmp, { force: true })
+        }
+      },
+      catch: (e) => new WalletError({ path, reason: `cannot create the key file (${(e as Error).message})` })
+    })
+  })
+
+const exists = (path: string) =>
+  Effect.promise(() =>
+    Fs.stat(path).then(
+      () => true,
+      () => false
+    )
+  )
+
+/**
+ * Loads the JWK at `path`, creating an RSA-4096 key there first if the file is missing. Concurrent first
+ * calls in one process share one creation; across processes the hard-link step lets exactly one file win.
+ *
+ * Fails with `WalletError` (naming the file) if the file cannot be read or created, is not JSON, or is not an
+ * RSA Arweave JWK. Mirrors `hb:wallet()` / `ar_wallet:load_keyfile`.
+ *
+ * @since 0.1.0
+ */
+export const loadOrCreate = (path: string): Effect.Effect<{ readonly jwk: unknown; readonly created: boolean }, WalletError> =>
+  Effect.gen(function* () {
+    const absolute = Path.resolve(path)
+    let created = false
+    if (!(yield* exists(absolute))) {
+      const pending = inFlight.get(absolute)
+      if (pending !== undefined) {
+        yield* Effect.promise(() => pending)
+      } else {
+        const run = Effect.runPromiseExit(createKeyFile(absolute))
+        inFlight.set(absolute, run)
+        const exit = yield* Effect.promise(() => run).pipe(Effect.ensuring(Effect.sync(() => inFlight.delete(absolute))))
+        yield* exit
+        created = true
+      }
+    }
+    const jwk = yield* readKeyFile(absolute)
+    return { jwk, created }
+  })
+
+/**
+ * A Wallet from the JWK key file at `path`, created (RSA-4096, mode 0600) if missing.
+ * Fails with `WalletError` naming the file and what is wrong.
+ *
+ * @since 0.1.0
+ */
+export const layerFile = (path: string): Layer.Layer<Wallet, WalletError> =>
+  Layer.effect(
+    Wallet,
+    Effect.flatMap(loadOrCreate(path), ({ jwk }) => make(jwk, path))
+  )
+
+/**
+ * A Wallet from an in-memory JWK. Fails with `WalletError` if the key is malformed.
+ *
+ * @since 0.1.0
+ */
+export const layerJwk = (jwk: unknown): Layer.Layer<Wallet, WalletError> => Layer.effect(Wallet, make(jwk))
+
+/**
+ * A Wallet with a freshly generated RSA-4096 key. Slow (a second or more); tests should prefer the fixture key.
+ *
+ * @since 0.1.0
+ */
+export const layerGenerate: Layer.Layer<Wallet> = Layer.effect(
+  Wallet,
+  Effect.flatMap(generateJwk, (jwk) => Effect.orDie(make(jwk)))
+)

@@ -1,0 +1,197 @@
+/**
+ * Every typed failure of the library, as `Schema.TaggedError` classes, so that each one can be encoded,
+ * matched with `Effect.catchTag` and carried over HTTP or RPC.
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+
+/**
+ * A process or message id that is neither a 43-character base64url id nor 32 raw bytes.
+ * `reason` says what was wrong (length, alphabet, type). Mirrors `hb_util:human_id`'s input rules.
+ *
+ * @since 0.1.0
+ */
+export class InvalidProcessId extends Schema.TaggedError<InvalidProcessId>()("InvalidProcessId", {
+  input: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `Invalid id ${JSON.stringify(this.input)}: ${this.reason}`
+  }
+}
+
+/**
+ * `NameService.register` found a live holder under the name. Mirrors `hb_name:register/2` returning `error`.
+ *
+ * @since 0.1.0
+ */
+export class AlreadyRegistered extends Schema.TaggedError<AlreadyRegistered>()("AlreadyRegistered", {
+  name: Schema.String
+}) {
+  override get message(): string {
+    return `A live fiber is already registered under ${this.name}`
+  }
+}
+
+/**
+ * `SchedulerRegistry.find(p)` without `genIfNotHosted` found no live scheduler.
+ * Mirrors `dev_scheduler_registry:find/1` returning `not_found`.
+ *
+ * @since 0.1.0
+ */
+export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", {
+  processId: Schema.String
+}) {
+  override get message(): string {
+    return `No scheduler is hosted for process ${this.processId}`
+  }
+}
+
+/**
+ * The registry's Layer is closing or closed: nothing is found and nothing starts.
+ *
+ * @since 0.1.0
+ */
+export class RegistryClosed extends Schema.TaggedError<RegistryClosed>()("RegistryClosed", {}) {
+  override get message(): string {
+    return "The scheduler registry is closed"
+  }
+}
+
+/**
+ * The scheduling mode is `disabled`: `find(p, true)` starts nothing. HyperBEAM throws inside the linked
+ * spawn and kills the caller (behaviour 16); we fail with this error and register nothing.
+ *
+ * @since 0.1.0
+ */
+export class SchedulingDisabled extends Schema.TaggedError<SchedulingDisabled>()("SchedulingDisabled", {
+  processId: Schema.String
+}) {
+  override get message(): string {
+    return `Scheduling is disabled on this node (process ${this.processId})`
+  }
+}
+
+/**
+ * A `schedule` call did not get its assignment within its deadline (`timeoutMs`, 10,000 ms by default).
+ * The server drops a request whose deadline passed before it was assigned, so no slot was consumed for it.
+ * Mirrors later `dev_scheduler_server`'s `scheduler_timeout`.
+ *
+ * @since 0.1.0
+ */
+export class SchedulerTimeout extends Schema.TaggedError<SchedulerTimeout>()("SchedulerTimeout", {
+  processId: Schema.String,
+  timeoutMs: Schema.Number
+}) {
+  override get message(): string {
+    return `Scheduler for ${this.processId} did not assign within ${this.timeoutMs} ms`
+  }
+}
+
+/**
+ * The scheduler fiber is no longer running (it stopped, failed, was passivated or its registry closed) while
+ * the request was queued or in flight. The slot was not consumed.
+ *
+ * @since 0.1.0
+ */
+export class SchedulerStopped extends Schema.TaggedError<SchedulerStopped>()("SchedulerStopped", {
+  processId: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `Scheduler for ${this.processId} stopped: ${this.reason}`
+  }
+}
+
+/**
+ * The scheduler's bounded mailbox is full (`capacity` requests); the request was not queued.
+ *
+ * @since 0.1.0
+ */
+export class MailboxFull extends Schema.TaggedError<MailboxFull>()("MailboxFull", {
+  processId: Schema.String,
+  capacity: Schema.Number
+}) {
+  override get message(): string {
+    return `Mailbox of the scheduler for ${this.processId} is full (${this.capacity} requests)`
+  }
+}
+
+/**
+ * The message cannot be scheduled as given (for example a duplicate message id for the process).
+ *
+ * @since 0.1.0
+ */
+export class InvalidMessage extends Schema.TaggedError<InvalidMessage>()("InvalidMessage", {
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `Invalid message: ${this.reason}`
+  }
+}
+
+/**
+ * Loading, creating or using a wallet failed. `path` names the key file where there is one; `reason` says
+ * what is wrong. It never carries key material.
+ *
+ * @since 0.1.0
+ */
+export class WalletError extends Schema.TaggedError<WalletError>()("WalletError", {
+  path: Schema.optional(Schema.String),
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return this.path === undefined ? `Wallet error: ${this.reason}` : `Wallet ${this.path}: ${this.reason}`
+  }
+}
+
+/**
+ * A write would overwrite an existing slot or assignment id. Never a silent success (behaviour 29).
+ *
+ * @since 0.1.0
+ */
+export class StoreConflict extends Schema.TaggedError<StoreConflict>()("StoreConflict", {
+  processId: Schema.String,
+  slot: Schema.Number,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `Store conflict for ${this.processId} at slot ${this.slot}: ${this.reason}`
+  }
+}
+
+/**
+ * The assignment store failed (I/O, SQL, a corrupt row). `operation` names the call.
+ *
+ * @since 0.1.0
+ */
+export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
+  operation: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `Assignment store ${this.operation} failed: ${this.reason}`
+  }
+}
+
+/**
+ * Every way a `Scheduler.schedule` call can fail.
+ *
+ * @since 0.1.0
+ */
+export type ScheduleError =
+  | SchedulerTimeout
+  | SchedulerStopped
+  | MailboxFull
+  | InvalidMessage
+  | StoreConflict
+  | StoreError
+  | WalletError
+
+/**
+ * Every way `SchedulerRegistry.find` can fail.
+ *
+ * @since 0.1.0
+ */
+export type FindError = NotFound | RegistryClosed | SchedulingDisabled | StoreError | SchedulerStopped

@@ -1,0 +1,91 @@
+import { Effect, Option } from "effect"
+import type { Assignment, Message } from "../../Assignment.js"
+import type { AssignmentStore, Entry, Latest, RangeQuery } from "../../AssignmentStore.js"
+import { StoreConflict } from "../../errors.js"
+import type { ProcessId } from "../../ProcessId.js"
+
+interface Schedule {
+  /** Ascending by slot (and so by timestamp, which strictly increases with slot). */
+  readonly entries: Array<Entry>
+  readonly slots: Set<number>
+  readonly messageIds: Set<string>
+}
+
+/** Index of the first entry whose key is greater than `bound` (entries ascend by slot and by timestamp). */
+const firstAbove = (entries: ReadonlyArray<Entry>, key: (e: Entry) => number, bound: number): number => {
+  let lo = 0
+  let hi = entries.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (key(entries[mid]!) > bound) hi = mid
+    else lo = mid + 1
+  }
+  return lo
+}
+
+const bySlot = (e: Entry) => e.assignment.slot
+const byTimestamp = (e: Entry) => e.assignment.timestamp
+
+export const make = (): AssignmentStore["Type"] => {
+  const schedules = new Map<ProcessId, Schedule>()
+  const byId = new Map<string, Entry>()
+
+  const conflict = (a: Assignment, reason: string) =>
+    Effect.fail(new StoreConflict({ processId: a.processId, slot: a.slot, reason }))
+
+  const append = (assignment: Assignment, message: Message) =>
+    Effect.suspend(() => {
+      let schedule = schedules.get(assignment.processId)
+      if (schedule?.slots.has(assignment.slot)) return conflict(assignment, "slot already written")
+      if (byId.has(assignment.id)) return conflict(assignment, "assignment id already written")
+      if (schedule?.messageIds.has(message.id)) return conflict(assignment, "message already scheduled")
+      if (schedule === undefined) {
+        schedule = { entries: [], slots: new Set(), messageIds: new Set() }
+        schedules.set(assignment.processId, schedule)
+      }
+      const entry: Entry = { assignment, message: message.raw }
+      const at = firstAbove(schedule.entries, bySlot, assignment.slot)
+      if (at === schedule.entries.length) schedule.entries.push(entry)
+      else schedule.entries.splice(at, 0, entry)
+      schedule.slots.add(assignment.slot)
+      schedule.messageIds.add(message.id)
+      byId.set(assignment.id, entry)
+      if (!byId.has(message.id)) byId.set(message.id, entry)
+      return Effect.void
+    })
+
+  const latest = (processId: ProcessId) =>
+    Effect.sync((): Option.Option<Latest> => {
+      const last = schedules.get(processId)?.entries.at(-1)
+      if (last === undefined) return Option.none()
+      const a = last.assignment
+      return Option.some({ slot: a.slot, hashChain: a.hashChain, assignmentId: a.id, timestamp: a.timestamp })
+    })
+
+  const range = (processId: ProcessId, query: RangeQuery) =>
+    Effect.sync((): ReadonlyArray<Entry> => {
+      const entries = schedules.get(processId)?.entries ?? []
+      const key = query.by === "slot" ? bySlot : byTimestamp
+      const start = query.from === undefined ? 0 : firstAbove(entries, key, query.from)
+      const end = query.to === undefined ? entries.length : firstAbove(entries, key, query.to)
+      return entries.slice(start, Math.min(end, start + Math.max(0, query.limit)))
+    })
+
+  const getMessage = (id: string, processId?: ProcessId | undefined) =>
+    Effect.sync(() => {
+      if (processId !== undefined) {
+        const found = schedules
+          .get(processId)
+          ?.entries.find((e) => e.assignment.messageId === id || e.assignment.id === id)
+        return Option.fromNullable(found)
+      }
+      return Option.fromNullable(byId.get(id))
+    })
+
+  const getProcess = (processId: ProcessId) =>
+    Effect.sync(() => Option.fromNullable(schedules.get(processId)?.entries[0]))
+
+  const listProcesses = () => Effect.sync(() => Array.from(schedules.keys()))
+
+  return { append, latest, range, getMessage, getProcess, listProcesses }
+}

@@ -13,7 +13,7 @@
  * @since 0.1.0
  */
 import * as Crypto from "node:crypto"
-import { DataItem, createData, type Signer } from "@dha-team/arbundles"
+import { createData, DataItem, type Signer } from "@dha-team/arbundles"
 import { Effect, Schema } from "effect"
 import { MessageId, ProcessId } from "./ProcessId.js"
 import { SIGNATURE_LENGTH, verify as verifySignature } from "./Wallet.js"
@@ -158,10 +158,7 @@ const unsigned = (owner: Uint8Array): Signer =>
  *
  * @since 0.1.0
  */
-export const build = (
-  signer: AssignmentSigner,
-  fields: Omit<Assignment, "id" | "raw">
-): Effect.Effect<Assignment> =>
+export const build = (signer: AssignmentSigner, fields: Omit<Assignment, "id" | "raw">): Effect.Effect<Assignment> =>
   Effect.gen(function* () {
     const item = createData("", unsigned(signer.owner), { tags: tags(fields) })
     const signatureData = yield* Effect.promise(() => item.getSignatureData())

@@ -7,10 +7,12 @@
  *
  * @since 0.1.0
  */
-import { Effect, Either, ParseResult, Schema } from "effect"
+import { type Effect, Either, ParseResult, Schema } from "effect"
 import { InvalidProcessId } from "./errors.js"
 
 const ALPHABET = /^[A-Za-z0-9_-]*$/
+/** Characters whose 6-bit value has its low 2 bits clear: the only ones that may end the text of 32 bytes. */
+const LAST = /[AEIMQUYcgkosw048]$/
 
 /**
  * Why `input` is not a canonical 43-character base64url id of 32 bytes, or `undefined` when it is one.
@@ -21,7 +23,7 @@ export const invalidReason = (input: string): string | undefined => {
   if (input.length !== 43) return `expected 43 base64url characters, got ${input.length}`
   if (!ALPHABET.test(input)) return "contains characters outside the base64url alphabet [A-Za-z0-9_-]"
   // 43 characters carry 258 bits; the last 2 must be zero for the text to be the canonical form of 32 bytes.
-  if (Buffer.from(input, "base64url").toString("base64url") !== input) return "is not the canonical encoding of 32 bytes"
+  if (!LAST.test(input)) return "is not the canonical encoding of 32 bytes (its last character carries stray bits)"
   return undefined
 }
 
@@ -55,6 +57,15 @@ export const MessageId = Schema.String.pipe(
  */
 export type MessageId = typeof MessageId.Type
 
+/** Text of a non-string input for the error; never throws (`String` does for `Object.create(null)`). */
+const inputText = (input: unknown): string => {
+  try {
+    return String(input)
+  } catch {
+    return Object.prototype.toString.call(input)
+  }
+}
+
 /**
  * Normalises a raw 32-byte id or its 43-character text to a `ProcessId`, synchronously.
  * Returns `Either.left(InvalidProcessId)` naming what was wrong (length, alphabet, type).
@@ -69,7 +80,9 @@ export const parseEither = (input: unknown): Either.Either<ProcessId, InvalidPro
     )
   }
   if (typeof input !== "string") {
-    return Either.left(new InvalidProcessId({ input: String(input), reason: `expected a string, got ${typeof input}` }))
+    return Either.left(
+      new InvalidProcessId({ input: inputText(input), reason: `expected a string, got ${typeof input}` })
+    )
   }
   const reason = invalidReason(input)
   return reason === undefined ? Either.right(input as ProcessId) : Either.left(new InvalidProcessId({ input, reason }))
@@ -108,8 +121,7 @@ export const ProcessIdFromInput = Schema.transformOrFail(
   Schema.typeSchema(ProcessId),
   {
     strict: true,
-    decode: (input, _, ast) =>
-      Either.mapLeft(parseEither(input), (e) => new ParseResult.Type(ast, input, e.message)),
+    decode: (input, _, ast) => Either.mapLeft(parseEither(input), (e) => new ParseResult.Type(ast, input, e.message)),
     encode: (id) => ParseResult.succeed(id)
   }
 )

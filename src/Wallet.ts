@@ -12,7 +12,7 @@
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, type Exit, Layer } from "effect"
 import { WalletError } from "./errors.js"
 
 /**
@@ -85,11 +85,16 @@ export const verify = (owner: Uint8Array, data: Uint8Array, signature: Uint8Arra
       key: { kty: "RSA", n: Buffer.from(owner).toString("base64url"), e: "AQAB" },
       format: "jwk"
     })
-    return Crypto.verify("sha256", data, {
-      key,
-      padding: Crypto.constants.RSA_PKCS1_PSS_PADDING,
-      saltLength: Crypto.constants.RSA_PSS_SALTLEN_AUTO
-    }, signature)
+    return Crypto.verify(
+      "sha256",
+      data,
+      {
+        key,
+        padding: Crypto.constants.RSA_PKCS1_PSS_PADDING,
+        saltLength: Crypto.constants.RSA_PSS_SALTLEN_AUTO
+      },
+      signature
+    )
   } catch {
     return false
   }
@@ -167,7 +172,7 @@ export const generateJwk: Effect.Effect<ArweaveJwk> = Effect.async<ArweaveJwk>((
   })
 })
 
-const inFlight = new Map<string, Promise<unknown>>()
+const inFlight = new Map<string, Promise<Exit.Exit<boolean, WalletError>>>()
 
 const readKeyFile = (path: string): Effect.Effect<unknown, WalletError> =>
   Effect.tryPromise({
@@ -182,19 +187,22 @@ const readKeyFile = (path: string): Effect.Effect<unknown, WalletError> =>
     )
   )
 
-const createKeyFile = (path: string): Effect.Effect<void, WalletError> =>
+/** Creates the key file; `true` if this call's key is the one on disk, `false` if another creator won. */
+const createKeyFile = (path: string): Effect.Effect<boolean, WalletError> =>
   Effect.gen(function* () {
     const jwk = yield* generateJwk
     const tmp = `${path}.${process.pid}.${Crypto.randomBytes(6).toString("hex")}.tmp`
-    yield* Effect.tryPromise({
+    return yield* Effect.tryPromise({
       try: async () => {
         await Fs.mkdir(Path.dirname(path), { recursive: true })
         await Fs.writeFile(tmp, JSON.stringify(jwk), { mode: 0o600, flag: "wx" })
         try {
           // link() fails with EEXIST if another creator won the race: then both read the winner's key.
           await Fs.link(tmp, path)
+          return true
         } catch (e) {
           if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e
+          return false
         } finally {
           await Fs.rm(tmp, { force: true })
         }
@@ -215,25 +223,32 @@ const exists = (path: string) =>
  * Loads the JWK at `path`, creating an RSA-4096 key there first if the file is missing. Concurrent first
  * calls in one process share one creation; across processes the hard-link step lets exactly one file win.
  *
- * Fails with `WalletError` (naming the file) if the file cannot be read or created, is not JSON, or is not an
- * RSA Arweave JWK. Mirrors `hb:wallet()` / `ar_wallet:load_keyfile`.
+ * `created` is `true` only for the call whose key ended up on disk; callers that waited for, or lost the race
+ * to, another creator read that key and get `false`.
+ *
+ * Fails with `WalletError` (naming the file) if the file cannot be read or created, or is not JSON (`make`
+ * checks that it is an RSA Arweave JWK). Mirrors `hb:wallet()` / `ar_wallet:load_keyfile`.
  *
  * @since 0.1.0
  */
-export const loadOrCreate = (path: string): Effect.Effect<{ readonly jwk: unknown; readonly created: boolean }, WalletError> =>
+export const loadOrCreate = (
+  path: string
+): Effect.Effect<{ readonly jwk: unknown; readonly created: boolean }, WalletError> =>
   Effect.gen(function* () {
     const absolute = Path.resolve(path)
     let created = false
     if (!(yield* exists(absolute))) {
       const pending = inFlight.get(absolute)
       if (pending !== undefined) {
-        yield* Effect.promise(() => pending)
+        // A waiter fails with the creator's error, not with a confusing read error for a missing file.
+        yield* Effect.asVoid(yield* Effect.promise(() => pending))
       } else {
         const run = Effect.runPromiseExit(createKeyFile(absolute))
         inFlight.set(absolute, run)
-        const exit = yield* Effect.promise(() => run).pipe(Effect.ensuring(Effect.sync(() => inFlight.delete(absolute))))
-        yield* exit
-        created = true
+        const exit = yield* Effect.promise(() => run).pipe(
+          Effect.ensuring(Effect.sync(() => inFlight.delete(absolute)))
+        )
+        created = yield* exit
       }
     }
     const jwk = yield* readKeyFile(absolute)
@@ -249,7 +264,11 @@ export const loadOrCreate = (path: string): Effect.Effect<{ readonly jwk: unknow
 export const layerFile = (path: string): Layer.Layer<Wallet, WalletError> =>
   Layer.effect(
     Wallet,
-    Effect.flatMap(loadOrCreate(path), ({ jwk }) => make(jwk, path))
+    Effect.suspend(() => {
+      // Every WalletError names the same (absolute) file, as loadOrCreate's read errors do.
+      const absolute = Path.resolve(path)
+      return Effect.flatMap(loadOrCreate(absolute), ({ jwk }) => make(jwk, absolute))
+    })
   )
 
 /**

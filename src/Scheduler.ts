@@ -1,0 +1,114 @@
+/**
+ * One process's scheduler server: a fiber with a bounded mailbox that gives each message the next slot,
+ * links it into the hash chain, signs the assignment and stores it.
+ *
+ * Mirrors HyperBEAM's `dev_scheduler_server` ("a deliberate bottleneck": one server per process, assignment
+ * serialised through its mailbox; `scheduler-behaviour.md` §3), with its failures fixed:
+ * - slots are strictly sequential from 0 with no gap and no duplicate (behaviours 19–20, K11);
+ * - in the sync modes the slot and chain advance only after the store write succeeded, so a failed write
+ *   consumes no slot and the caller gets the typed error (behaviour 27);
+ * - every call has a deadline (10,000 ms by default) and the server drops requests whose deadline passed
+ *   before they were assigned (behaviour 28);
+ * - timestamps strictly increase within a process: last + 1 ms when the clock has not moved (K14);
+ * - the hash chain is the legacy ao SU/CU chain, identical before and after a restart (§6).
+ *
+ * @since 0.1.0
+ */
+import type { Effect, Fiber } from "effect"
+import type { Assignment, AssignmentSigner, Message } from "./Assignment.js"
+import type { ScheduleError, SchedulerStopped } from "./errors.js"
+import type { ProcessId } from "./ProcessId.js"
+
+/**
+ * When `schedule` replies (`scheduling_mode` in HyperBEAM, behaviour 24):
+ * - `aggressive`: after signing, before the store write. The write still happens before the next slot is
+ *   assigned; if it fails the scheduler stops, so no later slot is built on an unstored one. An assignment
+ *   acknowledged this way can be lost if the node crashes before the write commits, and its slot then reissued.
+ * - `local_confirmation` (default): after the assignment is committed to the store.
+ * - `remote_confirmation`: after the store write and an upload attempt, whatever the upload's result.
+ * - `disabled`: no scheduler starts (`SchedulingDisabled`).
+ *
+ * @since 0.1.0
+ */
+export type Mode = "aggressive" | "local_confirmation" | "remote_confirmation" | "disabled"
+
+/**
+ * Default deadline of a `schedule` call, in ms (HyperBEAM's later `AbortTime = now + 10 s`).
+ *
+ * @since 0.1.0
+ */
+export const DEFAULT_TIMEOUT_MS = 10_000
+
+/**
+ * Default capacity of a scheduler's mailbox, in requests.
+ *
+ * @since 0.1.0
+ */
+export const DEFAULT_MAILBOX_CAPACITY = 4_096
+
+/**
+ * Options of one scheduler server. All optional; defaults in brackets.
+ *
+ * - `mode` [`local_confirmation`]: see `Mode`.
+ * - `timeoutMs` [10,000]: default deadline of a `schedule` call, in ms.
+ * - `mailboxCapacity` [4,096]: requests queued before `schedule` fails with `MailboxFull`.
+ * - `blockHeight` [() => 0]: the Arweave block height to stamp, read at each assignment.
+ * - `signer`: signs assignments instead of the wallet in-line (e.g. a worker pool); its `owner` must be the
+ *   wallet's.
+ * - `upload`: the `remote_confirmation` upload of a stored assignment; its failure is logged, not returned.
+ *
+ * @since 0.1.0
+ */
+export interface Options {
+  readonly mode?: Mode | undefined
+  readonly timeoutMs?: number | undefined
+  readonly mailboxCapacity?: number | undefined
+  readonly blockHeight?: (() => number) | undefined
+  readonly signer?: AssignmentSigner | undefined
+  readonly upload?: ((assignment: Assignment) => Effect.Effect<void, unknown>) | undefined
+}
+
+/**
+ * A snapshot of a scheduler's state (`{info, State}` in HyperBEAM).
+ *
+ * - `slot`: the last assigned slot, -1 if none (`current`).
+ * - `hashChain`, `assignmentId`, `timestamp` (ms): of that last slot; `undefined` if none.
+ * - `address`: the wallet address that signs; `mode`; `mailboxDepth`: requests waiting.
+ *
+ * @since 0.1.0
+ */
+export interface Info {
+  readonly processId: ProcessId
+  readonly slot: number
+  readonly hashChain: string | undefined
+  readonly assignmentId: string | undefined
+  readonly timestamp: number | undefined
+  readonly address: string
+  readonly mode: Mode
+  readonly mailboxDepth: number
+}
+
+/**
+ * A handle on a running scheduler server, as `SchedulerRegistry.find` returns it.
+ *
+ * - `schedule(message, { timeoutMs })`: the message's assignment, in slot order. Fails with
+ *   `SchedulerTimeout` past the deadline (ms), `MailboxFull`, `SchedulerStopped`, `StoreConflict` (e.g. the
+ *   message is already scheduled for this process), `StoreError`.
+ * - `info`: the current state, read without a mailbox round trip; fails with `SchedulerStopped` once stopped.
+ * - `fiber`: the server fiber, which lives in the registry's scope.
+ *
+ * @since 0.1.0
+ */
+export interface Scheduler {
+  readonly processId: ProcessId
+  readonly address: string
+  readonly mode: Mode
+  readonly schedule: (
+    message: Message,
+    options?: { readonly timeoutMs?: number | undefined } | undefined
+  ) => Effect.Effect<Assignment, ScheduleError>
+  readonly info: Effect.Effect<Info, SchedulerStopped>
+  readonly fiber: Fiber.RuntimeFiber<void, unknown>
+}
+
+export { make, type Server } from "./internal/scheduler.js"

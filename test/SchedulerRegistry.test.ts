@@ -94,7 +94,7 @@ describe("SchedulerRegistry: behaviours 11–18", () => {
       const handles = yield* Effect.all(
         Array.from({ length: 50 }, () => SchedulerRegistry.find(idOf(14), true)),
         { concurrency: "unbounded" }
-      )
+      ).pipe(Effect.withMaxOpsBeforeYield(16))
       expect(probe.latestCalls).toBe(1)
       expect(new Set(handles).size).toBe(1)
       expect(new Set(handles.map((h) => h.fiber)).size).toBe(1)
@@ -113,10 +113,11 @@ describe("SchedulerRegistry: behaviours 11–18", () => {
       const names = yield* NameService.NameService
       for (const n of [2, 10, 100]) {
         const id = idOf(300 + n)
+        // yielding every 16 operations makes callers interleave between their lookup and their registration
         const results = yield* Effect.all(
           Array.from({ length: n }, () => Effect.either(SchedulerRegistry.find(id, true))),
           { concurrency: "unbounded" }
-        )
+        ).pipe(Effect.withMaxOpsBeforeYield(16))
         expect(results.every(Either.isRight)).toBe(true)
         expect(new Set(results.map((r) => Either.getOrThrow(r).fiber)).size).toBe(1)
       }

@@ -1,0 +1,147 @@
+/**
+ * Writing one group-commit batch: one transaction, a few multi-row statements, one result per append.
+ * The same SQL runs on SQLite and PostgreSQL (`INSERT … ON CONFLICT DO NOTHING RETURNING`).
+ */
+import type { SqlClient } from "@effect/sql"
+import type { SqlError } from "@effect/sql/SqlError"
+import { Cause, Effect, Exit, Metric, MetricBoundaries, Option } from "effect"
+import type { Assignment, Message } from "../../Assignment.js"
+import { StoreConflict, StoreError } from "../../errors.js"
+
+/** One queued append. */
+export interface Append {
+  readonly assignment: Assignment
+  readonly message: Message
+}
+
+/** A BIGINT column: a number from SQLite, a decimal string from PostgreSQL. */
+export type Int = number | string | bigint
+
+/** The number of appends committed per transaction by the group-commit writer. */
+export const batchSize = Metric.histogram(
+  "assignment_store_batch_size",
+  MetricBoundaries.exponential({ start: 1, factor: 2, count: 10 }),
+  "Appends committed per store transaction"
+)
+
+/** Rows per INSERT statement: 10 parameters each stays far below SQLite's 32,766 and PostgreSQL's 65,535. */
+const MAX_ROWS_PER_STATEMENT = 500
+/** Payload bytes per INSERT statement, so that 10 MiB bodies never build one huge protocol message. */
+const MAX_BYTES_PER_STATEMENT = 8 * 1024 * 1024
+
+/** Splits `batch` into runs of at most MAX_ROWS_PER_STATEMENT rows and (beyond one row) MAX_BYTES_PER_STATEMENT. */
+const statements = (batch: ReadonlyArray<Append>): Array<Array<Append>> => {
+  const out: Array<Array<Append>> = []
+  let current: Array<Append> = []
+  let bytes = 0
+  for (const append of batch) {
+    const size = append.assignment.raw.length + (append.message.raw?.length ?? 0)
+    if (current.length > 0 && (current.length >= MAX_ROWS_PER_STATEMENT || bytes + size > MAX_BYTES_PER_STATEMENT)) {
+      out.push(current)
+      current = []
+      bytes = 0
+    }
+    current.push(append)
+    bytes += size
+  }
+  if (current.length > 0) out.push(current)
+  return out
+}
+
+const keyOf = (processId: string, slot: Int, assignmentId: string) => `${processId} ${Number(slot)} ${assignmentId}`
+
+/** `error.message`, with its cause's message when it has one (a SqlError wraps the driver's error). */
+export const reasonOf = (error: { readonly message: string; readonly cause?: unknown }): string =>
+  error.cause instanceof Error ? `${error.message}: ${error.cause.message}` : error.message
+
+/**
+ * Returns `run(batch)`: writes the batch in one transaction and returns one Exit per append, in order.
+ *
+ * Each run of rows is one `INSERT … ON CONFLICT DO NOTHING RETURNING`; an append whose row did not come back
+ * hit a unique key (slot, assignment id or message id, also against an earlier append of the same batch) and
+ * fails with `StoreConflict` alone. A statement error rolls the transaction back with nothing written, so
+ * the appends are retried one per transaction and only the bad one fails with `StoreError`. A failed COMMIT
+ * (a defect) leaves the outcome unknown: every append fails with `StoreError`, nothing is retried.
+ */
+export const makeRun = (sql: SqlClient.SqlClient) => {
+  /** Why `a` did not insert: the first of slot, assignment id, message id that already exists. */
+  const conflictOf = ({ assignment: a, message }: Append) =>
+    Effect.map(
+      sql<{ process_id: string; slot: Int; assignment_id: string }>`
+        SELECT process_id, slot, assignment_id FROM assignments
+        WHERE (process_id = ${a.processId} AND slot = ${a.slot}) OR assignment_id = ${a.id}
+          OR (process_id = ${a.processId} AND message_id = ${message.id})`,
+      (rows) => {
+        const reason = rows.some((r) => r.process_id === a.processId && Number(r.slot) === a.slot)
+          ? "slot already written"
+          : rows.some((r) => r.assignment_id === a.id)
+            ? "assignment id already written"
+            : "message already scheduled"
+        return new StoreConflict({ processId: a.processId, slot: a.slot, reason })
+      }
+    )
+
+  const insertRows = (rows: ReadonlyArray<Append>) =>
+    sql<{ process_id: string; slot: Int; assignment_id: string }>`INSERT INTO assignments ${sql.insert(
+      rows.map(({ assignment: a, message }) => ({
+        process_id: a.processId,
+        slot: a.slot,
+        epoch: a.epoch,
+        timestamp: a.timestamp,
+        block_height: a.blockHeight,
+        hash_chain: a.hashChain,
+        assignment_id: a.id,
+        message_id: message.id,
+        assignment: a.raw,
+        message: message.raw ?? null
+      }))
+    )} ON CONFLICT DO NOTHING RETURNING process_id, slot, assignment_id`
+
+  const insertProcesses = (written: ReadonlyArray<Append>) => {
+    const first = new Map<string, number>()
+    for (const { assignment: a } of written) {
+      first.set(a.processId, Math.min(first.get(a.processId) ?? a.timestamp, a.timestamp))
+    }
+    if (first.size === 0) return Effect.void
+    const rows = Array.from(first, ([process_id, first_timestamp]) => ({ process_id, first_timestamp }))
+    return sql`INSERT INTO processes ${sql.insert(rows)} ON CONFLICT DO NOTHING`
+  }
+
+  const write = (batch: ReadonlyArray<Append>): Effect.Effect<Array<Exit.Exit<void, StoreConflict>>, SqlError> =>
+    Effect.gen(function* () {
+      const inserted = new Set<string>()
+      for (const rows of statements(batch)) {
+        for (const r of yield* insertRows(rows)) inserted.add(keyOf(r.process_id, r.slot, r.assignment_id))
+      }
+      // `delete`: of two identical appends in one batch, the first was written and the second conflicts.
+      const ok = batch.map(({ assignment: a }) => inserted.delete(keyOf(a.processId, a.slot, a.id)))
+      yield* insertProcesses(batch.filter((_, i) => ok[i]))
+      return yield* Effect.forEach(
+        batch,
+        (append, i): Effect.Effect<Exit.Exit<void, StoreConflict>, SqlError> =>
+          ok[i] ? Effect.succeed(Exit.void) : Effect.map(conflictOf(append), (conflict) => Exit.fail(conflict))
+      )
+    })
+
+  const failAll = (batch: ReadonlyArray<Append>, reason: string) =>
+    batch.map(() => Exit.fail(new StoreError({ operation: "append", reason })))
+
+  const run = (
+    batch: ReadonlyArray<Append>
+  ): Effect.Effect<ReadonlyArray<Exit.Exit<void, StoreConflict | StoreError>>> =>
+    Effect.flatMap(Effect.exit(sql.withTransaction(write(batch))), (exit) => {
+      if (Exit.isSuccess(exit)) return Effect.as(Metric.update(batchSize, batch.length), exit.value)
+      const failure = Cause.failureOption(exit.cause)
+      if (Option.isSome(failure) && !Cause.isDie(exit.cause)) {
+        return batch.length > 1
+          ? Effect.map(
+              Effect.forEach(batch, (one) => run([one])),
+              (results) => results.flat()
+            )
+          : Effect.succeed(failAll(batch, reasonOf(failure.value)))
+      }
+      return Effect.succeed(failAll(batch, `commit failed, outcome unknown: ${Cause.pretty(exit.cause)}`))
+    })
+
+  return run
+}

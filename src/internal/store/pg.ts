@@ -1,0 +1,57 @@
+/**
+ * The PostgreSQL client for the durable store: `@effect/sql-pg` with every connection's `search_path` set to
+ * the store's schema (created if missing) and `synchronous_commit` forced on.
+ */
+import { SqlClient } from "@effect/sql"
+import { PgClient } from "@effect/sql-pg"
+import { Context, Effect, Layer, Redacted } from "effect"
+import { StoreError } from "../../errors.js"
+import { layerOrStoreError } from "./sql.js"
+
+export interface Options {
+  readonly url: string
+  readonly schema?: string | undefined
+  readonly maxConnections?: number | undefined
+}
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
+
+/**
+ * `url` with the libpq `options` parameter set, so every pooled connection starts with our `search_path` and
+ * `synchronous_commit = on` (a COMMIT returns only once its WAL is flushed, whatever the server default).
+ */
+const connectionUrl = (url: string, schema: string): string => {
+  const parsed = new URL(url)
+  const settings = `-c search_path=${schema} -c synchronous_commit=on`
+  const given = parsed.searchParams.get("options")
+  parsed.searchParams.set("options", given === null ? settings : `${given} ${settings}`)
+  return parsed.toString()
+}
+
+/** Connects, sets the schema and creates it if missing. Fails with `StoreError` (operation "open"). */
+export const layerClient = (options: Options): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, StoreError> => {
+  const schema = options.schema ?? "public"
+  return Layer.unwrapEffect(
+    Effect.try({
+      try: () => {
+        if (!IDENTIFIER.test(schema)) throw new Error(`schema ${JSON.stringify(schema)} is not a plain SQL identifier`)
+        return connectionUrl(options.url, schema)
+      },
+      catch: (error) =>
+        new StoreError({ operation: "open", reason: error instanceof Error ? error.message : String(error) })
+    }).pipe(
+      Effect.map((url) =>
+        PgClient.layer({
+          url: Redacted.make(url),
+          maxConnections: options.maxConnections,
+          applicationName: "effect-scheduler-registry"
+        }).pipe(
+          Layer.tap((context) => {
+            const sql = Context.get(context, SqlClient.SqlClient)
+            return sql`CREATE SCHEMA IF NOT EXISTS ${sql(schema)}`
+          })
+        )
+      )
+    )
+  ).pipe(layerOrStoreError("open"))
+}

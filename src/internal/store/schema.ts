@@ -1,0 +1,46 @@
+/**
+ * The SQL schema of the durable stores, as `@effect/sql` Migrator migrations shared by SQLite and PostgreSQL.
+ * Only the byte column type differs (BLOB / BYTEA). Layout and reasons: docs/storage.md.
+ */
+import { Migrator, SqlClient } from "@effect/sql"
+import { Effect } from "effect"
+
+/** The Migrator's bookkeeping table. */
+export const MIGRATIONS_TABLE = "assignment_store_migrations"
+
+const statements = (bytes: string): ReadonlyArray<string> => [
+  `CREATE TABLE assignments (
+    process_id TEXT NOT NULL,
+    slot BIGINT NOT NULL,
+    epoch BIGINT NOT NULL,
+    timestamp BIGINT NOT NULL,
+    block_height BIGINT NOT NULL,
+    hash_chain TEXT NOT NULL,
+    assignment_id TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    assignment ${bytes} NOT NULL,
+    message ${bytes},
+    CONSTRAINT assignments_pkey PRIMARY KEY (process_id, slot),
+    CONSTRAINT assignments_numbers_check CHECK (slot >= 0 AND epoch >= 0 AND timestamp >= 0 AND block_height >= 0),
+    CONSTRAINT assignments_assignment_id_key UNIQUE (assignment_id),
+    CONSTRAINT assignments_process_message_key UNIQUE (process_id, message_id)
+  )`,
+  "CREATE INDEX assignments_process_timestamp ON assignments (process_id, timestamp, slot)",
+  "CREATE INDEX assignments_message_id ON assignments (message_id)",
+  `CREATE TABLE processes (
+    process_id TEXT NOT NULL PRIMARY KEY,
+    first_timestamp BIGINT NOT NULL
+  )`
+]
+
+const createTables = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  const bytes = sql.onDialectOrElse({ pg: () => "BYTEA", orElse: () => "BLOB" })
+  for (const statement of statements(bytes)) yield* sql.unsafe(statement)
+})
+
+/** Applies the pending migrations in one transaction (PostgreSQL locks the migrations table meanwhile). */
+export const migrate = Migrator.make({})({
+  loader: Migrator.fromRecord({ "1_create_assignments": createTables }),
+  table: MIGRATIONS_TABLE
+})

@@ -1,0 +1,173 @@
+/**
+ * The durable `AssignmentStore` on any `@effect/sql` client: the same SQL for SQLite and PostgreSQL, appends
+ * through the group-commit writer, reads straight from the client. Layout and reasons: docs/storage.md.
+ */
+import { SqlClient } from "@effect/sql"
+import type { SqlError } from "@effect/sql/SqlError"
+import { Cause, Effect, Either, Layer, Option, Schema, type Scope } from "effect"
+import { Assignment, type Message } from "../../Assignment.js"
+import type { AssignmentStore, Entry, Latest, RangeQuery } from "../../AssignmentStore.js"
+import { type StoreConflict, StoreError } from "../../errors.js"
+import type { ProcessId } from "../../ProcessId.js"
+import { type Append, batchSize, type Int, makeRun, reasonOf } from "./append.js"
+import { migrate } from "./schema.js"
+import * as Writer from "./writer.js"
+
+interface Row {
+  readonly process_id: string
+  readonly slot: Int
+  readonly epoch: Int
+  readonly timestamp: Int
+  readonly block_height: Int
+  readonly hash_chain: string
+  readonly assignment_id: string
+  readonly message_id: string
+  readonly assignment: Uint8Array
+  readonly message: Uint8Array | null
+}
+
+interface LatestRow {
+  readonly slot: Int
+  readonly hash_chain: string
+  readonly assignment_id: string
+  readonly timestamp: Int
+}
+
+export { batchSize }
+
+/** Default for `batchSize` (most appends per transaction). */
+export const DEFAULT_BATCH_SIZE = 128
+
+const COLUMNS =
+  "process_id, slot, epoch, timestamp, block_height, hash_chain, assignment_id, message_id, assignment, message"
+
+const storeError = (operation: string) => (error: { readonly message: string; readonly cause?: unknown }) =>
+  new StoreError({ operation, reason: reasonOf(error) })
+
+/** Turns any failure or defect of building a client layer into `StoreError` for `operation` (e.g. "open"). */
+export const layerOrStoreError =
+  (operation: string) =>
+  <A, E, R>(layer: Layer.Layer<A, E, R>): Layer.Layer<A, StoreError, R> =>
+    Layer.catchAllCause(layer, (cause) => {
+      const error = Cause.squash(cause)
+      return Layer.fail(new StoreError({ operation, reason: error instanceof Error ? reasonOf(error) : String(error) }))
+    })
+
+/** A plain Uint8Array view of a driver's Buffer, so callers see the same type from every layer. */
+const bytes = (b: Uint8Array): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength)
+
+const decodeAssignment = Schema.decodeUnknownEither(Assignment)
+
+const toEntry = (operation: string, row: Row): Either.Either<Entry, StoreError> =>
+  Either.mapBoth(
+    decodeAssignment({
+      id: row.assignment_id,
+      processId: row.process_id,
+      messageId: row.message_id,
+      slot: Number(row.slot),
+      epoch: Number(row.epoch),
+      timestamp: Number(row.timestamp),
+      blockHeight: Number(row.block_height),
+      hashChain: row.hash_chain,
+      raw: bytes(row.assignment)
+    }),
+    {
+      onLeft: (error) =>
+        new StoreError({ operation, reason: `corrupt row ${row.process_id}/${row.slot}: ${error.message}` }),
+      onRight: (assignment) => ({ assignment, message: row.message === null ? undefined : bytes(row.message) })
+    }
+  )
+
+/** Decodes every row, in a plain loop (a page is up to 1,000 rows); the first corrupt row fails the read. */
+const toEntries = (operation: string, rows: ReadonlyArray<Row>): Either.Either<Array<Entry>, StoreError> => {
+  const out: Array<Entry> = []
+  for (const row of rows) {
+    const entry = toEntry(operation, row)
+    if (Either.isLeft(entry)) return Either.left(entry.left)
+    out.push(entry.right)
+  }
+  return Either.right(out)
+}
+
+/**
+ * Builds the store on the `SqlClient` in context: runs the migrations, then starts the group-commit writer in
+ * the current scope. Fails with `StoreError` (operation `migrate`) if the schema cannot be brought up to date.
+ */
+export const make = (options: {
+  readonly batchSize?: number | undefined
+}): Effect.Effect<AssignmentStore["Type"], StoreError, SqlClient.SqlClient | Scope.Scope> =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    yield* Effect.mapError(migrate, storeError("migrate"))
+
+    const submit = yield* Writer.make<Append, StoreConflict | StoreError>({
+      maxBatch: options.batchSize ?? DEFAULT_BATCH_SIZE,
+      run: makeRun(sql),
+      closed: new StoreError({ operation: "append", reason: "the store is closed" })
+    })
+
+    const entries = (operation: string, rows: Effect.Effect<ReadonlyArray<Row>, SqlError>) =>
+      Effect.flatMap(Effect.mapError(rows, storeError(operation)), (rs) => toEntries(operation, rs))
+
+    const first = (operation: string, rows: Effect.Effect<ReadonlyArray<Row>, SqlError>) =>
+      Effect.map(entries(operation, rows), (es) => Option.fromNullable(es[0]))
+
+    const append = (assignment: Assignment, message: Message) => submit({ assignment, message })
+
+    const latest = (processId: ProcessId) =>
+      sql<LatestRow>`SELECT slot, hash_chain, assignment_id, timestamp FROM assignments
+        WHERE process_id = ${processId} ORDER BY slot DESC LIMIT 1`.pipe(
+        Effect.mapError(storeError("latest")),
+        Effect.map((rows) =>
+          Option.map(
+            Option.fromNullable(rows[0]),
+            (r): Latest => ({
+              slot: Number(r.slot),
+              hashChain: r.hash_chain,
+              assignmentId: r.assignment_id,
+              timestamp: Number(r.timestamp)
+            })
+          )
+        )
+      )
+
+    const range = (processId: ProcessId, query: RangeQuery) => {
+      const column = sql.literal(query.by === "slot" ? "slot" : "timestamp")
+      const where = [sql`process_id = ${processId}`]
+      if (query.from !== undefined) where.push(sql`${column} > ${query.from}`)
+      if (query.to !== undefined) where.push(sql`${column} <= ${query.to}`)
+      // Timestamps rise with slot (K14), so (timestamp, slot) order is slot order and walks the timestamp index.
+      const order = sql.literal(query.by === "slot" ? "slot" : "timestamp, slot")
+      return entries(
+        "range",
+        sql<Row>`SELECT ${sql.literal(COLUMNS)} FROM assignments WHERE ${sql.and(where)}
+          ORDER BY ${order} LIMIT ${Math.max(0, Math.floor(query.limit))}`
+      )
+    }
+
+    // Two index lookups (assignment id, then message id or (process, message id)), earliest first.
+    const getMessage = (id: string, processId?: ProcessId | undefined) => {
+      const inProcess = processId === undefined ? sql.literal("") : sql`AND process_id = ${processId}`
+      return first(
+        "getMessage",
+        sql<Row>`SELECT ${sql.literal(COLUMNS)} FROM assignments WHERE assignment_id = ${id} ${inProcess}
+          UNION ALL
+          SELECT ${sql.literal(COLUMNS)} FROM assignments WHERE message_id = ${id} ${inProcess}
+          ORDER BY timestamp, slot LIMIT 1`
+      )
+    }
+
+    const getProcess = (processId: ProcessId) =>
+      first(
+        "getProcess",
+        sql<Row>`SELECT ${sql.literal(COLUMNS)} FROM assignments WHERE process_id = ${processId} ORDER BY slot LIMIT 1`
+      )
+
+    const listProcesses = () =>
+      sql<{ process_id: ProcessId }>`SELECT process_id FROM processes ORDER BY process_id`.pipe(
+        Effect.mapError(storeError("listProcesses")),
+        Effect.map((rows) => rows.map((r) => r.process_id))
+      )
+
+    return { append, latest, range, getMessage, getProcess, listProcesses }
+  })

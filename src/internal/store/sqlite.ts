@@ -1,0 +1,42 @@
+/**
+ * The SQLite client for the durable store: `@effect/sql-sqlite-node` (better-sqlite3, one connection) in WAL
+ * mode with the chosen `synchronous` level. Durability trade-offs: docs/storage.md.
+ */
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import { SqlClient } from "@effect/sql"
+import { SqliteClient } from "@effect/sql-sqlite-node"
+import { Context, Effect, Layer } from "effect"
+import type { StoreError } from "../../errors.js"
+import { layerOrStoreError } from "./sql.js"
+
+export interface Options {
+  readonly filename: string
+  readonly synchronous?: "FULL" | "NORMAL" | undefined
+}
+
+/** The WAL file is truncated back to this size (bytes) after a checkpoint; 10 MiB bodies would otherwise keep it large. */
+const JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
+
+const configure = (sql: SqlClient.SqlClient, synchronous: "FULL" | "NORMAL") =>
+  Effect.gen(function* () {
+    yield* sql.unsafe(`PRAGMA synchronous = ${synchronous}`)
+    yield* sql.unsafe(`PRAGMA journal_size_limit = ${JOURNAL_SIZE_LIMIT}`)
+    const [mode] = yield* sql.unsafe<{ journal_mode: string }>("PRAGMA journal_mode")
+    if (mode?.journal_mode !== "wal") {
+      yield* Effect.logWarning(`SQLite store is not in WAL mode (${mode?.journal_mode}); writes will be slower`)
+    }
+  })
+
+/** Creates the file's directory, opens the database (WAL) and sets `synchronous` (default FULL). */
+export const layerClient = (
+  options: Options
+): Layer.Layer<SqliteClient.SqliteClient | SqlClient.SqlClient, StoreError> =>
+  Layer.unwrapEffect(
+    Effect.sync(() => {
+      if (options.filename !== ":memory:") Fs.mkdirSync(Path.dirname(options.filename), { recursive: true })
+      return SqliteClient.layer({ filename: options.filename }).pipe(
+        Layer.tap((context) => configure(Context.get(context, SqlClient.SqlClient), options.synchronous ?? "FULL"))
+      )
+    })
+  ).pipe(layerOrStoreError("open"))

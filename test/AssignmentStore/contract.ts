@@ -1,0 +1,341 @@
+/**
+ * The AssignmentStore contract, written once and run against every layer (memory, SQLite, PostgreSQL).
+ * The layer is built once per suite, so every case works on fresh random process ids.
+ */
+import * as Crypto from "node:crypto"
+import { expect, layer } from "@effect/vitest"
+import { Effect, Either, Layer, Metric, Option } from "effect"
+import { type Assignment, Message } from "../../src/Assignment.js"
+import * as AssignmentStore from "../../src/AssignmentStore.js"
+import { StoreConflict } from "../../src/errors.js"
+import type { ProcessId } from "../../src/ProcessId.js"
+import { Wallet } from "../../src/Wallet.js"
+import { fake, randomMessageId, randomProcessId, type Scheduled, schedule } from "../fixtures/assignments.js"
+import { WalletTest } from "../fixtures/wallet.js"
+
+const fields = (a: Assignment) => ({
+  id: a.id,
+  processId: a.processId,
+  messageId: a.messageId,
+  slot: a.slot,
+  epoch: a.epoch,
+  timestamp: a.timestamp,
+  blockHeight: a.blockHeight,
+  hashChain: a.hashChain,
+  raw: Buffer.from(a.raw).toString("base64")
+})
+
+const sameBytes = (a: Uint8Array | undefined, b: Uint8Array | undefined) =>
+  a !== undefined && b !== undefined && Buffer.compare(a, b) === 0
+
+const appendAll = (entries: ReadonlyArray<Scheduled>) =>
+  Effect.flatMap(AssignmentStore.AssignmentStore, (store) =>
+    Effect.forEach(entries, (e) => store.append(e.assignment, e.message), { discard: true })
+  )
+
+const signed = (count: number, options?: Parameters<typeof schedule>[3]) =>
+  Effect.flatMap(Wallet, (wallet) => schedule(wallet, randomProcessId(), count, options))
+
+/** Signs a `count`-slot schedule for a fresh process and appends it; returns the entries. */
+const stored = (count: number, options?: Parameters<typeof schedule>[3]) =>
+  Effect.tap(signed(count, options), appendAll)
+
+/** The slots `range` returns for `processId` and `query`. */
+const slotsOf = (processId: ProcessId, query: AssignmentStore.RangeQuery) =>
+  Effect.flatMap(AssignmentStore.AssignmentStore, (store) =>
+    Effect.map(store.range(processId, query), (es) => es.map((e) => e.assignment.slot))
+  )
+
+const conflictOf = (e: Scheduled) =>
+  Effect.flatMap(AssignmentStore.AssignmentStore, (store) => Effect.flip(store.append(e.assignment, e.message)))
+
+export interface ContractOptions {
+  /** The layer is a SQL store: concurrent appends share transactions and the schema rejects bad rows. */
+  readonly sql?: boolean
+}
+
+export const contract = <E>(
+  name: string,
+  store: Layer.Layer<AssignmentStore.AssignmentStore, E>,
+  options: ContractOptions = {}
+) =>
+  layer(Layer.merge(store, WalletTest), { excludeTestServices: true, timeout: "60 seconds" })(name, (it) => {
+    it.effect("append then latest returns the head of the max slot", () =>
+      Effect.gen(function* () {
+        const store = yield* AssignmentStore.AssignmentStore
+        const entries = yield* stored(5)
+        const head = entries[4]!.assignment
+        expect(yield* store.latest(head.processId)).toEqual(
+          Option.some({ slot: 4, hashChain: head.hashChain, assignmentId: head.id, timestamp: head.timestamp })
+        )
+        expect(yield* store.latest(randomProcessId())).toEqual(Option.none())
+      })
+    )
+
+    it.effect("range by slot: from exclusive, to inclusive, limit, ascending, entries intact", () =>
+      Effect.gen(function* () {
+        const store = yield* AssignmentStore.AssignmentStore
+        const entries = yield* stored(6)
+        const p = entries[0]!.assignment.processId
+        const slots = (query: AssignmentStore.RangeQuery) => slotsOf(p, query)
+        expect(yield* slots({ by: "slot", limit: 100 })).toEqual([0, 1, 2, 3, 4, 5])
+        expect(yield* slots({ by: "slot", from: 1, to: 4, limit: 100 })).toEqual([2, 3, 4])
+        expect(yield* slots({ by: "slot", from: 1, limit: 2 })).toEqual([2, 3])
+        expect(yield* slots({ by: "slot", to: 0, limit: 100 })).toEqual([0])
+        expect(yield* slots({ by: "slot", from: 5, limit: 100 })).toEqual([])
+        expect(yield* slots({ by: "slot", from: 4, to: 2, limit: 100 })).toEqual([])
+        const got = yield* store.range(p, { by: "slot", from: 2, to: 3, limit: 10 })
+        expect(got.map((e) => fields(e.assignment))).toEqual([fields(entries[3]!.assignment)])
+        expect(sameBytes(got[0]!.message, entries[3]!.message.raw)).toBe(true)
+      })
+    )
+
+    it.effect("range by timestamp: from exclusive, to inclusive, limit, ascending by slot", () =>
+      Effect.gen(function* () {
+        const entries = yield* stored(6)
+        const p = entries[0]!.assignment.processId
+        const ts = entries.map((e) => e.assignment.timestamp)
+        const slots = (query: Omit<AssignmentStore.RangeQuery, "by">) => slotsOf(p, { by: "timestamp", ...query })
+        expect(yield* slots({ limit: 100 })).toEqual([0, 1, 2, 3, 4, 5])
+        expect(yield* slots({ from: ts[1]!, to: ts[4]!, limit: 100 })).toEqual([2, 3, 4])
+        expect(yield* slots({ from: ts[1]! + 1, to: ts[4]! - 1, limit: 100 })).toEqual([2, 3])
+        expect(yield* slots({ from: ts[0]!, limit: 3 })).toEqual([1, 2, 3])
+        expect(yield* slots({ to: ts[0]!, limit: 100 })).toEqual([0])
+        expect(yield* slots({ from: ts[5]!, limit: 100 })).toEqual([])
+      })
+    )
+
+    it.effect("a second write to a slot fails with StoreConflict and changes nothing", () =>
+      Effect.gen(function* () {
+        const store = yield* AssignmentStore.AssignmentStore
+        const entries = yield* stored(2)
+        const p = entries[0]!.assignment.processId
+        const other = fake(p, 1)
+        const error = yield* conflictOf(other)
+        expect(error).toBeInstanceOf(StoreConflict)
+        expect(error).toMatchObject({ processId: p, slot: 1, reason: "slot already written" })
+        const saved = yield* store.range(p, { by: "slot", from: 0, limit: 10 })
+        expect(saved.map((e) => e.assignment.id)).toEqual([entries[1]!.assignment.id])
+      })
+    )
+
+    it.effect("a duplicate assignment id fails with StoreConflict", () =>
+      Effect.gen(function* () {
+        const entries = yield* stored(1)
+        const again = fake(randomProcessId(), 0, { id: entries[0]!.assignment.id })
+        expect(yield* conflictOf(again)).toMatchObject({
+          _tag: "StoreConflict",
+          reason: "assignment id already written"
+        })
+      })
+    )
+
+    it.effect("a message scheduled twice in one process fails; in two processes it is allowed", () =>
+      Effect.gen(function* () {
+        const store = yield* AssignmentStore.AssignmentStore
+        const p = randomProcessId()
+        const q = randomProcessId()
+        const messageId = randomMessageId()
+        yield* appendAll([fake(p, 0), fake(p, 1, { messageId })])
+        expect(yield* conflictOf(fake(p, 2, { messageId }))).toMatchObject({
+          _tag: "StoreConflict",
+          processId: p,
+          slot: 2,
+          reason: "message already scheduled"
+        })
+        yield* appendAll([fake(q, 0), fake(q, 1, { messageId })])
+        expect(Option.map(yield* store.latest(p), (l) => l.slot)).toEqual(Option.some(1))
+        expect(Option.map(yield* store.latest(q), (l) => l.slot)).toEqual(Option.some(1))
+        const inQ = yield* store.getMessage(messageId, q)
+        expect(Option.map(inQ, (e) => e.assignment.processId)).toEqual(Option.some(q))
+      })
+    )
+
+    it.effect("K12: two slots sharing a timestamp, latest is the max slot whatever the write order", () =>
+      Effect.gen(function* () {
+        const store = yield* AssignmentStore.AssignmentStore
+        const T = 1_720_000_000_000
+        const entries = yield* signed(7, { timestampOf: (slot) => (slot >= 5 ? T : T - 10 + slot) })
+        yield* appendAll([...entries.slice(0, 5), entries[6]!, entries[5]!])
+        const p = entries[0]!.assignment.processId
+        expect(yield* store.latest(p)).toEqual(
+          Option.some({
+            slot: 6,
+            hashChain: entries[6]!.assignment.hashChain,
+            assignmentId: entries[6]!.assignment.id,
+            timestamp: T
+          })
+        )
+        const page = yield* store.range(p, { by: "timestamp", from: T - 10 + 4, limit: 10 })
+        expect(page.map((e) => e.assignment.slot)).toEqual([5, 6])
+      })
+    )
+
+    it.effect("getMessage finds an entry by message id or assignment id, optionally within a process", () =>
+      Effect.gen(function* () {
+        const store = yield* AssignmentStore.AssignmentStore
+        const entries = yield* stored(3)
+        const { assignment, message } = entries[2]!
+        const byMessage = yield* store.getMessage(message.id)
+        expect(Option.map(byMessage, (e) => fields(e.assignment))).toEqual(Option.some(fields(assignment)))
+        expect(sameBytes(Option.getOrThrow(byMessage).message, message.raw)).toBe(true)
+        const byAssignment = yield* store.getMessage(assignment.id)
+        expect(Option.map(byAssignment, (e) => e.assignment.slot)).toEqual(Option.some(2))
+        const scoped = yield* store.getMessage(message.id, assignment.processId)
+        expect(Option.map(scoped, (e) => e.assignment.id)).toEqual(Option.some(assignment.id))
+        expect(yield* store.getMessage(message.id, randomProcessId())).toEqual(Option.none())
+        expect(yield* store.getMessage(randomMessageId())).toEqual(Option.none())
+      })
+    )
+
+    it.effect("getProcess returns the slot-0 entry; an assignment without message bytes reads back undefined", () =>
+      Effect.gen(function* () {
+        const store = yield* AssignmentStore.AssignmentStore
+        const entries = yield* signed(2)
+        const p = entries[0]!.assignment.processId
+        const onChain = fake(p, 2)
+        yield* appendAll([...entries, { ...onChain, message: new Message({ id: onChain.assignment.messageId }) }])
+        const process = yield* store.getProcess(p)
+        expect(Option.map(process, (e) => fields(e.assignment))).toEqual(Option.some(fields(entries[0]!.assignment)))
+        expect(sameBytes(Option.getOrThrow(process).message, entries[0]!.message.raw)).toBe(true)
+        expect(yield* store.getProcess(randomProcessId())).toEqual(Option.none())
+        const last = yield* store.range(p, { by: "slot", from: 1, limit: 10 })
+        expect(last.map((e) => [e.assignment.slot, e.message])).toEqual([[2, undefined]])
+      })
+    )
+
+    it.effect("listProcesses lists every process with an assignment", () =>
+      Effect.gen(function* () {
+        const store = yield* AssignmentStore.AssignmentStore
+        const ps = [randomProcessId(), randomProcessId(), randomProcessId()]
+        yield* appendAll(ps.map((p) => fake(p, 0)))
+        const listed = yield* store.listProcesses()
+        expect(ps.every((p) => listed.includes(p))).toBe(true)
+        expect(new Set(listed).size).toBe(listed.length)
+      })
+    )
+
+    it.effect("a 10 MiB message body round-trips byte for byte", () =>
+      Effect.gen(function* () {
+        const store = yield* AssignmentStore.AssignmentStore
+        const p = randomProcessId()
+        const body = Crypto.randomBytes(10 * 1024 * 1024 + 1)
+        const entry = fake(p, 0)
+        const message = new Message({ id: entry.assignment.messageId, raw: body })
+        yield* store.append(entry.assignment, message)
+        const read = Option.getOrThrow(yield* store.getMessage(entry.assignment.messageId))
+        expect(read.message?.length).toBe(body.length)
+        expect(sameBytes(read.message, body)).toBe(true)
+        const [ranged] = yield* store.range(p, { by: "slot", limit: 1 })
+        expect(sameBytes(ranged?.message, body)).toBe(true)
+      })
+    )
+
+    it.effect("concurrent appends for many processes all land, in order, each caller with its own result", () =>
+      Effect.gen(function* () {
+        const store = yield* AssignmentStore.AssignmentStore
+        const before = yield* Metric.value(AssignmentStore.batchSize)
+        const processes = Array.from({ length: 200 }, () => randomProcessId())
+        const schedules = processes.map((p) => [0, 1, 2].map((slot) => fake(p, slot)))
+        const results = yield* Effect.forEach(
+          schedules,
+          (entries) => Effect.forEach(entries, (e) => Effect.either(store.append(e.assignment, e.message))),
+          { concurrency: "unbounded" }
+        )
+        expect(results.flat().every(Either.isRight)).toBe(true)
+        for (const entries of schedules) {
+          const p = entries[0]!.assignment.processId
+          const got = yield* store.range(p, { by: "slot", limit: 10 })
+          expect(got.map((e) => e.assignment.id)).toEqual(entries.map((e) => e.assignment.id))
+        }
+        if (options.sql) {
+          const after = yield* Metric.value(AssignmentStore.batchSize)
+          expect(after.sum - before.sum).toBe(600)
+          // 600 appends from 200 fibers: far fewer transactions than appends.
+          expect(after.count - before.count).toBeLessThan(60)
+        }
+      })
+    )
+
+    it.effect("clashing appends submitted together: the first lands, each later one fails with its own reason", () =>
+      Effect.gen(function* () {
+        const store = yield* AssignmentStore.AssignmentStore
+        const p = randomProcessId()
+        const first = fake(p, 1)
+        const sameSlot = fake(p, 1)
+        const sameMessage = fake(p, 2, { messageId: first.assignment.messageId })
+        const sameId = fake(randomProcessId(), 0, { id: first.assignment.id })
+        const all = [fake(p, 0), first, sameSlot, sameMessage, sameId, first]
+        const results = yield* Effect.forEach(all, (e) => Effect.either(store.append(e.assignment, e.message)), {
+          concurrency: "unbounded"
+        })
+        expect(results.map((r) => (Either.isRight(r) ? "ok" : r.left.reason))).toEqual([
+          "ok",
+          "ok",
+          "slot already written",
+          "message already scheduled",
+          "assignment id already written",
+          "slot already written"
+        ])
+        const saved = yield* store.range(p, { by: "slot", limit: 10 })
+        expect(saved.map((e) => e.assignment.id)).toEqual([all[0]!.assignment.id, first.assignment.id])
+      })
+    )
+
+    it.effect("a conflict inside a concurrent batch fails only that caller", () =>
+      Effect.gen(function* () {
+        const store = yield* AssignmentStore.AssignmentStore
+        const taken = Array.from({ length: 10 }, () => fake(randomProcessId(), 0))
+        yield* appendAll(taken)
+        const fresh = Array.from({ length: 90 }, () => fake(randomProcessId(), 0))
+        const clashes = taken.map((t) => fake(t.assignment.processId, 0))
+        const all = [...fresh.slice(0, 45), ...clashes, ...fresh.slice(45)]
+        const results = yield* Effect.forEach(all, (e) => Effect.either(store.append(e.assignment, e.message)), {
+          concurrency: "unbounded"
+        })
+        results.forEach((result, i) => {
+          const e = all[i]!
+          if (clashes.includes(e)) {
+            expect(Either.getLeft(result)).toEqual(
+              Option.some(
+                new StoreConflict({ processId: e.assignment.processId, slot: 0, reason: "slot already written" })
+              )
+            )
+          } else {
+            expect(Either.isRight(result)).toBe(true)
+          }
+        })
+        for (const e of fresh) {
+          expect(Option.map(yield* store.latest(e.assignment.processId), (l) => l.assignmentId)).toEqual(
+            Option.some(e.assignment.id)
+          )
+        }
+        for (const t of taken) {
+          expect(Option.map(yield* store.latest(t.assignment.processId), (l) => l.assignmentId)).toEqual(
+            Option.some(t.assignment.id)
+          )
+        }
+      })
+    )
+    if (options.sql) {
+      it.effect("a row the database rejects fails only its caller with StoreError; the rest of the batch lands", () =>
+        Effect.gen(function* () {
+          const store = yield* AssignmentStore.AssignmentStore
+          const good = Array.from({ length: 40 }, () => fake(randomProcessId(), 0))
+          const bad = fake(randomProcessId(), -1)
+          const all = [...good.slice(0, 20), bad, ...good.slice(20)]
+          const results = yield* Effect.forEach(all, (e) => Effect.either(store.append(e.assignment, e.message)), {
+            concurrency: "unbounded"
+          })
+          expect(Either.getLeft(results[20]!)).toEqual(
+            Option.some(expect.objectContaining({ _tag: "StoreError", operation: "append" }))
+          )
+          expect(results.filter(Either.isRight).length).toBe(40)
+          for (const e of good) {
+            expect(Option.isSome(yield* store.latest(e.assignment.processId))).toBe(true)
+          }
+          expect(yield* store.latest(bad.assignment.processId)).toEqual(Option.none())
+        })
+      )
+    }
+  })

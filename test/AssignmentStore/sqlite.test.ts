@@ -1,0 +1,122 @@
+import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { SqlClient } from "@effect/sql"
+import { afterAll, describe, expect, it } from "@effect/vitest"
+import { Effect, Option } from "effect"
+import * as AssignmentStore from "../../src/AssignmentStore.js"
+import type { ProcessId } from "../../src/ProcessId.js"
+import { fake, randomProcessId } from "../fixtures/assignments.js"
+import { contract } from "./contract.js"
+
+const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "su-store-sqlite-"))
+afterAll(() => Fs.rmSync(dir, { recursive: true, force: true }))
+
+/**
+ * Runs test/AssignmentStore/crash-writer.ts on `filename`, SIGKILLs it once it has acknowledged `acks` appends,
+ * and returns the acknowledged "<process> <slot> <assignment id>" lines and the signal that ended it.
+ */
+const appendThenKill = (filename: string, synchronous: "FULL" | "NORMAL", acks: number) =>
+  Effect.async<{ readonly lines: ReadonlyArray<string>; readonly signal: NodeJS.Signals | null }, Error>((resume) => {
+    const script = new URL("./crash-writer.ts", import.meta.url).pathname
+    const child = ChildProcess.spawn(process.execPath, ["--import", "tsx", script, filename, synchronous], {
+      stdio: ["ignore", "pipe", "inherit"]
+    })
+    let out = ""
+    child.stdout.setEncoding("utf8")
+    child.stdout.on("data", (chunk: string) => {
+      out += chunk
+      if (out.split("\n").length > acks) child.kill("SIGKILL")
+    })
+    child.on("error", (error) => resume(Effect.fail(error)))
+    child.on("close", (_code, signal) => resume(Effect.succeed({ lines: out.split("\n").slice(0, -1), signal })))
+    return Effect.sync(() => child.kill("SIGKILL"))
+  })
+
+contract("AssignmentStore SQLite", AssignmentStore.layerSqlite({ filename: Path.join(dir, "contract.db") }), {
+  sql: true
+})
+
+describe("AssignmentStore SQLite file", () => {
+  it.effect("opens in WAL mode with the chosen synchronous level (FULL by default)", () =>
+    Effect.gen(function* () {
+      for (const [synchronous, expected] of [
+        [undefined, 2],
+        ["FULL", 2],
+        ["NORMAL", 1]
+      ] as const) {
+        const filename = Path.join(dir, `pragma-${synchronous}.db`)
+        const [mode, sync] = yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
+          Effect.all([sql`PRAGMA journal_mode`, sql`PRAGMA synchronous`])
+        ).pipe(Effect.provide(AssignmentStore.layerSqliteClient({ filename, synchronous })))
+        expect(mode).toEqual([{ journal_mode: "wal" }])
+        expect(sync).toEqual([{ synchronous: expected }])
+      }
+    })
+  )
+
+  it.effect("what was appended is there after the store is closed and opened again", () =>
+    Effect.gen(function* () {
+      const filename = Path.join(dir, "reopen.db", "nested", "store.db")
+      const p = randomProcessId()
+      const entries = [0, 1, 2].map((slot) => fake(p, slot))
+      yield* Effect.flatMap(AssignmentStore.AssignmentStore, (store) =>
+        Effect.forEach(entries, (e) => store.append(e.assignment, e.message))
+      ).pipe(Effect.provide(AssignmentStore.layerSqlite({ filename })))
+      const [latest, processes] = yield* Effect.flatMap(AssignmentStore.AssignmentStore, (store) =>
+        Effect.all([store.latest(p), store.listProcesses()])
+      ).pipe(Effect.provide(AssignmentStore.layerSqlite({ filename })))
+      expect(Option.map(latest, (l) => l.assignmentId)).toEqual(Option.some(entries[2]!.assignment.id))
+      expect(processes).toEqual([p])
+    })
+  )
+
+  it.effect("an append after the store's scope has closed fails with StoreError", () =>
+    Effect.gen(function* () {
+      const filename = Path.join(dir, "closed.db")
+      const store = yield* Effect.scoped(AssignmentStore.makeSql()).pipe(
+        Effect.provide(AssignmentStore.layerSqliteClient({ filename }))
+      )
+      const { assignment, message } = fake(randomProcessId(), 0)
+      expect(yield* Effect.flip(store.append(assignment, message))).toMatchObject({
+        _tag: "StoreError",
+        operation: "append",
+        reason: "the store is closed"
+      })
+    })
+  )
+
+  it.effect("a file that cannot be opened fails with StoreError, not a defect", () =>
+    Effect.gen(function* () {
+      const blocker = Path.join(dir, "not-a-directory")
+      Fs.writeFileSync(blocker, "")
+      const error = yield* Effect.flip(
+        Effect.provide(
+          AssignmentStore.AssignmentStore,
+          AssignmentStore.layerSqlite({ filename: Path.join(blocker, "x.db") })
+        )
+      )
+      expect(error).toMatchObject({ _tag: "StoreError", operation: "open" })
+    })
+  )
+
+  it.effect(
+    "every acknowledged append survives SIGKILL of the writing process, even with synchronous NORMAL",
+    () =>
+      Effect.gen(function* () {
+        const filename = Path.join(dir, "crash.db")
+        const { lines, signal } = yield* appendThenKill(filename, "NORMAL", 2000)
+        expect(signal).toBe("SIGKILL")
+        expect(lines.length).toBeGreaterThanOrEqual(2000)
+        const acked = new Set(lines.map((line) => line.split(" ")[0] as ProcessId))
+        expect(acked.size).toBe(8)
+        const stored = yield* Effect.flatMap(AssignmentStore.AssignmentStore, (store) =>
+          Effect.forEach(acked, (p) => store.range(p, { by: "slot", limit: 1_000_000 }))
+        ).pipe(Effect.provide(AssignmentStore.layerSqlite({ filename })))
+        const ids = new Set(stored.flat().map((e) => e.assignment.id as string))
+        expect(lines.filter((line) => !ids.has(line.split(" ")[2]!))).toEqual([])
+      }),
+    30_000
+  )
+})

@@ -1,0 +1,329 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Deferred, Effect, Either, Exit, Fiber, Layer, Option, Scope, TestClock } from "effect"
+import * as Assignment from "../src/Assignment.js"
+import * as AssignmentStore from "../src/AssignmentStore.js"
+import * as SchedulerRegistry from "../src/SchedulerRegistry.js"
+import * as Wallet from "../src/Wallet.js"
+import { idOf, messageOf } from "./fixtures/ids.js"
+import { buildRegistry, makeProbe, registryLayer } from "./fixtures/registry.js"
+import { layerInstrumented } from "./fixtures/store.js"
+
+const P = idOf(1)
+const errorTag = <A, E extends { _tag: string }>(either: Either.Either<A, E>) =>
+  Either.match(either, { onLeft: (e) => e._tag, onRight: () => "Right" })
+
+/** A memory store whose appends wait at `gate` (while it is set) and then succeed or fail. */
+const gatedStore = (control: { gate: Deferred.Deferred<void> | undefined; started: number }) =>
+  Layer.scoped(
+    AssignmentStore.AssignmentStore,
+    Effect.gen(function* () {
+      const inner = yield* AssignmentStore.makeMemory
+      // open the gate when the test ends, so a failed assertion is reported instead of a hung shutdown
+      yield* Effect.addFinalizer(() => (control.gate ? Deferred.succeed(control.gate, undefined) : Effect.void))
+      return {
+        ...inner,
+        append: (a: Assignment.Assignment, m: Assignment.Message) =>
+          Effect.suspend(() => {
+            control.started++
+            const gate = control.gate
+            return gate === undefined ? inner.append(a, m) : Effect.zipRight(Deferred.await(gate), inner.append(a, m))
+          })
+      }
+    })
+  )
+
+/** Yields (in real time, for promises such as signing to settle) until `done()` holds; dies after ~5 s. */
+const waitUntil = (done: () => boolean | Effect.Effect<boolean>) =>
+  Effect.gen(function* () {
+    const check = () => {
+      const result = done()
+      return typeof result === "boolean" ? Effect.succeed(result) : result
+    }
+    for (let i = 0; i < 5_000; i++) {
+      if (yield* check()) return
+      yield* Effect.promise(() => new Promise((r) => setTimeout(r, 1)))
+    }
+    return yield* Effect.dieMessage("condition never held")
+  })
+const depthOf = (scheduler: { info: Effect.Effect<{ mailboxDepth: number }, unknown> }) =>
+  Effect.map(Effect.orDie(scheduler.info), (i) => i.mailboxDepth)
+
+describe("Scheduler: behaviours 19–29", () => {
+  it.scoped("19: a new process starts at current = -1; three schedules give slots 0, 1, 2", () =>
+    Effect.gen(function* () {
+      const scheduler = yield* SchedulerRegistry.find(P, true)
+      expect((yield* scheduler.info).slot).toBe(-1)
+      const slots: Array<number> = []
+      for (const i of [1, 2, 3]) slots.push((yield* scheduler.schedule(messageOf(i))).slot)
+      expect(slots).toEqual([0, 1, 2])
+      const info = yield* scheduler.info
+      expect(info.slot).toBe(2)
+      expect(info.processId).toBe(P)
+      expect(info.address).toBe((yield* SchedulerRegistry.getWallet()).address)
+    }).pipe(Effect.provide(registryLayer()))
+  )
+
+  it.scoped("20 / K11: 200 concurrent schedules get slots 0..199, each caller's replies in slot order", () =>
+    Effect.gen(function* () {
+      const scheduler = yield* SchedulerRegistry.find(P, true)
+      const callers = yield* Effect.all(
+        Array.from({ length: 20 }, (_, c) =>
+          Effect.forEach(
+            Array.from({ length: 10 }, (_, i) => c * 10 + i),
+            (i) => scheduler.schedule(messageOf(i))
+          )
+        ),
+        { concurrency: "unbounded" }
+      )
+      for (const replies of callers) {
+        const slots = replies.map((a) => a.slot)
+        expect(slots).toEqual([...slots].sort((a, b) => a - b))
+      }
+      const all = callers.flat().sort((a, b) => a.slot - b.slot)
+      expect(all.map((a) => a.slot)).toEqual(Array.from({ length: 200 }, (_, i) => i))
+      for (let i = 1; i < all.length; i++) expect(all[i]!.timestamp).toBeGreaterThan(all[i - 1]!.timestamp)
+      expect(Assignment.verifyChain(P, all)).toBeUndefined()
+    }).pipe(Effect.provide(registryLayer()))
+  )
+
+  it.scoped("21 / 23: the assignment is a signed ANS-104 item with the ao.TN.1 tags, by the node wallet", () =>
+    Effect.gen(function* () {
+      const scheduler = yield* SchedulerRegistry.find(P, true, { blockHeight: () => 1_500_000 })
+      yield* TestClock.setTime(1_719_830_000_123)
+      const a = yield* scheduler.schedule(messageOf(7))
+      expect(yield* Assignment.verify(a)).toBeUndefined()
+      expect(a.timestamp).toBe(1_719_830_000_123)
+      expect(Assignment.tags(a)).toEqual([
+        { name: "Process", value: P },
+        { name: "Epoch", value: "0" },
+        { name: "Nonce", value: "0" },
+        { name: "Hash-Chain", value: Assignment.initialHashChain(P) },
+        { name: "Block-Height", value: "000001500000" },
+        { name: "Timestamp", value: "1719830000123" },
+        { name: "Data-Protocol", value: "ao" },
+        { name: "Type", value: "Assignment" },
+        { name: "Variant", value: "ao.TN.1" },
+        { name: "Message", value: messageOf(7).id }
+      ])
+      const owner = Buffer.from(a.raw.subarray(2 + 512, 2 + 1024))
+      expect(Wallet.ownerToAddress(owner)).toBe((yield* SchedulerRegistry.getWallet()).address)
+    }).pipe(Effect.provide(registryLayer()))
+  )
+
+  it.scoped("22: the hash chain is the legacy ao SU/CU chain from slot 0", () =>
+    Effect.gen(function* () {
+      const scheduler = yield* SchedulerRegistry.find(P, true)
+      const as = yield* Effect.forEach([1, 2, 3, 4], (i) => scheduler.schedule(messageOf(i)))
+      expect(as[0]!.hashChain).toBe(Assignment.initialHashChain(P))
+      for (let k = 1; k < as.length; k++) {
+        expect(as[k]!.hashChain).toBe(Assignment.nextHashChain(as[k - 1]!.id, as[k - 1]!.hashChain))
+      }
+    }).pipe(Effect.provide(registryLayer()))
+  )
+
+  it.scoped("24: aggressive replies before the write; local_confirmation only after it", () => {
+    const control = { gate: undefined as Deferred.Deferred<void> | undefined, started: 0 }
+    return Effect.gen(function* () {
+      control.gate = yield* Deferred.make<void>()
+      const aggressive = yield* SchedulerRegistry.find(idOf(241), true, { mode: "aggressive" })
+      const early = yield* aggressive.schedule(messageOf(1))
+      expect(early.slot).toBe(0)
+      expect(control.started).toBe(1) // the write has started and is still held at the gate
+      const store = yield* AssignmentStore.AssignmentStore
+      expect(yield* store.latest(idOf(241))).toEqual(Option.none())
+
+      const local = yield* SchedulerRegistry.find(idOf(242), true)
+      const pending = yield* Effect.fork(local.schedule(messageOf(2)))
+      yield* waitUntil(() => control.started === 2)
+      expect(pending.unsafePoll()).toBeNull() // no reply while the write is held
+      yield* Deferred.succeed(control.gate, undefined)
+      expect((yield* Fiber.join(pending)).slot).toBe(0)
+      yield* waitUntil(() => Effect.map(Effect.orDie(store.latest(idOf(241))), Option.isSome))
+      expect(Option.map(yield* store.latest(idOf(241)), (l) => l.slot)).toEqual(Option.some(0))
+    }).pipe(Effect.provide(registryLayer({}, gatedStore(control))))
+  })
+
+  it.scoped("24: remote_confirmation replies after the upload attempt, even when it fails", () => {
+    const uploads: Array<number> = []
+    return Effect.gen(function* () {
+      const scheduler = yield* SchedulerRegistry.find(P, true, {
+        mode: "remote_confirmation",
+        upload: (a) =>
+          Effect.suspend(() => {
+            uploads.push(a.slot)
+            return Effect.fail("no_httpsig_bundler")
+          })
+      })
+      const a = yield* scheduler.schedule(messageOf(1))
+      expect(a.slot).toBe(0)
+      expect(uploads).toEqual([0])
+    }).pipe(Effect.provide(registryLayer()))
+  })
+
+  it.scoped("25: after a local_confirmation reply the store has the assignment and latest = (slot, chain)", () =>
+    Effect.gen(function* () {
+      const scheduler = yield* SchedulerRegistry.find(P, true)
+      yield* scheduler.schedule(messageOf(1))
+      const second = yield* scheduler.schedule(messageOf(2))
+      const store = yield* AssignmentStore.AssignmentStore
+      const read = yield* store.getMessage(messageOf(2).id, P)
+      expect(Option.map(read, (e) => e.assignment.id)).toEqual(Option.some(second.id))
+      const listed = yield* store.range(P, { by: "slot", limit: 10 })
+      expect(listed.map((e) => e.assignment.slot)).toEqual([0, 1])
+      expect(yield* store.latest(P)).toEqual(
+        Option.some({ slot: 1, hashChain: second.hashChain, assignmentId: second.id, timestamp: second.timestamp })
+      )
+    }).pipe(Effect.provide(registryLayer()))
+  )
+
+  it.scoped("26: a restarted scheduler continues at n + 1 and its chain follows slot n", () =>
+    Effect.gen(function* () {
+      const store = yield* AssignmentStore.makeMemory
+      const storeLayer = Layer.succeed(AssignmentStore.AssignmentStore, store)
+      const first = yield* buildRegistry(registryLayer({}, storeLayer))
+      const s1 = yield* first.registry.find(P, true)
+      const before = yield* Effect.forEach([1, 2, 3], (i) => s1.schedule(messageOf(i)))
+      yield* Scope.close(first.scope, Exit.void)
+      const second = yield* buildRegistry(registryLayer({}, storeLayer))
+      const s2 = yield* second.registry.find(P, true)
+      expect((yield* s2.info).slot).toBe(2)
+      const next = yield* s2.schedule(messageOf(4))
+      expect(next.slot).toBe(3)
+      expect(next.hashChain).toBe(Assignment.nextHashChain(before[2]!.id, before[2]!.hashChain))
+      expect(Assignment.verifyChain(P, [...before, next])).toBeUndefined()
+      yield* Scope.close(second.scope, Exit.void)
+    })
+  )
+
+  it.scoped("27: a failed write gives the caller StoreError and consumes no slot", () => {
+    const probe = makeProbe()
+    return Effect.gen(function* () {
+      const scheduler = yield* SchedulerRegistry.find(P, true)
+      const first = yield* scheduler.schedule(messageOf(1))
+      probe.failAppends = true
+      const failed = yield* Effect.either(scheduler.schedule(messageOf(2)))
+      expect(errorTag(failed)).toBe("StoreError")
+      expect((yield* scheduler.info).slot).toBe(0)
+      probe.failAppends = false
+      const next = yield* scheduler.schedule(messageOf(2))
+      expect(next.slot).toBe(1)
+      expect(next.hashChain).toBe(Assignment.nextHashChain(first.id, first.hashChain))
+    }).pipe(Effect.provide(registryLayer({}, layerInstrumented(probe))))
+  })
+
+  it.scoped("28: an unresponsive server times out the caller, and the expired request takes no slot", () => {
+    const control = { gate: undefined as Deferred.Deferred<void> | undefined, started: 0 }
+    return Effect.gen(function* () {
+      control.gate = yield* Deferred.make<void>()
+      const scheduler = yield* SchedulerRegistry.find(P, true)
+      const stuck = yield* Effect.fork(scheduler.schedule(messageOf(1), { timeoutMs: 60_000 }))
+      const expired = yield* Effect.fork(Effect.either(scheduler.schedule(messageOf(2), { timeoutMs: 1_000 })))
+      yield* waitUntil(() => control.started === 1)
+      yield* waitUntil(() => Effect.map(depthOf(scheduler), (d) => d === 1))
+      yield* TestClock.adjust(1_001)
+      const timedOut = yield* Fiber.join(expired)
+      expect(Either.getLeft(timedOut)).toEqual(
+        Option.some(expect.objectContaining({ _tag: "SchedulerTimeout", timeoutMs: 1_000 }))
+      )
+      yield* Deferred.succeed(control.gate, undefined)
+      expect((yield* Fiber.join(stuck)).slot).toBe(0)
+      const next = yield* scheduler.schedule(messageOf(3))
+      expect(next.slot).toBe(1) // the expired request was dropped, not assigned
+      expect(control.started).toBe(2)
+    }).pipe(Effect.provide(registryLayer({}, gatedStore(control))))
+  })
+
+  it.scoped("28: schedule to a stopped server fails at once with SchedulerStopped", () =>
+    Effect.gen(function* () {
+      const scheduler = yield* SchedulerRegistry.find(P, true)
+      yield* Fiber.interrupt(scheduler.fiber)
+      const result = yield* Effect.either(scheduler.schedule(messageOf(1)))
+      expect(errorTag(result)).toBe("SchedulerStopped")
+      expect(errorTag(yield* Effect.either(scheduler.info))).toBe("SchedulerStopped")
+    }).pipe(Effect.provide(registryLayer()))
+  )
+
+  it.scoped("28: requests queued when the server stops get SchedulerStopped, not a hang", () => {
+    const control = { gate: undefined as Deferred.Deferred<void> | undefined, started: 0 }
+    return Effect.gen(function* () {
+      control.gate = yield* Deferred.make<void>()
+      const scheduler = yield* SchedulerRegistry.find(P, true)
+      const inFlight = yield* Effect.fork(scheduler.schedule(messageOf(1)))
+      const queued = yield* Effect.fork(Effect.either(scheduler.schedule(messageOf(2))))
+      yield* waitUntil(() => control.started === 1)
+      yield* waitUntil(() => Effect.map(depthOf(scheduler), (d) => d === 1))
+      const stopping = yield* Effect.fork(Fiber.interrupt(scheduler.fiber))
+      yield* Effect.promise(() => new Promise((r) => setTimeout(r, 20))) // the interrupt is requested
+      yield* Deferred.succeed(control.gate, undefined)
+      yield* Fiber.join(stopping)
+      // the in-flight assignment completed (uninterruptible); the queued one was refused
+      expect((yield* Fiber.join(inFlight)).slot).toBe(0)
+      expect(errorTag(yield* Fiber.join(queued))).toBe("SchedulerStopped")
+    }).pipe(Effect.provide(registryLayer({}, gatedStore(control))))
+  })
+
+  it.scoped("29: scheduling a message twice is a StoreConflict and consumes no slot", () =>
+    Effect.gen(function* () {
+      const scheduler = yield* SchedulerRegistry.find(P, true)
+      yield* scheduler.schedule(messageOf(1))
+      const again = yield* Effect.either(scheduler.schedule(messageOf(1)))
+      expect(errorTag(again)).toBe("StoreConflict")
+      expect((yield* scheduler.schedule(messageOf(2))).slot).toBe(1)
+    }).pipe(Effect.provide(registryLayer()))
+  )
+
+  it.scoped("K14: with the clock standing still, timestamps still strictly increase by 1 ms", () =>
+    Effect.gen(function* () {
+      yield* TestClock.setTime(1_000)
+      const scheduler = yield* SchedulerRegistry.find(P, true)
+      const as = yield* Effect.forEach([1, 2, 3], (i) => scheduler.schedule(messageOf(i)))
+      expect(as.map((a) => a.timestamp)).toEqual([1_000, 1_001, 1_002])
+    }).pipe(Effect.provide(registryLayer()))
+  )
+
+  it.scoped("K14: a backward clock step never issues a timestamp at or below the previous one", () =>
+    Effect.gen(function* () {
+      const scheduler = yield* SchedulerRegistry.find(P, true)
+      yield* TestClock.setTime(5_000)
+      const a = yield* scheduler.schedule(messageOf(1))
+      yield* TestClock.setTime(4_000)
+      const b = yield* scheduler.schedule(messageOf(2))
+      expect([a.timestamp, b.timestamp]).toEqual([5_000, 5_001])
+    }).pipe(Effect.provide(registryLayer()))
+  )
+
+  it.scoped("a full mailbox fails with MailboxFull instead of queueing without bound", () => {
+    const control = { gate: undefined as Deferred.Deferred<void> | undefined, started: 0 }
+    return Effect.gen(function* () {
+      control.gate = yield* Deferred.make<void>()
+      const scheduler = yield* SchedulerRegistry.find(P, true, { mailboxCapacity: 2 })
+      const first = yield* Effect.fork(scheduler.schedule(messageOf(1)))
+      yield* waitUntil(() => control.started === 1) // the first is taken and held at the write
+      const queued = yield* Effect.all([1, 2].map((i) => Effect.fork(scheduler.schedule(messageOf(10 + i)))))
+      yield* waitUntil(() => Effect.map(depthOf(scheduler), (d) => d === 2))
+      const overflow = yield* Effect.either(scheduler.schedule(messageOf(99)))
+      expect(Either.getLeft(overflow)).toEqual(
+        Option.some(expect.objectContaining({ _tag: "MailboxFull", capacity: 2 }))
+      )
+      yield* Deferred.succeed(control.gate, undefined)
+      expect((yield* Fiber.join(first)).slot).toBe(0)
+      expect((yield* Effect.forEach(queued, Fiber.join)).map((a) => a.slot)).toEqual([1, 2])
+    }).pipe(Effect.provide(registryLayer({}, gatedStore(control))))
+  })
+
+  it.scoped("an aggressive-mode write failure stops the server so no slot is built on an unstored one", () => {
+    const probe = makeProbe()
+    return Effect.gen(function* () {
+      const scheduler = yield* SchedulerRegistry.find(P, true, { mode: "aggressive" })
+      probe.failAppends = true
+      const acknowledged = yield* scheduler.schedule(messageOf(1))
+      expect(acknowledged.slot).toBe(0)
+      const exit = yield* Fiber.await(scheduler.fiber)
+      expect(Exit.isFailure(exit)).toBe(true)
+      expect(errorTag(yield* Effect.either(SchedulerRegistry.find(P)))).toBe("NotFound")
+      probe.failAppends = false
+      const restarted = yield* SchedulerRegistry.find(P, true)
+      expect((yield* restarted.info).slot).toBe(-1)
+    }).pipe(Effect.provide(registryLayer({}, layerInstrumented(probe))))
+  })
+})

@@ -56,6 +56,8 @@ export const DEFAULT_MAILBOX_CAPACITY = 4_096
  * - `signer`: signs assignments instead of the wallet in-line (e.g. a worker pool); its `owner` must be the
  *   wallet's.
  * - `upload`: the `remote_confirmation` upload of a stored assignment; its failure is logged, not returned.
+ * - `idleTimeToLiveMs` [off]: after this many ms with no request, the server passivates (stops and frees its
+ *   memory); the next `find(p, true)` or `schedule` reactivates it from the store.
  *
  * @since 0.1.0
  */
@@ -66,6 +68,7 @@ export interface Options {
   readonly blockHeight?: (() => number) | undefined
   readonly signer?: AssignmentSigner | undefined
   readonly upload?: ((assignment: Assignment) => Effect.Effect<void, unknown>) | undefined
+  readonly idleTimeToLiveMs?: number | undefined
 }
 
 /**

@@ -2,33 +2,30 @@
  * The scheduler registry: finds, or starts, the one scheduler server of a process.
  *
  * Mirrors HyperBEAM's `dev_scheduler_registry` (`find/1,2,3`, `get_wallet/0`, `get_processes/0`;
- * `scheduler-behaviour.md` §2) on the `NameService`, with its races fixed:
+ * `scheduler-behaviour.md` §2) on the generic `ServiceRegistry` over the `NameService`, with its races fixed:
  * - `find(p, true)` is an atomic get-or-create: every concurrent caller gets the same scheduler and exactly
- *   one server starts (K1, K3). A would-be server is forked parked behind a gate and only passes it once its
- *   registration has won; a loser is interrupted before any side effect.
+ *   one server starts (K1, K3);
  * - registration completes before `find` returns, so an immediate `find(p)` finds it (behaviour 12, PR #660);
  * - servers live in the registry's scope, not the caller's (behaviour 17); closing the registry's Layer
- *   interrupts them all in parallel and leaves the name service without their entries; a `find` during or
- *   after the close fails with `RegistryClosed` and starts nothing;
+ *   interrupts them all in parallel; a `find` during or after the close fails with `RegistryClosed`;
  * - ids are normalised at the boundary (raw 32 bytes → 43 characters), and names include the wallet address
  *   (PR #1067), so two registries with different wallets never share a server (behaviour 18).
  *
+ * Beyond the seed: several wallets per node (a process is hosted under the identity its `Scheduler` tag
+ * names), idle passivation with transparent reactivation, bounded restarts, and an `events` stream.
+ *
  * @since 0.1.0
  */
-import { Cause, Context, Deferred, Effect, Either, Exit, Fiber, FiberId, FiberSet, Layer, Option } from "effect"
-import type { AssignmentStore } from "./AssignmentStore.js"
-import {
-  type InvalidProcessId,
-  NotFound,
-  RegistryClosed,
-  SchedulerStopped,
-  SchedulingDisabled,
-  StoreError
-} from "./errors.js"
-import { Name, NameService } from "./NameService.js"
+import { Context, Effect, Either, Layer, Option, type Queue, type Scope, type Stream } from "effect"
+import { AssignmentStore } from "./AssignmentStore.js"
+import { type FindError, NotFound, RegistryClosed, SchedulerStopped, SchedulingDisabled, StoreError } from "./errors.js"
+import type { NameService } from "./NameService.js"
 import { type ProcessId, parseEither } from "./ProcessId.js"
 import * as Scheduler from "./Scheduler.js"
+import * as ServiceRegistry from "./ServiceRegistry.js"
 import { Wallet } from "./Wallet.js"
+
+export type { FindError } from "./errors.js"
 
 /**
  * The service type under which schedulers are registered, as in HyperBEAM's `{<<"scheduler@1.0">>, …}`.
@@ -38,9 +35,9 @@ import { Wallet } from "./Wallet.js"
 export const SERVICE_TYPE = "scheduler@1.0"
 
 /**
- * Per-call options of `find(p, true, options)`: another wallet to sign with (the name then includes that
- * wallet's address) and any `Scheduler.Options` (mode, timeout in ms, mailbox capacity, …) for a server that
- * this call starts. They do not change a server that is already running.
+ * Per-call options of `find(p, true, options)`: the wallet to sign with (one of the registry's identities or
+ * another; the name includes its address) and any `Scheduler.Options` (mode, timeout in ms, mailbox
+ * capacity, …) for a server this call starts. They do not change a server that is already running.
  *
  * @since 0.1.0
  */
@@ -49,29 +46,34 @@ export interface FindOptions extends Scheduler.Options {
 }
 
 /**
- * Every way `find` can fail:
- * `InvalidProcessId` (bad id), `NotFound` (no server and `genIfNotHosted` false), `RegistryClosed`,
- * `SchedulingDisabled` (mode `disabled`), `StoreError` (recovery read failed), `SchedulerStopped` (the new
- * server stopped before it was ready).
+ * Registry options: the defaults of every scheduler it starts (`Scheduler.Options`, including
+ * `idleTimeToLiveMs`, off by default for the library), plus:
+ * - `identities`: further wallets the node holds besides the `Wallet` service (HyperBEAM's several identities);
+ * - `restartPolicy`: bounded restarts after failures [5 in 60,000 ms];
+ * - `eventsCapacity`: the `events` buffer per subscriber [1,024].
  *
  * @since 0.1.0
  */
-export type FindError =
-  | InvalidProcessId
-  | NotFound
-  | RegistryClosed
-  | SchedulingDisabled
-  | StoreError
-  | SchedulerStopped
+export interface Options extends Scheduler.Options {
+  readonly identities?: ReadonlyArray<Wallet["Type"]> | undefined
+  readonly restartPolicy?: ServiceRegistry.RestartPolicy | undefined
+  readonly eventsCapacity?: number | undefined
+}
 
 /**
  * The registry service. Ids may be a 43-character id or 32 raw bytes.
  *
- * - `find(p)`: the live scheduler of `p`, or `NotFound`; starts nothing.
- * - `find(p, genIfNotHosted, options?)`: with `true`, gets or creates the scheduler; the new server recovers
- *   its slot and chain from the store before `find` returns.
- * - `getWallet()`: the registry's default wallet (`dev_scheduler_registry:get_wallet/0`).
- * - `getProcesses()`: the ids of the live schedulers of this registry (`get_processes/0`).
+ * - `find(p)`: the live scheduler of `p` under any of the node's identities, or `NotFound`; starts nothing.
+ * - `find(p, genIfNotHosted, options?)`: with `true`, gets or creates the scheduler (under `options.wallet`, else
+ *   the default wallet); the new server recovers its slot and chain from the store before `find` returns.
+ *   A handle whose server passivated reactivates it on its next `schedule`.
+ * - `getWallet()`: the default wallet (`get_wallet/0`); `walletFor(address)`: the identity with that address.
+ * - `getWallets()`: every identity the node holds, the default first.
+ * - `getProcesses()`: ids of the live schedulers (`get_processes/0`); `listProcesses()`: every process the
+ *   store knows, live or not.
+ * - `events`: `Registered`, `Activated`, `Passivated` and `Unregistered` events (`ServiceRegistry.RegistryEvent`);
+ *   `subscribe`: the same as a scoped queue, from the moment of subscription. A subscriber that falls more than
+ *   `eventsCapacity` events behind loses the oldest; the registry never waits for it.
  *
  * @since 0.1.0
  */
@@ -84,91 +86,84 @@ export class SchedulerRegistry extends Context.Tag("effect-scheduler-registry/Sc
       options?: FindOptions | undefined
     ) => Effect.Effect<Scheduler.Scheduler, FindError>
     readonly getWallet: () => Effect.Effect<Wallet["Type"]>
+    readonly walletFor: (address: string) => Effect.Effect<Option.Option<Wallet["Type"]>>
+    readonly getWallets: () => Effect.Effect<ReadonlyArray<Wallet["Type"]>>
     readonly getProcesses: () => Effect.Effect<ReadonlyArray<ProcessId>>
+    readonly listProcesses: () => Effect.Effect<ReadonlyArray<ProcessId>, StoreError>
+    readonly events: Stream.Stream<ServiceRegistry.RegistryEvent>
+    readonly subscribe: Effect.Effect<Queue.Dequeue<ServiceRegistry.RegistryEvent>, never, Scope.Scope>
   }
 >() {}
 
 /**
- * Registry options: the defaults for every scheduler it starts (`Scheduler.Options`).
- *
- * @since 0.1.0
- */
-export interface Options extends Scheduler.Options {}
-
-interface Handle {
-  readonly owner: object
-  readonly scheduler: Scheduler.Scheduler
-  readonly ready: Deferred.Deferred<void, FindError>
-}
-
-/**
- * Builds the registry in the current scope. Servers are forked into a `FiberSet` of that scope, through a
- * runtime captured here, so they carry the registry's context and not the calling request's.
+ * Builds the registry in the current scope: its scope is the servers' lifetime.
  *
  * @since 0.1.0
  */
 export const make = (options: Options = {}) =>
   Effect.gen(function* () {
-    const names = yield* NameService
     const wallet = yield* Wallet
-    const fibers = yield* FiberSet.make<void, unknown>()
-    const runFork = yield* FiberSet.runtime(fibers)<AssignmentStore>()
-    let closed = false
-    const token = {}
-    const startFailure = (processId: ProcessId, exit: Exit.Exit<unknown, unknown>): FindError => {
-      if (closed) return new RegistryClosed()
-      if (Exit.isFailure(exit)) {
-        const failure = Cause.failureOption(exit.cause)
-        if (Option.isSome(failure) && failure.value instanceof StoreError) return failure.value
+    const store = yield* AssignmentStore
+    const services = yield* ServiceRegistry.make<Scheduler.Scheduler, FindError, AssignmentStore>({
+      serviceType: SERVICE_TYPE,
+      restartPolicy: options.restartPolicy,
+      eventsCapacity: options.eventsCapacity
+    })
+    const identities = [wallet, ...(options.identities ?? []).filter((w) => w.address !== wallet.address)]
+
+    const starter =
+      (processId: ProcessId, signer: Wallet["Type"], findOptions: FindOptions | undefined) =>
+      (): ServiceRegistry.Starter<Scheduler.Scheduler, FindError, AssignmentStore> => {
+        const server = Scheduler.make(processId, signer, { ...options, ...findOptions })
+        const inner = server.handle
+        const handle: Scheduler.Scheduler = {
+          processId,
+          address: inner.address,
+          mode: inner.mode,
+          info: inner.info,
+          get fiber() {
+            return inner.fiber
+          },
+          // a passivated server is reactivated (recovered from the store) by the next schedule
+          schedule: (message, callOptions) =>
+            inner.schedule(message, callOptions).pipe(
+              Effect.catchIf(
+                (e): e is SchedulerStopped => e._tag === "SchedulerStopped" && e.reason === "passivated",
+                () =>
+                  Effect.flatMap(
+                    Effect.mapError(find(processId, true, { ...findOptions, wallet: signer }), (e) =>
+                      e._tag === "StoreError" ? e : new SchedulerStopped({ processId, reason: e.message })
+                    ),
+                    (s) => s.schedule(message, callOptions)
+                  )
+              )
+            )
+        }
+        return {
+          handle,
+          // only a recovery read can fail before the server is ready; a later conflict (aggressive mode) stops it
+          run: (ready) =>
+            Effect.mapError(server.run(ready), (e) =>
+              e._tag === "StoreConflict" ? new StoreError({ operation: "append", reason: e.message }) : e
+            ),
+          attach: (fiber) => server.attach(fiber as never),
+          stopped: (reason) => new SchedulerStopped({ processId, reason: `${reason} before it was ready` })
+        }
       }
-      return new SchedulerStopped({ processId, reason: "stopped before it was ready" })
-    }
-    // added after the FiberSet, so it runs before the FiberSet interrupts the servers
-    yield* Effect.addFinalizer(() =>
-      Effect.sync(() => {
-        closed = true
-      })
-    )
-    const defaultPrefix = Name.prefixHash(SERVICE_TYPE, wallet.address)
-    const nameOf = (processId: ProcessId, signer: Wallet["Type"]) =>
-      signer === wallet
-        ? new Name(SERVICE_TYPE, wallet.address, processId, defaultPrefix)
-        : new Name(SERVICE_TYPE, signer.address, processId)
 
-    const awaitReady = (handle: Handle) => Effect.as(Deferred.await(handle.ready), handle.scheduler)
-
-    const start = (
-      processId: ProcessId,
-      name: Name,
-      signer: Wallet["Type"],
-      findOptions: FindOptions | undefined
-    ): Effect.Effect<Scheduler.Scheduler, FindError> =>
-      Effect.uninterruptibleMask((restore) =>
-        Effect.suspend(() => {
-          const merged: Scheduler.Options = { ...options, ...findOptions }
-          if ((merged.mode ?? "local_confirmation") === "disabled") {
-            return Effect.fail(new SchedulingDisabled({ processId }))
-          }
-          if (closed) return Effect.fail(new RegistryClosed())
-          const server = Scheduler.make(processId, signer, merged)
-          const gate = Deferred.unsafeMake<void>(FiberId.none)
-          const ready = Deferred.unsafeMake<void, FindError>(FiberId.none)
-          const fiber = runFork(Effect.zipRight(Deferred.await(gate), server.run(Deferred.succeed(ready, undefined))))
-          server.attach(fiber)
-          // a server that stops before it is ready fails every waiter, and its entry is already gone
-          fiber.addObserver((exit) => {
-            Deferred.unsafeDone(ready, Exit.fail(startFailure(processId, exit))) // a no-op once ready
-          })
-          const handle: Handle = { owner: token, scheduler: server.handle, ready }
-          return names.register(name, fiber, handle).pipe(
-            Effect.matchEffect({
-              // another caller won between our lookup and our register: drop ours (it never passed the gate)
-              onFailure: () => Effect.zipRight(Fiber.interrupt(fiber), restore(find(processId, true, findOptions))),
-              onSuccess: () => Effect.zipRight(Deferred.succeed(gate, undefined), restore(awaitReady(handle)))
-            })
-          )
-        })
+    const lookupAny = (processId: ProcessId, signer: Wallet["Type"] | undefined) => {
+      if (signer !== undefined || identities.length === 1) {
+        return services.lookup((signer ?? wallet).address, processId)
+      }
+      return Effect.flatMap(services.lookup(wallet.address, processId), (found) =>
+        Option.isSome(found)
+          ? Effect.succeed(found)
+          : Effect.map(
+              Effect.forEach(identities.slice(1), (w) => services.lookup(w.address, processId)),
+              (all) => Option.firstSomeOf(all)
+            )
       )
+    }
 
     const find = (
       input: string | Uint8Array,
@@ -178,28 +173,32 @@ export const make = (options: Options = {}) =>
       Effect.suspend(() => {
         const parsed = parseEither(input)
         if (Either.isLeft(parsed)) return Effect.fail(parsed.left)
-        if (closed) return Effect.fail(new RegistryClosed())
+        if (services.isClosed()) return Effect.fail(new RegistryClosed())
         const processId = parsed.right
-        const signer = findOptions?.wallet ?? wallet
-        const name = nameOf(processId, signer)
-        return Effect.flatMap(names.lookupRegistration(name), (found) => {
-          if (Option.isSome(found)) return awaitReady(found.value.value as Handle)
+        const signer = findOptions?.wallet
+        return Effect.flatMap(lookupAny(processId, signer), (found): Effect.Effect<Scheduler.Scheduler, FindError> => {
+          if (Option.isSome(found)) return Effect.succeed(found.value)
           if (genIfNotHosted !== true) return Effect.fail(new NotFound({ processId }))
-          return start(processId, name, signer, findOptions)
+          if ((findOptions?.mode ?? options.mode) === "disabled") {
+            return Effect.fail(new SchedulingDisabled({ processId }))
+          }
+          const chosen = signer ?? wallet
+          return services.getOrStart(chosen.address, processId, starter(processId, chosen, findOptions))
         })
       })
 
-    const getProcesses = () =>
-      Effect.map(names.all(), (all) => {
-        const ids: Array<ProcessId> = []
-        for (const r of all) {
-          const handle = r.value as Partial<Handle> | undefined
-          if (handle?.owner === token && handle.scheduler !== undefined) ids.push(handle.scheduler.processId)
-        }
-        return ids
-      })
+    const getProcesses = () => Effect.map(services.entries(), (entries) => entries.map((e) => e.handle.processId))
 
-    return SchedulerRegistry.of({ find, getWallet: () => Effect.succeed(wallet), getProcesses })
+    return SchedulerRegistry.of({
+      find,
+      getWallet: () => Effect.succeed(wallet),
+      walletFor: (address) => Effect.succeed(Option.fromNullable(identities.find((w) => w.address === address))),
+      getWallets: () => Effect.succeed(identities),
+      getProcesses,
+      listProcesses: () => store.listProcesses(),
+      events: services.events,
+      subscribe: services.subscribe
+    })
   })
 
 /**
@@ -225,7 +224,7 @@ export const find = (
   Effect.flatMap(SchedulerRegistry, (r) => r.find(processId, genIfNotHosted, options))
 
 /**
- * The ambient registry's wallet.
+ * The ambient registry's default wallet.
  *
  * @since 0.1.0
  */

@@ -119,6 +119,24 @@ export class MailboxFull extends Schema.TaggedError<MailboxFull>()("MailboxFull"
 }
 
 /**
+ * A service (e.g. a process's scheduler) failed `failures` times within `windowMs` and is not started again
+ * until `retryAfterMs` (ms) have passed: a process that keeps crashing cannot spin the node. See
+ * `ServiceRegistry.RestartPolicy`. Mirrors an OTP supervisor's restart intensity (`MaxR` in `MaxT`).
+ *
+ * @since 0.1.0
+ */
+export class RestartLimitExceeded extends Schema.TaggedError<RestartLimitExceeded>()("RestartLimitExceeded", {
+  name: Schema.String,
+  failures: Schema.Number,
+  windowMs: Schema.Number,
+  retryAfterMs: Schema.Number
+}) {
+  override get message(): string {
+    return `${this.name} failed ${this.failures} times within ${this.windowMs} ms; retry in ${this.retryAfterMs} ms`
+  }
+}
+
+/**
  * The message cannot be scheduled as given (for example a duplicate message id for the process).
  *
  * @since 0.1.0
@@ -128,6 +146,22 @@ export class InvalidMessage extends Schema.TaggedError<InvalidMessage>()("Invali
 }) {
   override get message(): string {
     return `Invalid message: ${this.reason}`
+  }
+}
+
+/**
+ * A data item that cannot be scheduled as it was sent: it does not parse as ANS-104, its signature does not
+ * verify (unsigned, tampered or truncated), or it lacks what the ao.TN.1 protocol requires (a `Type` tag, a
+ * `target` for a `Message`, …). `reason` says which, in words fit for an HTTP 400 body. Mirrors the legacy ao
+ * SU's `write_item` rejections ("Type tag not present", …).
+ *
+ * @since 0.1.0
+ */
+export class InvalidDataItem extends Schema.TaggedError<InvalidDataItem>()("InvalidDataItem", {
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `Invalid data item: ${this.reason}`
   }
 }
 
@@ -194,4 +228,11 @@ export type ScheduleError =
  *
  * @since 0.1.0
  */
-export type FindError = NotFound | RegistryClosed | SchedulingDisabled | StoreError | SchedulerStopped
+export type FindError =
+  | NotFound
+  | RegistryClosed
+  | SchedulingDisabled
+  | StoreError
+  | SchedulerStopped
+  | RestartLimitExceeded
+  | InvalidProcessId

@@ -1,4 +1,4 @@
-import { Cause, Clock, Deferred, Effect, type Exit, type Fiber, FiberId, Option, Queue } from "effect"
+import { Cause, Clock, Deferred, Effect, type Exit, type Fiber, FiberId, Metric, Option, Queue } from "effect"
 import * as Assignment from "../Assignment.js"
 import { AssignmentStore } from "../AssignmentStore.js"
 import {
@@ -12,7 +12,9 @@ import {
 import type { ProcessId } from "../ProcessId.js"
 import type { Info, Mode, Options, Scheduler } from "../Scheduler.js"
 import { DEFAULT_MAILBOX_CAPACITY, DEFAULT_TIMEOUT_MS } from "../Scheduler.js"
+import { Passivated } from "../ServiceRegistry.js"
 import type { Wallet } from "../Wallet.js"
+import * as Metrics from "./metrics.js"
 
 interface Request {
   readonly message: Assignment.Message
@@ -22,6 +24,9 @@ interface Request {
   /** Set when the caller stopped waiting (timeout or interruption): the server drops the request. */
   abandoned: boolean
 }
+
+/** Offered by the idle timer: the loop passivates if nothing happened for a whole time-to-live. */
+const IdleCheck = Symbol("IdleCheck")
 
 interface State {
   slot: number
@@ -37,13 +42,17 @@ interface State {
 export interface Server {
   readonly handle: Scheduler
   /** Recovers the slot and chain from the store, runs `started`, then serves the mailbox until stopped. */
-  readonly run: (started: Effect.Effect<void>) => Effect.Effect<never, StoreError | StoreConflict, AssignmentStore>
+  readonly run: (
+    started: Effect.Effect<void>
+  ) => Effect.Effect<typeof Passivated, StoreError | StoreConflict, AssignmentStore>
   readonly attach: (fiber: Fiber.RuntimeFiber<void, unknown>) => void
 }
 
 const describeExit = (exit: Exit.Exit<unknown, unknown>): string =>
   exit._tag === "Success"
-    ? "exited"
+    ? exit.value === Passivated
+      ? "passivated"
+      : "exited"
     : Cause.isInterruptedOnly(exit.cause)
       ? "interrupted"
       : `failed: ${Cause.pretty(exit.cause).split("\n")[0]}`
@@ -54,7 +63,9 @@ export const make = (processId: ProcessId, wallet: Wallet["Type"], options: Opti
   const capacity = options.mailboxCapacity ?? DEFAULT_MAILBOX_CAPACITY
   const blockHeight = options.blockHeight ?? (() => 0)
   const signer: Assignment.AssignmentSigner = options.signer ?? { owner: wallet.owner, sign: wallet.sign }
-  const mailbox = Effect.runSync(Queue.bounded<Request>(capacity))
+  const idleTimeToLive = options.idleTimeToLiveMs
+  const mailbox = Effect.runSync(Queue.bounded<Request | typeof IdleCheck>(capacity))
+  let lastActivity = 0
   const state: State = { slot: -1, hashChain: undefined, assignmentId: undefined, timestamp: undefined }
   let stopped: string | undefined
   let fiber: Fiber.RuntimeFiber<void, unknown> | undefined
@@ -73,13 +84,16 @@ export const make = (processId: ProcessId, wallet: Wallet["Type"], options: Opti
         abandoned: false
       }
       if (!mailbox.unsafeOffer(request)) return Effect.fail(new MailboxFull({ processId, capacity }))
+      Metrics.mailboxDepth.unsafeUpdate(mailbox.unsafeSize().pipe(Option.getOrElse(() => 0)), [])
       return Deferred.await(request.reply).pipe(
         Effect.timeoutFail({ duration: timeoutMs, onTimeout: () => new SchedulerTimeout({ processId, timeoutMs }) }),
         Effect.onExit((exit) =>
           Effect.sync(() => {
             if (exit._tag === "Failure") request.abandoned = true
           })
-        )
+        ),
+        Metric.trackDuration(Metrics.scheduleLatency),
+        Effect.withSpan("Scheduler.schedule", { attributes: { mode } })
       )
     })
 
@@ -104,6 +118,9 @@ export const make = (processId: ProcessId, wallet: Wallet["Type"], options: Opti
     state.assignmentId = a.id
     state.timestamp = a.timestamp
   }
+
+  const timedAppend = (store: AssignmentStore["Type"], a: Assignment.Assignment, m: Assignment.Message) =>
+    Metric.trackDuration(store.append(a, m), Metrics.storeLatency)
 
   const assign = (store: AssignmentStore["Type"], request: Request) =>
     Effect.gen(function* () {
@@ -130,15 +147,17 @@ export const make = (processId: ProcessId, wallet: Wallet["Type"], options: Opti
         advance(assignment)
         yield* Deferred.succeed(request.reply, assignment)
         // a failed write stops the server: nothing is built on an unstored slot
-        return yield* store.append(assignment, request.message)
+        yield* timedAppend(store, assignment, request.message)
+        return yield* Metric.increment(Metrics.assignments)
       }
-      const written = yield* Effect.either(store.append(assignment, request.message))
+      const written = yield* Effect.either(timedAppend(store, assignment, request.message))
       if (written._tag === "Left") {
         // the slot and chain do not advance; the signed assignment is discarded and its slot reissued
         yield* Deferred.fail(request.reply, written.left)
         return
       }
       advance(assignment)
+      yield* Metric.increment(Metrics.assignments)
       if (mode === "remote_confirmation" && options.upload !== undefined) {
         yield* options
           .upload(assignment)
@@ -158,7 +177,7 @@ export const make = (processId: ProcessId, wallet: Wallet["Type"], options: Opti
       stopped = describeExit(exit)
       const pending = yield* Queue.takeAll(mailbox)
       const error = stoppedError()
-      for (const request of pending) yield* Deferred.fail(request.reply, error)
+      for (const request of pending) if (request !== IdleCheck) yield* Deferred.fail(request.reply, error)
       if (exit._tag === "Failure" && !Cause.isInterruptedOnly(exit.cause)) {
         yield* Effect.logError("scheduler stopped with an error", exit.cause).pipe(Effect.annotateLogs({ processId }))
       }
@@ -175,8 +194,33 @@ export const make = (processId: ProcessId, wallet: Wallet["Type"], options: Opti
         state.timestamp = latest.value.timestamp
       }
       yield* started
+      lastActivity = yield* Clock.currentTimeMillis
+      if (idleTimeToLive !== undefined) {
+        // a child of the server fiber: it ends with it
+        yield* Effect.fork(
+          Effect.forever(
+            Effect.zipRight(
+              Effect.sleep(idleTimeToLive),
+              Effect.sync(() => mailbox.unsafeOffer(IdleCheck))
+            )
+          )
+        )
+      }
       while (true) {
         const request = yield* Queue.take(mailbox)
+        if (request === IdleCheck) {
+          const now = yield* Clock.currentTimeMillis
+          // checked and decided in one synchronous step: a `schedule` either queued before (and the server
+          // stays) or sees `stopped` and reactivates through the registry
+          const idle = yield* Effect.sync(() => {
+            if (now - lastActivity < idleTimeToLive! || Option.getOrElse(mailbox.unsafeSize(), () => 0) > 0)
+              return false
+            stopped = "passivated"
+            return true
+          })
+          if (idle) return Passivated
+          continue
+        }
         // each assignment completes once started, so shutdown never cuts a write in half
         yield* Effect.uninterruptible(
           assign(store, request).pipe(
@@ -188,8 +232,14 @@ export const make = (processId: ProcessId, wallet: Wallet["Type"], options: Opti
             )
           )
         )
+        lastActivity = yield* Clock.currentTimeMillis
       }
-    }).pipe(Effect.onExit(onStop), Effect.annotateLogs({ processId }))
+    }).pipe(
+      Effect.onExit(onStop),
+      Effect.annotateLogs({ processId }),
+      // a long-lived fiber: it must not become a child span of the request that happened to start it
+      Effect.withSpan("Scheduler.server", { root: true })
+    )
 
   const handle: Scheduler = {
     processId,

@@ -1,0 +1,349 @@
+/**
+ * A registry of long-lived services of one service type, keyed by (service type, node address, id): the
+ * get-or-create core that `SchedulerRegistry` is built on, generic so that other service types can share a
+ * node's `NameService` without sharing anything else (HyperBEAM's "more service types" enhancement).
+ *
+ * What it guarantees, for any service type:
+ * - `getOrStart` is atomic: concurrent callers get one handle and exactly one service starts (K1, K3). A
+ *   would-be service is forked parked behind a gate and passes it only once its registration has won.
+ * - a service lives in the registry's scope, not its caller's; closing the registry interrupts all of them in
+ *   parallel, and a call during or after the close fails with `RegistryClosed` and starts nothing;
+ * - `events` reports `Registered`, `Activated`, `Passivated` and `Unregistered` (with its reason), like Elixir
+ *   Registry listeners or syn callbacks, without ever blocking the registry;
+ * - restarts after failures are bounded (`RestartPolicy`), so a service that keeps crashing cannot spin the node.
+ *
+ * @since 0.1.0
+ */
+import {
+  Cause,
+  type Clock,
+  Data,
+  Deferred,
+  Effect,
+  Exit,
+  Fiber,
+  FiberId,
+  FiberSet,
+  Metric,
+  Option,
+  PubSub,
+  type Queue,
+  type Scope,
+  Stream
+} from "effect"
+import { RegistryClosed, RestartLimitExceeded } from "./errors.js"
+import * as Metrics from "./internal/metrics.js"
+import { Name, NameService } from "./NameService.js"
+
+/**
+ * Why a service left the registry:
+ * `exited` (its fiber completed), `failed` (an error or defect; the cause is attached), `interrupted`,
+ * `passivated` (it stopped itself after being idle) or `registry_closed`.
+ *
+ * @since 0.1.0
+ */
+export type UnregisterReason = "exited" | "failed" | "interrupted" | "passivated" | "registry_closed"
+
+/**
+ * A registry event. `name` is the service's (service type, node, id).
+ *
+ * - `Registered`: the name was claimed and the service fiber forked.
+ * - `Activated`: the service finished starting (e.g. a scheduler recovered its slot and chain).
+ * - `Passivated`: the service stopped itself after being idle; `Unregistered` with reason `passivated` follows.
+ * - `Unregistered`: the entry is gone; `reason` says why, and `cause` holds a failure's cause.
+ *
+ * @since 0.1.0
+ */
+export type RegistryEvent = Data.TaggedEnum<{
+  Registered: { readonly name: Name }
+  Activated: { readonly name: Name }
+  Passivated: { readonly name: Name }
+  Unregistered: {
+    readonly name: Name
+    readonly reason: UnregisterReason
+    readonly cause: Option.Option<Cause.Cause<unknown>>
+  }
+}>
+
+/**
+ * Constructors and matchers for `RegistryEvent`.
+ *
+ * @since 0.1.0
+ */
+export const RegistryEvent = Data.taggedEnum<RegistryEvent>()
+
+/**
+ * What a service's fiber returns when it stops itself after being idle; the registry reports `passivated`.
+ *
+ * @since 0.1.0
+ */
+export const Passivated: unique symbol = Symbol.for("effect-scheduler-registry/Passivated")
+
+/**
+ * A service about to start: its handle, and the fiber body `run(ready)`, which must run `ready` once the
+ * service can take requests and return `Passivated` if it stops because it was idle. `stopped(reason)` is the
+ * error waiters get if the service stops before it was ready without a typed failure of its own.
+ *
+ * @since 0.1.0
+ */
+export interface Starter<H, E, R> {
+  readonly handle: H
+  readonly run: (ready: Effect.Effect<void>) => Effect.Effect<unknown, E, R>
+  readonly attach?: ((fiber: Fiber.RuntimeFiber<unknown, unknown>) => void) | undefined
+  readonly stopped: (reason: string) => E
+}
+
+/**
+ * How many failures (not interruptions or passivations) a service may have within `windowMs` before
+ * `getOrStart` refuses to start it again with `RestartLimitExceeded`, until the oldest failure leaves the
+ * window. Defaults: 5 failures in 60,000 ms.
+ *
+ * @since 0.1.0
+ */
+export interface RestartPolicy {
+  readonly maxFailures?: number | undefined
+  readonly windowMs?: number | undefined
+}
+
+/**
+ * Options: `serviceType`; `restartPolicy`; `eventsCapacity`, the events buffer per subscriber [1,024 events].
+ * A subscriber that falls behind by more than `eventsCapacity` events loses the oldest ones (a sliding
+ * buffer): publishing never waits, so a slow subscriber never blocks the registry.
+ *
+ * @since 0.1.0
+ */
+export interface Options {
+  readonly serviceType: string
+  readonly restartPolicy?: RestartPolicy | undefined
+  readonly eventsCapacity?: number | undefined
+}
+
+/**
+ * A live service: its name and handle.
+ *
+ * @since 0.1.0
+ */
+export interface Entry<H> {
+  readonly name: Name
+  readonly handle: H
+}
+
+/**
+ * The registry of one service type.
+ *
+ * - `lookup(node, id)`: the live service's handle, waiting for it to finish starting; `None` if there is none.
+ *   Fails with `RegistryClosed` after close, or with the start failure of a service that is still starting.
+ * - `getOrStart(node, id, starter)`: the live service, or one started from `starter()` (called only by the
+ *   caller that wins the name). Fails with `RegistryClosed`, `RestartLimitExceeded`, or the start's error `E`.
+ * - `entries()`: this registry's live services. `events`: a `Stream` of `RegistryEvent` from when it is run;
+ *   `subscribe`: a scoped queue of the events from the moment it is subscribed (for a deterministic start).
+ *
+ * @since 0.1.0
+ */
+export interface ServiceRegistry<H, E, R> {
+  readonly serviceType: string
+  readonly lookup: (node: string, id: string) => Effect.Effect<Option.Option<H>, E | RegistryClosed>
+  readonly getOrStart: (
+    node: string,
+    id: string,
+    starter: () => Starter<H, E, R>
+  ) => Effect.Effect<H, E | RegistryClosed | RestartLimitExceeded>
+  readonly entries: () => Effect.Effect<ReadonlyArray<Entry<H>>>
+  readonly events: Stream.Stream<RegistryEvent>
+  readonly subscribe: Effect.Effect<Queue.Dequeue<RegistryEvent>, never, Scope.Scope>
+  readonly isClosed: () => boolean
+}
+
+interface Slot<H, E> {
+  readonly owner: object
+  readonly handle: H
+  readonly ready: Deferred.Deferred<void, E | RegistryClosed>
+}
+
+const failuresCap = 10_000
+
+/**
+ * Builds a registry in the current scope over the ambient `NameService`. Services are forked into a
+ * `FiberSet` of that scope through a runtime captured here, so they carry the registry's context (services,
+ * log annotations, clock) and not the calling request's.
+ *
+ * @since 0.1.0
+ */
+export const make = <H, E, R = never>(
+  options: Options
+): Effect.Effect<ServiceRegistry<H, E, R>, never, NameService | Scope.Scope | R> =>
+  Effect.gen(function* () {
+    const names = yield* NameService
+    const clock: Clock.Clock = yield* Effect.clock
+    const fibers = yield* FiberSet.make<unknown, unknown>()
+    const runFork = yield* FiberSet.runtime(fibers)<R>()
+    const pubsub = yield* PubSub.sliding<RegistryEvent>(options.eventsCapacity ?? 1_024)
+    const maxFailures = options.restartPolicy?.maxFailures ?? 5
+    const windowMs = options.restartPolicy?.windowMs ?? 60_000
+    const owner = {}
+    const tagged = <T, I, O>(metric: Metric.Metric<T, I, O>) =>
+      Metric.tagged(metric, "service_type", options.serviceType)
+    const activeGauge = tagged(Metrics.activeServices)
+    const activationCounter = tagged(Metrics.activations)
+    const passivationCounter = tagged(Metrics.passivations)
+    const failureCounter = tagged(Metrics.failures)
+    let active = 0
+    const prefixes = new Map<string, number>()
+    const failures = new Map<string, Array<number>>()
+    let closed = false
+    // added after the FiberSet, so it runs before the FiberSet interrupts the services
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        closed = true
+      })
+    )
+
+    // `publish` applies the sliding strategy (`unsafeOffer` would drop the newest event instead); it never waits
+    const publish = (event: RegistryEvent) => {
+      Effect.runSync(PubSub.publish(pubsub, event))
+    }
+
+    const nameOf = (node: string, id: string) => {
+      let prefix = prefixes.get(node)
+      if (prefix === undefined) {
+        prefix = Name.prefixHash(options.serviceType, node)
+        if (prefixes.size < 64) prefixes.set(node, prefix)
+      }
+      return new Name(options.serviceType, node, id, prefix)
+    }
+
+    const reasonOf = (exit: Exit.Exit<unknown, unknown>): UnregisterReason => {
+      if (Exit.isSuccess(exit)) return exit.value === Passivated ? "passivated" : "exited"
+      if (!Cause.isInterruptedOnly(exit.cause)) return "failed"
+      return closed ? "registry_closed" : "interrupted"
+    }
+
+    /** Failure times within the window, pruned; the list is dropped once empty. */
+    const recentFailures = (key: string, now: number): Array<number> => {
+      const times = (failures.get(key) ?? []).filter((t) => t > now - windowMs)
+      if (times.length === 0) failures.delete(key)
+      else failures.set(key, times)
+      return times
+    }
+
+    const recordFailure = (key: string) => {
+      const times = recentFailures(key, clock.unsafeCurrentTimeMillis())
+      times.push(clock.unsafeCurrentTimeMillis())
+      failures.set(key, times)
+      if (failures.size > failuresCap) failures.delete(failures.keys().next().value as string)
+    }
+
+    const awaitReady = (slot: Slot<H, E>) => Effect.as(Deferred.await(slot.ready), slot.handle)
+
+    const start = (
+      name: Name,
+      starter: () => Starter<H, E, R>
+    ): Effect.Effect<H, E | RegistryClosed | RestartLimitExceeded> =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.suspend(() => {
+          if (closed) return Effect.fail(new RegistryClosed())
+          const key = name.toString()
+          const now = clock.unsafeCurrentTimeMillis()
+          const recent = recentFailures(key, now)
+          if (recent.length >= maxFailures) {
+            return Effect.fail(
+              new RestartLimitExceeded({
+                name: key,
+                failures: recent.length,
+                windowMs,
+                retryAfterMs: Math.max(0, recent[0]! + windowMs - now)
+              })
+            )
+          }
+          const service = starter()
+          const gate = Deferred.unsafeMake<void>(FiberId.none)
+          const ready = Deferred.unsafeMake<void, E | RegistryClosed>(FiberId.none)
+          const activated = Effect.zipRight(
+            Deferred.succeed(ready, undefined),
+            Effect.sync(() => {
+              publish(RegistryEvent.Activated({ name }))
+              activationCounter.unsafeUpdate(1, [])
+            })
+          )
+          const fiber = runFork(Effect.zipRight(Deferred.await(gate), service.run(activated)))
+          service.attach?.(fiber)
+          const slot: Slot<H, E> = { owner, handle: service.handle, ready }
+          let won = false
+          fiber.addObserver((exit) => {
+            // a service that stops before it is ready fails every waiter (a no-op once ready)
+            const failure = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
+            Deferred.unsafeDone(
+              ready,
+              Exit.fail(
+                closed ? new RegistryClosed() : (Option.getOrElse(failure, () => service.stopped(reasonOf(exit))) as E)
+              )
+            )
+            if (!won) return
+            const reason = reasonOf(exit)
+            activeGauge.unsafeUpdate(--active, [])
+            if (reason === "failed") {
+              recordFailure(key)
+              failureCounter.unsafeUpdate(1, [])
+            }
+            if (reason === "passivated") {
+              publish(RegistryEvent.Passivated({ name }))
+              passivationCounter.unsafeUpdate(1, [])
+            }
+            publish(
+              RegistryEvent.Unregistered({
+                name,
+                reason,
+                cause: reason === "failed" && Exit.isFailure(exit) ? Option.some(exit.cause) : Option.none()
+              })
+            )
+          })
+          return names.register(name, fiber, slot).pipe(
+            Effect.matchEffect({
+              // another caller won between our lookup and our register: drop ours (it never passed the gate)
+              onFailure: () => Effect.zipRight(Fiber.interrupt(fiber), restore(getOrStartName(name, starter))),
+              onSuccess: () =>
+                Effect.suspend(() => {
+                  won = true
+                  activeGauge.unsafeUpdate(++active, [])
+                  publish(RegistryEvent.Registered({ name }))
+                  return Effect.zipRight(Deferred.succeed(gate, undefined), restore(awaitReady(slot)))
+                })
+            })
+          )
+        })
+      )
+
+    const lookupName = (name: Name) =>
+      Effect.suspend(() => {
+        if (closed) return Effect.fail(new RegistryClosed())
+        return Effect.flatMap(names.lookupRegistration(name), (found) => {
+          const slot = found._tag === "Some" ? (found.value.value as Slot<H, E>) : undefined
+          return slot?.owner === owner ? Effect.asSome(awaitReady(slot)) : Effect.succeedNone
+        })
+      })
+
+    const getOrStartName = (name: Name, starter: () => Starter<H, E, R>) =>
+      Effect.flatMap(lookupName(name), (found) =>
+        found._tag === "Some" ? Effect.succeed(found.value) : start(name, starter)
+      )
+
+    const entries = () =>
+      Effect.map(names.all(), (all) => {
+        const out: Array<Entry<H>> = []
+        for (const r of all) {
+          const slot = r.value as Partial<Slot<H, E>> | undefined
+          if (slot?.owner === owner && r.name instanceof Name) out.push({ name: r.name, handle: slot.handle as H })
+        }
+        return out
+      })
+
+    return {
+      serviceType: options.serviceType,
+      lookup: (node, id) => lookupName(nameOf(node, id)),
+      getOrStart: (node, id, starter) => getOrStartName(nameOf(node, id), starter),
+      entries,
+      events: Stream.fromPubSub(pubsub),
+      subscribe: PubSub.subscribe(pubsub),
+      isClosed: () => closed
+    }
+  })

@@ -1,0 +1,458 @@
+/**
+ * The SU's HTTP API as an `@effect/platform` `HttpApi`: every route, its inputs, its JSON shapes and its errors.
+ * `Http.ts` implements it; `/openapi.json` and the Swagger page at `/docs` are generated from it.
+ *
+ * Mirrors the legacy ao SU (ao.TN.1, `permaweb/ao servers/su`, `ao-su-http.md` §2–§6) that the CU, the MU and
+ * aoconnect call, plus the HyperBEAM `~scheduler@1.0` reads `status`, `slot` and `schedule` (§7). Field names
+ * and value types are the wire format those clients parse: snake_case pages, string cursors, 12-digit
+ * zero-padded block heights, every tag value a string.
+ *
+ * Every error body is `{"error": "<message>"}` (§3).
+ *
+ * @since 0.1.0
+ */
+import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "@effect/platform"
+import { Schema } from "effect"
+import { invalidReason, MessageId, ProcessId } from "./ProcessId.js"
+
+// ---------------------------------------------------------------------------------------------------------------
+// Errors: `{"error": string}` on the wire
+// ---------------------------------------------------------------------------------------------------------------
+
+const ErrorBody = Schema.Struct({ error: Schema.String }).annotations({ identifier: "ErrorBody" })
+
+/** A TaggedError class whose only field is `error`, encoded on the wire as `{"error": …}` with `status`. */
+const wire = <A extends { readonly error: string }, I, R>(
+  error: Schema.Schema<A, I, R> & (new (props: { readonly error: string }) => A),
+  status: number
+): Schema.Schema<A, { readonly error: string }> =>
+  Schema.transform(ErrorBody, Schema.typeSchema(error), {
+    strict: true,
+    decode: (body) => new error(body),
+    encode: (e) => ({ error: e.error })
+  }).annotations(HttpApiSchema.annotations({ status }))
+
+/**
+ * 400: the request cannot be served as sent: a malformed id or query parameter, an invalid data item, a
+ * process this SU does not host, a duplicate message. Upstream answers 400 for all of these, e.g.
+ * `"Message or Process not found"` (§3).
+ *
+ * @since 0.1.0
+ */
+export class BadRequest extends Schema.TaggedError<BadRequest>()("BadRequest", { error: Schema.String }) {}
+
+/**
+ * 413: the request body is larger than the node's body limit (`--body-limit`, bytes).
+ *
+ * @since 0.1.0
+ */
+export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("PayloadTooLarge", {
+  error: Schema.String
+}) {}
+
+/**
+ * 503: the node cannot take the request now (a full mailbox, a scheduler timeout, a stopping node); retry later.
+ *
+ * @since 0.1.0
+ */
+export class Unavailable extends Schema.TaggedError<Unavailable>()("Unavailable", { error: Schema.String }) {}
+
+/**
+ * 500: the store failed or a bug was hit; the details are logged, not sent.
+ *
+ * @since 0.1.0
+ */
+export class InternalError extends Schema.TaggedError<InternalError>()("InternalError", { error: Schema.String }) {}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Inputs
+// ---------------------------------------------------------------------------------------------------------------
+
+const idParam = <S extends typeof ProcessId | typeof MessageId>(schema: S): S =>
+  schema.annotations({
+    message: (issue) => ({
+      message: `${JSON.stringify(issue.actual)} is not a valid id (${
+        typeof issue.actual === "string" ? invalidReason(issue.actual) : "expected a string"
+      })`,
+      override: true
+    })
+  }) as S
+
+const integerFromString = (min: number, what: string) =>
+  Schema.transform(
+    Schema.String.pipe(
+      Schema.filter(
+        (s) => (/^-?[0-9]{1,15}$/.test(s) && Number(s) >= min) || `expected ${what}, got ${JSON.stringify(s)}`
+      )
+    ),
+    Schema.Int,
+    { strict: true, decode: (s) => Number(s), encode: (n) => String(n) }
+  )
+
+/**
+ * A query parameter holding a non-negative integer (a timestamp in ms, a nonce or a count), as decimal digits.
+ *
+ * @since 0.1.0
+ */
+export const NonNegativeIntParam = integerFromString(0, "a non-negative integer")
+
+/**
+ * A query parameter holding a positive integer (a `limit`).
+ *
+ * @since 0.1.0
+ */
+export const PositiveIntParam = integerFromString(1, "a positive integer")
+
+/**
+ * A query parameter holding any integer; HyperBEAM clamps a negative `from` to 0 after parsing (behaviour 38).
+ *
+ * @since 0.1.0
+ */
+export const IntParam = integerFromString(Number.MIN_SAFE_INTEGER, "an integer")
+
+/**
+ * The query of `GET /{id}`. `process-id` is optional and defaults to the path id: aoconnect's
+ * `getMessagesByRange` leaves it out (§2, "compatibility trap"). `from` is exclusive and `to` inclusive,
+ * timestamps in ms; `from-nonce` (exclusive, -1 = from the start) and `to-nonce` (inclusive) switch to nonce
+ * mode; `limit` defaults to 100 and is capped at 1000. `show-anchor` renders non-UTF-8 anchors as base64url.
+ *
+ * @since 0.1.0
+ */
+export const ReadParams = Schema.Struct({
+  "process-id": Schema.optional(idParam(ProcessId)),
+  from: Schema.optional(NonNegativeIntParam),
+  to: Schema.optional(NonNegativeIntParam),
+  limit: Schema.optional(PositiveIntParam),
+  "from-nonce": Schema.optional(integerFromString(-1, "an integer of at least -1")),
+  "to-nonce": Schema.optional(NonNegativeIntParam),
+  "show-anchor": Schema.optional(Schema.String)
+})
+
+/**
+ * The query of `POST /`: both `process-id` and `assign` to assign an existing transaction (AOP-1/2), or
+ * neither to schedule the data item in the body. `exclude` (AOP-1) is refused as not supported yet;
+ * `base-layer` (AOP-2) is accepted and does not change the assignment.
+ *
+ * @since 0.1.0
+ */
+export const ScheduleParams = Schema.Struct({
+  "process-id": Schema.optional(idParam(ProcessId)),
+  assign: Schema.optional(idParam(MessageId)),
+  "base-layer": Schema.optional(Schema.String),
+  exclude: Schema.optional(Schema.String)
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// Outputs (legacy ao SU, ao.TN.1)
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * `{address, key}`: the signer's address (base64url(sha256(key))) and public key (base64url).
+ *
+ * @since 0.1.0
+ */
+export const Owner = Schema.Struct({ address: Schema.String, key: Schema.String }).annotations({ identifier: "Owner" })
+
+/**
+ * `{name, value}`, both strings.
+ *
+ * @since 0.1.0
+ */
+export const TagJson = Schema.Struct({ name: Schema.String, value: Schema.String }).annotations({ identifier: "Tag" })
+
+/** The fields every signed data item shares in the legacy JSON, in upstream's order. */
+const signedItemFields = {
+  id: Schema.String,
+  owner: Owner,
+  tags: Schema.Array(TagJson),
+  signature: Schema.String,
+  anchor: Schema.NullOr(Schema.String),
+  target: Schema.NullOr(Schema.String)
+}
+
+/**
+ * A scheduled message as the legacy SU renders it (`MessageInner` in `json.rs`): `data` is the data item's
+ * payload as UTF-8 text (invalid sequences replaced, as upstream's `from_utf8_lossy`; the CU reads it as text),
+ * `anchor` its anchor as text (null when empty), `target` the 43-character target or null, `signature` base64url.
+ *
+ * @since 0.1.0
+ */
+export const MessageJson = Schema.Struct({ ...signedItemFields, data: Schema.NullOr(Schema.String) }).annotations({
+  identifier: "Message"
+})
+
+/**
+ * An assignment as the legacy SU renders it (`AssignmentInner`): the SU-signed data item with the ao.TN.1 tags
+ * Process, Epoch, Nonce, Hash-Chain, Block-Height, Timestamp, Data-Protocol, Type, Variant, Message. Its `anchor`
+ * and `target` are null: the assignment data item carries neither (the `Process` tag names the process).
+ *
+ * @since 0.1.0
+ */
+export const AssignmentJson = Schema.Struct(signedItemFields).annotations({ identifier: "Assignment" })
+
+/**
+ * `{message, assignment}`: one schedule entry (`Message` in `json.rs`). `message` is null for an assignment of an
+ * existing on-chain transaction; the CU then loads it from the gateway by the `Message` tag.
+ *
+ * @since 0.1.0
+ */
+export const MessageNode = Schema.Struct({
+  message: Schema.NullOr(MessageJson),
+  assignment: AssignmentJson
+}).annotations({ identifier: "MessageNode" })
+
+/**
+ * A page of a process's schedule (§4): `{page_info: {has_next_page}, edges: [{cursor, node}]}`. `cursor` is the
+ * entry's timestamp in ms as a string (or its nonce in nonce mode); pass the last one as the next `from`.
+ * `has_next_page` is never true on a page without edges.
+ *
+ * @since 0.1.0
+ */
+export const Page = Schema.Struct({
+  page_info: Schema.Struct({ has_next_page: Schema.Boolean }),
+  edges: Schema.Array(Schema.Struct({ cursor: Schema.String, node: MessageNode }))
+}).annotations({ identifier: "Page" })
+
+/**
+ * `GET /processes/{id}` (§6): the Process data item, with `block` the 12-digit Block-Height string of its
+ * nonce-0 assignment (the CU `parseInt`s it) and `timestamp` that assignment's timestamp as a JSON number (ms).
+ * `data` is the payload as text, or null when it is not valid UTF-8 (upstream's `data_if_string`).
+ *
+ * @since 0.1.0
+ */
+export const ProcessJson = Schema.Struct({
+  process_id: Schema.String,
+  block: Schema.String,
+  owner: Owner,
+  tags: Schema.Array(TagJson),
+  timestamp: Schema.Number,
+  data: Schema.NullOr(Schema.String),
+  anchor: Schema.NullOr(Schema.String),
+  signature: Schema.String,
+  target: Schema.NullOr(Schema.String)
+}).annotations({ identifier: "Process" })
+
+/**
+ * `GET /`: `{timestamp: "<ms>", address: "<SU wallet address>"}` (upstream's `health` flow).
+ *
+ * @since 0.1.0
+ */
+export const Info = Schema.Struct({ timestamp: Schema.String, address: Schema.String }).annotations({
+  identifier: "Info"
+})
+
+/**
+ * `POST /`: `{timestamp: <ms number>, id}`; `id` is the data item id, or the assignment id for `?assign=`.
+ * `timestamp` is the assignment's `Timestamp`.
+ *
+ * @since 0.1.0
+ */
+export const Scheduled = Schema.Struct({ timestamp: Schema.Number, id: Schema.String }).annotations({
+  identifier: "Scheduled"
+})
+
+/**
+ * `GET /timestamp`: `{timestamp: "<ms>", block_height: "<12 digits>"}`; the CU `parseInt`s both.
+ *
+ * @since 0.1.0
+ */
+export const Timestamp = Schema.Struct({ timestamp: Schema.String, block_height: Schema.String }).annotations({
+  identifier: "Timestamp"
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// Outputs (HyperBEAM ~scheduler@1.0)
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * `GET /~scheduler@1.0/status` (behaviour 41): the node address and the ids of its live schedulers.
+ *
+ * @since 0.1.0
+ */
+export const SchedulerStatus = Schema.Struct({
+  address: Schema.String,
+  processes: Schema.Array(Schema.String),
+  "cache-control": Schema.Literal("no-store")
+}).annotations({ identifier: "SchedulerStatus" })
+
+/**
+ * `GET /~scheduler@1.0/slot` (behaviour 40): `current` is the last assigned slot (-1 if none); `timestamp` (ms),
+ * `block-height` and `block-hash` (base64url of 32 zero bytes) are the node's current time info. Height and
+ * hash are not swapped (HyperBEAM swaps them).
+ *
+ * @since 0.1.0
+ */
+export const SchedulerSlot = Schema.Struct({
+  process: Schema.String,
+  current: Schema.Number,
+  timestamp: Schema.Number,
+  "block-height": Schema.Number,
+  "block-hash": Schema.String,
+  "cache-control": Schema.Literal("no-store"),
+  "wallet-address": Schema.String
+}).annotations({ identifier: "SchedulerSlot" })
+
+/**
+ * `GET /~scheduler@1.0/schedule` with `accept: application/aos-2` (behaviour 39): an AOS2 page whose cursors are
+ * slots (numbers) and whose `page_info` numbers are decimal strings.
+ *
+ * @since 0.1.0
+ */
+export const Aos2Schedule = Schema.Struct({
+  page_info: Schema.Struct({
+    process: Schema.String,
+    has_next_page: Schema.Boolean,
+    timestamp: Schema.String,
+    "block-height": Schema.String,
+    "block-hash": Schema.String
+  }),
+  edges: Schema.Array(Schema.Struct({ cursor: Schema.Number, node: MessageNode }))
+}).annotations({ identifier: "Aos2Schedule" })
+
+/**
+ * One assignment in the `application/http`-shaped schedule: the assignment's ao.TN.1 tags as HyperBEAM keys
+ * (lower-case, numbers as numbers), its `id`, and `body`, the scheduled message (null for an assigned tx).
+ *
+ * @since 0.1.0
+ */
+export const HbAssignment = Schema.Struct({
+  id: Schema.String,
+  "data-protocol": Schema.String,
+  variant: Schema.String,
+  type: Schema.String,
+  process: Schema.String,
+  epoch: Schema.Number,
+  slot: Schema.Number,
+  timestamp: Schema.Number,
+  "block-height": Schema.Number,
+  "block-hash": Schema.String,
+  "hash-chain": Schema.String,
+  message: Schema.String,
+  body: Schema.NullOr(MessageJson)
+}).annotations({ identifier: "HbAssignment" })
+
+/**
+ * `GET /~scheduler@1.0/schedule` without the aos-2 accept (behaviours 35–38): `{type: "schedule", process,
+ * continues, timestamp, block-height, block-hash, assignments: {<slot>: assignment}}`, as JSON.
+ *
+ * @since 0.1.0
+ */
+export const HttpSchedule = Schema.Struct({
+  type: Schema.Literal("schedule"),
+  process: Schema.String,
+  continues: Schema.Boolean,
+  timestamp: Schema.Number,
+  "block-height": Schema.Number,
+  "block-hash": Schema.String,
+  assignments: Schema.Record({ key: Schema.String, value: HbAssignment })
+}).annotations({ identifier: "HttpSchedule" })
+
+// ---------------------------------------------------------------------------------------------------------------
+// Endpoints
+// ---------------------------------------------------------------------------------------------------------------
+
+const ProcessIdPath = Schema.Struct({ processId: idParam(ProcessId) })
+
+/**
+ * The legacy ao SU routes (ao.TN.1), as the CU, the MU and aoconnect call them (§2).
+ *
+ * @since 0.1.0
+ */
+export class SuGroup extends HttpApiGroup.make("su", { topLevel: true })
+  .add(HttpApiEndpoint.get("info", "/").addSuccess(Info).annotate(OpenApi.Summary, "The SU's wallet address and clock"))
+  .add(
+    HttpApiEndpoint.post("schedule", "/")
+      .setUrlParams(ScheduleParams)
+      .setPayload(HttpApiSchema.Uint8Array({ contentType: "application/octet-stream" }))
+      .addSuccess(Scheduled)
+      .annotate(
+        OpenApi.Summary,
+        "Schedule a signed ANS-104 data item (Type Process or Message), or assign a tx with ?process-id&assign"
+      )
+  )
+  .add(
+    HttpApiEndpoint.get("timestamp", "/timestamp")
+      .setUrlParams(Schema.Struct({ "process-id": Schema.optional(idParam(ProcessId)) }))
+      .addSuccess(Timestamp)
+      .annotate(OpenApi.Summary, "The current time (ms) and block height")
+  )
+  .add(
+    HttpApiEndpoint.get("process", "/processes/:processId")
+      .setPath(ProcessIdPath)
+      .addSuccess(ProcessJson)
+      .annotate(OpenApi.Summary, "A hosted process")
+  )
+  .add(
+    HttpApiEndpoint.get("latest", "/:processId/latest")
+      .setPath(ProcessIdPath)
+      .addSuccess(MessageNode)
+      .annotate(OpenApi.Summary, "The latest scheduled message of a process")
+  )
+  .add(
+    HttpApiEndpoint.get("read", "/:id")
+      .setPath(Schema.Struct({ id: idParam(MessageId) }))
+      .setUrlParams(ReadParams)
+      .addSuccess(Schema.Union(Page, MessageNode))
+      .annotate(OpenApi.Summary, "A page of a process's schedule (id = process) or one scheduled message")
+  ) {}
+
+/**
+ * The HyperBEAM `~scheduler@1.0` reads (§7).
+ *
+ * @since 0.1.0
+ */
+export class HyperBeamGroup extends HttpApiGroup.make("hyperbeam", { topLevel: true })
+  .add(
+    HttpApiEndpoint.get("status", "/~scheduler@1.0/status")
+      .addSuccess(SchedulerStatus)
+      .annotate(OpenApi.Summary, "The node address and its live schedulers")
+  )
+  .add(
+    HttpApiEndpoint.get("slot", "/~scheduler@1.0/slot")
+      .setUrlParams(Schema.Struct({ target: idParam(ProcessId) }))
+      .addSuccess(SchedulerSlot)
+      .annotate(OpenApi.Summary, "The current slot of a hosted process (starts its scheduler)")
+  )
+  .add(
+    HttpApiEndpoint.get("schedule", "/~scheduler@1.0/schedule")
+      .setUrlParams(
+        Schema.Struct({ target: idParam(ProcessId), from: Schema.optional(IntParam), to: Schema.optional(IntParam) })
+      )
+      .setHeaders(Schema.Struct({ accept: Schema.optional(Schema.String) }))
+      .addSuccess(Schema.Union(Aos2Schedule, HttpSchedule))
+      .annotate(OpenApi.Summary, "Assignments from..to (inclusive slots); accept: application/aos-2 for AOS2 JSON")
+  ) {}
+
+/**
+ * Operations: liveness and metrics.
+ *
+ * @since 0.1.0
+ */
+export class OpsGroup extends HttpApiGroup.make("ops", { topLevel: true })
+  .add(HttpApiEndpoint.get("health", "/health").addSuccess(HttpApiSchema.Empty(200)))
+  .add(
+    HttpApiEndpoint.get("metrics", "/metrics")
+      .addSuccess(HttpApiSchema.Text({ contentType: "text/plain; version=0.0.4; charset=utf-8" }))
+      .annotate(OpenApi.Summary, "Prometheus text exposition of the node's metrics")
+  ) {}
+
+/**
+ * The whole SU API. Every endpoint may fail with `BadRequest` (400), `PayloadTooLarge` (413), `Unavailable`
+ * (503) or `InternalError` (500), each as `{"error": string}`.
+ *
+ * @since 0.1.0
+ */
+export class Api extends HttpApi.make("ao-su")
+  .add(SuGroup)
+  .add(HyperBeamGroup)
+  .add(OpsGroup)
+  .addError(wire(BadRequest, 400))
+  .addError(wire(PayloadTooLarge, 413))
+  .addError(wire(Unavailable, 503))
+  .addError(wire(InternalError, 500))
+  .annotate(OpenApi.Title, "effect-scheduler-registry: AO Scheduler Unit")
+  .annotate(OpenApi.Version, "0.1.0")
+  .annotate(
+    OpenApi.Description,
+    "The legacy ao SU API (ao.TN.1) that the CU, MU and aoconnect call, plus HyperBEAM ~scheduler@1.0 reads."
+  ) {}

@@ -1,0 +1,104 @@
+/**
+ * The `su` command line (`@effect/cli`): `serve` (the default) runs a node; `wallet create` and
+ * `wallet address` manage its key file. `--help` and `--version` work on every command.
+ *
+ * Mirrors the legacy ao SU binary (`./su su <port>`) with the settings of `Config.ts` (flags, `SU_*`
+ * environment variables, defaults).
+ *
+ * @since 0.1.0
+ */
+import { createRequire } from "node:module"
+import * as Path from "node:path"
+import { Command } from "@effect/cli"
+import { Console, Effect } from "effect"
+import * as Config from "./Config.js"
+import * as Node from "./Node.js"
+import * as Wallet from "./Wallet.js"
+
+const { version } = createRequire(import.meta.url)("../package.json") as { readonly version: string }
+
+const serveHandler = (settings: Config.Settings) =>
+  Effect.gen(function* () {
+    const config = yield* Config.resolve(settings)
+    const node = yield* Node.start(config)
+    yield* Console.log(
+      [
+        `SU listening on ${node.url}`,
+        `  wallet address  ${node.address}`,
+        `  wallet file     ${node.walletPath}`,
+        `  store           ${
+          config.store.kind === "sqlite" ? node.storePath : config.store.kind === "pg" ? "postgresql" : "memory"
+        }`,
+        `  data directory  ${config.dataDir}`,
+        `  mode            ${config.mode}`,
+        `  API docs        ${node.url}/docs`
+      ].join("\n")
+    )
+    // serve until interrupted (SIGINT / SIGTERM through NodeRuntime.runMain): the scope then closes the node
+    return yield* Effect.never
+  }).pipe(Effect.scoped)
+
+/**
+ * `serve`: runs a node until SIGINT/SIGTERM, then shuts down gracefully. Prints the URL, the wallet address and
+ * the data paths once listening.
+ *
+ * @since 0.1.0
+ */
+export const serve = Command.make("serve", Config.serveOptions, serveHandler).pipe(
+  Command.withDescription("Run the scheduler unit node (the default command)")
+)
+
+const loadWallet = (settings: Pick<Config.Settings, "dataDir" | "wallet">) =>
+  Effect.gen(function* () {
+    const path = Path.resolve(Config.walletPath(settings))
+    const { created, jwk } = yield* Wallet.loadOrCreate(path)
+    const wallet = yield* Wallet.make(jwk, path)
+    return { path, created, address: wallet.address }
+  })
+
+/**
+ * `wallet create`: creates the wallet file if missing (RSA-4096, mode 0600) and prints its address and path.
+ *
+ * @since 0.1.0
+ */
+export const walletCreate = Command.make("create", Config.walletOptions, (settings) =>
+  Effect.flatMap(loadWallet(settings), ({ address, created, path }) =>
+    Console.log(`${created ? "created" : "exists "} ${path}\naddress ${address}`)
+  )
+).pipe(Command.withDescription("Create the wallet file if it is missing, and print its address"))
+
+/**
+ * `wallet address`: prints the wallet's address (creating the file first if it is missing).
+ *
+ * @since 0.1.0
+ */
+export const walletAddress = Command.make("address", Config.walletOptions, (settings) =>
+  Effect.flatMap(loadWallet(settings), ({ address }) => Console.log(address))
+).pipe(Command.withDescription("Print the wallet's address (the file is created if missing)"))
+
+/**
+ * `wallet`: the wallet subcommands.
+ *
+ * @since 0.1.0
+ */
+export const wallet = Command.make("wallet").pipe(
+  Command.withDescription("Manage the node's wallet file"),
+  Command.withSubcommands([walletCreate, walletAddress])
+)
+
+/**
+ * The root command `su`: without a subcommand it serves, with `serve`'s flags.
+ *
+ * @since 0.1.0
+ */
+export const root = Command.make("su", Config.serveOptions, serveHandler).pipe(
+  Command.withDescription("effect-scheduler-registry: an AO Scheduler Unit (legacy ao SU API, ao.TN.1)"),
+  Command.withSubcommands([serve, wallet])
+)
+
+/**
+ * Runs the CLI on `process.argv`-style arguments. Needs `NodeContext` (file system, terminal).
+ *
+ * @since 0.1.0
+ */
+export const run = Command.run(root, { name: "effect-scheduler-registry SU", version })

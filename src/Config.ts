@@ -1,0 +1,246 @@
+/**
+ * The node's configuration in one place: every setting's command-line flag, environment variable and default,
+ * and how they resolve into a `NodeConfig`. A flag wins over its environment variable, which wins over the
+ * default.
+ *
+ * | flag | env | default |
+ * |---|---|---|
+ * | `--port` | `SU_PORT` | 9000 (the legacy ao SU's port) |
+ * | `--host` | `SU_HOST` | 127.0.0.1 |
+ * | `--data-dir` | `SU_DATA_DIR` | ./data |
+ * | `--wallet` | `SU_WALLET` | `<data-dir>/wallet.json` (created on first start) |
+ * | `--store` | `SU_STORE` | sqlite (`<data-dir>/su.sqlite`); or pg, memory |
+ * | `--pg-url` | `SU_PG_URL` | — (required with `--store pg`) |
+ * | `--mode` | `SU_MODE` | local_confirmation; or aggressive, remote_confirmation |
+ * | `--body-limit` | `SU_BODY_LIMIT` | 10485760 bytes (10 MiB) |
+ * | `--block-height` | `SU_BLOCK_HEIGHT` | 0 |
+ *
+ * @since 0.1.0
+ */
+import * as Path from "node:path"
+import { HelpDoc, Options, ValidationError } from "@effect/cli"
+import { Config, type ConfigError, Effect, Either, Schema } from "effect"
+import { DEFAULT_BODY_LIMIT } from "./Http.js"
+import type { NodeConfig, StoreConfig } from "./Node.js"
+
+/**
+ * The default port, the legacy ao SU's (`servers/su/README.md`).
+ *
+ * @since 0.1.0
+ */
+export const DEFAULT_PORT = 9000
+
+/**
+ * The default listening address: loopback only; pass `--host 0.0.0.0` to serve other machines.
+ *
+ * @since 0.1.0
+ */
+export const DEFAULT_HOST = "127.0.0.1"
+
+/**
+ * The default data directory (relative to the working directory).
+ *
+ * @since 0.1.0
+ */
+export const DEFAULT_DATA_DIR = "./data"
+
+/**
+ * The stores `--store` accepts.
+ *
+ * @since 0.1.0
+ */
+export const STORES = ["sqlite", "pg", "memory"] as const
+
+/**
+ * The modes `--mode` accepts (`Scheduler.Mode` without `disabled`, which would refuse every process).
+ *
+ * @since 0.1.0
+ */
+export const MODES = ["local_confirmation", "aggressive", "remote_confirmation"] as const
+
+/**
+ * The settings before derived defaults are filled in: what flags, environment and defaults give.
+ * `wallet` and `pgUrl` are `undefined` when neither a flag nor the environment sets them.
+ *
+ * @since 0.1.0
+ */
+export interface Settings {
+  readonly port: number
+  readonly host: string
+  readonly dataDir: string
+  readonly wallet: string | undefined
+  readonly store: (typeof STORES)[number]
+  readonly pgUrl: string | undefined
+  readonly mode: (typeof MODES)[number]
+  readonly bodyLimit: number
+  readonly blockHeight: number
+}
+
+const Port = Schema.Int.pipe(Schema.between(0, 65535))
+const PositiveInt = Schema.Int.pipe(Schema.positive())
+const NonNegativeInt = Schema.Int.pipe(Schema.nonNegative())
+
+/** One setting: its environment `Config` (with default) and its flag, which falls back to that `Config`. */
+const setting = <A>(env: Config.Config<A>, flag: Options.Options<A>, description: string) => ({
+  env,
+  flag: flag.pipe(Options.withFallbackConfig(env), Options.withDescription(description))
+})
+
+const optionalSetting = <A>(env: Config.Config<A>, flag: Options.Options<A>, description: string) => ({
+  env: Config.option(env),
+  flag: flag.pipe(Options.withFallbackConfig(env), Options.optional, Options.withDescription(description))
+})
+
+const settings = {
+  port: setting(
+    Config.integer("SU_PORT").pipe(Config.withDefault(DEFAULT_PORT)),
+    Options.integer("port").pipe(Options.withSchema(Port)),
+    `Port to listen on, 0 for any free port (env SU_PORT, default ${DEFAULT_PORT})`
+  ),
+  host: setting(
+    Config.string("SU_HOST").pipe(Config.withDefault(DEFAULT_HOST)),
+    Options.text("host"),
+    `Address to listen on (env SU_HOST, default ${DEFAULT_HOST})`
+  ),
+  dataDir: setting(
+    Config.string("SU_DATA_DIR").pipe(Config.withDefault(DEFAULT_DATA_DIR)),
+    Options.directory("data-dir"),
+    `Directory of the wallet and the SQLite store (env SU_DATA_DIR, default ${DEFAULT_DATA_DIR})`
+  ),
+  wallet: optionalSetting(
+    Config.string("SU_WALLET"),
+    Options.file("wallet"),
+    "Arweave JWK key file, created if missing (env SU_WALLET, default <data-dir>/wallet.json)"
+  ),
+  store: setting(
+    Config.literal(...STORES)("SU_STORE").pipe(Config.withDefault("sqlite" as const)),
+    Options.choice("store", STORES),
+    "Assignment store: sqlite (<data-dir>/su.sqlite), pg (needs --pg-url) or memory (env SU_STORE, default sqlite)"
+  ),
+  pgUrl: optionalSetting(
+    Config.string("SU_PG_URL"),
+    Options.text("pg-url"),
+    "PostgreSQL connection string for --store pg, postgres://user:pass@host:port/db (env SU_PG_URL)"
+  ),
+  mode: setting(
+    Config.literal(...MODES)("SU_MODE").pipe(Config.withDefault("local_confirmation" as const)),
+    Options.choice("mode", MODES),
+    "When POST / replies: local_confirmation (after the store write), aggressive (after signing) or " +
+      "remote_confirmation (env SU_MODE, default local_confirmation)"
+  ),
+  bodyLimit: setting(
+    Config.integer("SU_BODY_LIMIT").pipe(Config.withDefault(DEFAULT_BODY_LIMIT)),
+    Options.integer("body-limit").pipe(Options.withSchema(PositiveInt)),
+    `Largest request body in bytes; larger ones get 413 (env SU_BODY_LIMIT, default ${DEFAULT_BODY_LIMIT})`
+  ),
+  blockHeight: setting(
+    Config.integer("SU_BLOCK_HEIGHT").pipe(Config.withDefault(0)),
+    Options.integer("block-height").pipe(Options.withSchema(NonNegativeInt)),
+    "Arweave block height stamped on assignments and /timestamp (env SU_BLOCK_HEIGHT, default 0)"
+  )
+}
+
+const optionalFlag = <A>(flag: Options.Options<{ _tag: "Some"; value: A } | { _tag: "None" }>) =>
+  Options.map(flag, (o): A | undefined => (o._tag === "Some" ? o.value : undefined))
+
+/**
+ * The flags of `serve`, each falling back to its environment variable, then its default; `Command.make` turns
+ * them into a `Settings` value.
+ *
+ * @since 0.1.0
+ */
+export const serveOptions = {
+  port: settings.port.flag,
+  host: settings.host.flag,
+  dataDir: settings.dataDir.flag,
+  wallet: optionalFlag(settings.wallet.flag),
+  store: settings.store.flag,
+  pgUrl: optionalFlag(settings.pgUrl.flag),
+  mode: settings.mode.flag,
+  bodyLimit: settings.bodyLimit.flag,
+  blockHeight: settings.blockHeight.flag
+} satisfies { readonly [K in keyof Settings]: Options.Options<Settings[K]> }
+
+/**
+ * The flags of the `wallet` commands: `--data-dir` and `--wallet`, as for `serve`.
+ *
+ * @since 0.1.0
+ */
+export const walletOptions = {
+  dataDir: serveOptions.dataDir,
+  wallet: serveOptions.wallet
+}
+
+/**
+ * The wallet file of `settings`: `--wallet`, else `<data-dir>/wallet.json`.
+ *
+ * @since 0.1.0
+ */
+export const walletPath = (s: Pick<Settings, "dataDir" | "wallet">): string =>
+  s.wallet ?? Path.join(s.dataDir, "wallet.json")
+
+/**
+ * The settings from the environment alone, with defaults: for running a node without the CLI.
+ * Fails with a `ConfigError` naming the variable that does not parse.
+ *
+ * @since 0.1.0
+ */
+export const fromEnv: Config.Config<Settings> = Config.all({
+  port: Config.validate(settings.port.env, { message: "SU_PORT must be 0–65535", validation: Schema.is(Port) }),
+  host: settings.host.env,
+  dataDir: settings.dataDir.env,
+  wallet: Config.map(settings.wallet.env, (o) => (o._tag === "Some" ? o.value : undefined)),
+  store: settings.store.env,
+  pgUrl: Config.map(settings.pgUrl.env, (o) => (o._tag === "Some" ? o.value : undefined)),
+  mode: settings.mode.env,
+  bodyLimit: Config.validate(settings.bodyLimit.env, {
+    message: "SU_BODY_LIMIT must be a positive integer",
+    validation: Schema.is(PositiveInt)
+  }),
+  blockHeight: Config.validate(settings.blockHeight.env, {
+    message: "SU_BLOCK_HEIGHT must be a non-negative integer",
+    validation: Schema.is(NonNegativeInt)
+  })
+})
+
+/**
+ * Fills in derived defaults: the wallet file and the SQLite file under the data directory. Fails with a
+ * `ValidationError` when `--store pg` has no `--pg-url` / `SU_PG_URL`.
+ *
+ * @since 0.1.0
+ */
+export const resolve = (s: Settings): Either.Either<NodeConfig, ValidationError.ValidationError> => {
+  let store: StoreConfig
+  switch (s.store) {
+    case "sqlite":
+      store = { kind: "sqlite", filename: Path.join(s.dataDir, "su.sqlite") }
+      break
+    case "memory":
+      store = { kind: "memory" }
+      break
+    case "pg":
+      if (s.pgUrl === undefined) {
+        return Either.left(ValidationError.missingValue(HelpDoc.p("--store pg needs --pg-url or SU_PG_URL")))
+      }
+      store = { kind: "pg", url: s.pgUrl }
+      break
+  }
+  return Either.right({
+    port: s.port,
+    host: s.host,
+    dataDir: s.dataDir,
+    walletPath: walletPath(s),
+    store,
+    mode: s.mode,
+    bodyLimit: s.bodyLimit,
+    blockHeight: s.blockHeight
+  })
+}
+
+/**
+ * `fromEnv` resolved: a `NodeConfig` from the environment alone.
+ *
+ * @since 0.1.0
+ */
+export const nodeConfigFromEnv: Effect.Effect<NodeConfig, ConfigError.ConfigError | ValidationError.ValidationError> =
+  Effect.flatMap(fromEnv, resolve)

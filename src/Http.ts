@@ -1,0 +1,248 @@
+/**
+ * The SU's HTTP server: the handlers of `Api` on the registry and the store, with CORS fully open, the OpenAPI
+ * document at `/openapi.json`, a Swagger page at `/docs`, `{"error": …}` bodies for every failure and request
+ * metrics.
+ *
+ * Mirrors the legacy ao SU's routes (`servers/su/src/main.rs`, `flows.rs`; `ao-su-http.md` §2–§6) and
+ * HyperBEAM's `~scheduler@1.0` `status`, `slot` and `schedule` reads (§7). Writes go through the registry:
+ * `find(p, true)` starts the scheduler of a process hosted here, which assigns the next nonce; reads come from
+ * the `AssignmentStore`, the durable record, with bounded `range` reads.
+ *
+ * @since 0.1.0
+ */
+import { HttpApiBuilder, HttpApiSwagger, type HttpRouter, type HttpServer } from "@effect/platform"
+import { Clock, Effect, Layer, Metric, Option } from "effect"
+import { Api, BadRequest } from "./Api.js"
+import { padBlockHeight } from "./Assignment.js"
+import { AssignmentStore } from "./AssignmentStore.js"
+import type { StoreError } from "./errors.js"
+import * as Body from "./internal/http/body.js"
+import * as Ingest from "./internal/http/ingest.js"
+import { nodeJson, processJson, ZERO_BLOCK_HASH } from "./internal/http/json.js"
+import * as Middleware from "./internal/http/middleware.js"
+import * as Pages from "./internal/http/pages.js"
+import * as Prometheus from "./internal/prometheus.js"
+import * as Metrics from "./Metrics.js"
+import type { ProcessId } from "./ProcessId.js"
+import { getWallet, SchedulerRegistry } from "./SchedulerRegistry.js"
+
+/**
+ * Default largest request body, in bytes (10 MiB): a larger `POST /` gets 413.
+ *
+ * @since 0.1.0
+ */
+export const DEFAULT_BODY_LIMIT = 10 * 1024 * 1024
+
+/**
+ * Where the Swagger page is served.
+ *
+ * @since 0.1.0
+ */
+export const DOCS_PATH = "/docs"
+
+/**
+ * Where the OpenAPI document is served.
+ *
+ * @since 0.1.0
+ */
+export const OPENAPI_PATH = "/openapi.json"
+
+/**
+ * Options of the HTTP server. All optional; defaults in brackets.
+ *
+ * - `bodyLimit` [10 MiB]: the largest `POST /` body, in bytes; larger ones get 413 and are not read.
+ * - `blockHeight` [0]: the Arweave block height reported by `/timestamp` and the HyperBEAM reads (the node has
+ *   no gateway; pass the same value the registry stamps on assignments).
+ *
+ * @since 0.1.0
+ */
+export interface Options {
+  readonly bodyLimit?: number | undefined
+  readonly blockHeight?: number | undefined
+}
+
+const notFound = (what: string) => new BadRequest({ error: `${what} not found` })
+
+const handlers = (options: Options) => {
+  const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT
+  const blockHeight = options.blockHeight ?? 0
+
+  const context = Effect.gen(function* () {
+    const registry = yield* SchedulerRegistry
+    const store = yield* AssignmentStore
+    const wallet = yield* getWallet()
+    const ingest = yield* Ingest.make(registry, store, wallet.address)
+    const requireHosted = (processId: ProcessId) =>
+      Effect.flatMap(ingest.hostedScheduler(processId), (found) =>
+        Option.isSome(found)
+          ? Effect.succeed(found.value)
+          : Effect.fail(new BadRequest({ error: `Process ${processId} is not hosted by this scheduler unit` }))
+      )
+    return { registry, store, address: wallet.address, ingest, requireHosted }
+  })
+
+  const su = HttpApiBuilder.group(Api, "su", (h) =>
+    Effect.map(context, ({ address, ingest, store }) => {
+      const fromStore = <A>(effect: Effect.Effect<A, StoreError>) => Effect.catchAll(effect, Ingest.failHttp)
+      return h
+        .handle("info", () => Effect.map(Clock.currentTimeMillis, (now) => ({ timestamp: String(now), address })))
+        .handleRaw("schedule", ({ request, urlParams }) =>
+          Effect.gen(function* () {
+            const processId = urlParams["process-id"]
+            const assign = urlParams.assign
+            if (urlParams.exclude !== undefined) {
+              return yield* new BadRequest({ error: "exclude (AOP-1) is not supported by this scheduler unit" })
+            }
+            if (processId !== undefined || assign !== undefined) {
+              if (processId === undefined || assign === undefined) {
+                return yield* new BadRequest({ error: "process-id and assign must be given together" })
+              }
+              return yield* ingest.assign(processId, assign)
+            }
+            const body = yield* Body.read(request, bodyLimit)
+            if (body.byteLength === 0) {
+              return yield* new BadRequest({ error: "The body is empty: POST / takes a signed ANS-104 data item" })
+            }
+            return yield* ingest.postDataItem(body)
+          })
+        )
+        .handle("timestamp", () =>
+          Effect.map(Clock.currentTimeMillis, (now) => ({
+            timestamp: String(now),
+            block_height: padBlockHeight(blockHeight)
+          }))
+        )
+        .handle("process", ({ path }) =>
+          fromStore(store.getProcess(path.processId)).pipe(
+            Effect.flatMap((found) =>
+              Option.isSome(found) && found.value.message !== undefined
+                ? Effect.succeed(processJson({ ...found.value, message: found.value.message }))
+                : Effect.fail(notFound(`Process ${path.processId}`))
+            )
+          )
+        )
+        .handle("latest", ({ path }) =>
+          Effect.gen(function* () {
+            const latest = yield* fromStore(store.latest(path.processId))
+            if (Option.isNone(latest)) return yield* notFound(`Process ${path.processId}`)
+            const slot = latest.value.slot
+            const [entry] = yield* fromStore(
+              store.range(path.processId, { by: "slot", from: slot === 0 ? undefined : slot - 1, to: slot, limit: 1 })
+            )
+            if (entry === undefined) return yield* notFound(`Process ${path.processId}`)
+            return nodeJson(entry)
+          })
+        )
+        .handle("read", ({ path, urlParams }) =>
+          Effect.gen(function* () {
+            const showAnchor = urlParams["show-anchor"] !== undefined
+            const asProcess = path.id as string as ProcessId
+            const process = yield* fromStore(store.getProcess(asProcess))
+            if (Option.isSome(process)) {
+              return yield* fromStore(
+                Pages.legacyPage(store, asProcess, {
+                  from: urlParams.from,
+                  to: urlParams.to,
+                  limit: urlParams.limit,
+                  fromNonce: urlParams["from-nonce"],
+                  toNonce: urlParams["to-nonce"],
+                  showAnchor
+                })
+              )
+            }
+            const message = yield* fromStore(store.getMessage(path.id, urlParams["process-id"]))
+            if (Option.isNone(message)) return yield* notFound("Message or Process")
+            return nodeJson(message.value, { showAnchor })
+          })
+        )
+    })
+  )
+
+  const hyperbeam = HttpApiBuilder.group(Api, "hyperbeam", (h) =>
+    Effect.map(context, ({ address, registry, requireHosted, store }) =>
+      h
+        .handle("status", () =>
+          Effect.map(registry.getProcesses(), (processes) => ({
+            address,
+            processes: [...processes],
+            "cache-control": "no-store" as const
+          }))
+        )
+        .handle("slot", ({ urlParams }) =>
+          Effect.gen(function* () {
+            const scheduler = yield* requireHosted(urlParams.target)
+            const info = yield* Effect.catchAll(scheduler.info, Ingest.failHttp)
+            return {
+              process: urlParams.target,
+              current: info.slot,
+              timestamp: yield* Clock.currentTimeMillis,
+              "block-height": blockHeight,
+              "block-hash": ZERO_BLOCK_HASH,
+              "cache-control": "no-store" as const,
+              "wallet-address": address
+            }
+          })
+        )
+        .handle("schedule", ({ headers, urlParams }) =>
+          Effect.gen(function* () {
+            // HyperBEAM's find_server starts the scheduler of a local process on this read too
+            const scheduler = yield* requireHosted(urlParams.target)
+            const info = yield* Effect.catchAll(scheduler.info, Ingest.failHttp)
+            const read = yield* Effect.catchAll(
+              Pages.slotRange(store, urlParams.target, { from: urlParams.from, to: urlParams.to, latest: info.slot }),
+              Ingest.failHttp
+            )
+            const time = { timestamp: yield* Clock.currentTimeMillis, blockHeight }
+            return headers.accept?.includes("application/aos-2") === true
+              ? Pages.aos2Schedule(urlParams.target, read, time)
+              : Pages.httpSchedule(urlParams.target, read, time)
+          })
+        )
+    )
+  )
+
+  const ops = HttpApiBuilder.group(Api, "ops", (h) =>
+    Effect.map(context, ({ registry }) =>
+      h
+        .handle("health", () => Effect.void)
+        .handle("metrics", () =>
+          Effect.gen(function* () {
+            const processes = yield* registry.getProcesses()
+            yield* Metric.set(Metrics.activeSchedulers, processes.length)
+            return Prometheus.render(Metric.unsafeSnapshot())
+          })
+        )
+    )
+  )
+
+  return Layer.mergeAll(su, hyperbeam, ops)
+}
+
+/**
+ * The implemented API (`HttpApi.Api`) over the ambient `SchedulerRegistry` and `AssignmentStore`, without a
+ * server: for `HttpApiBuilder.serve`, `HttpApiBuilder.toWebHandler` or tests.
+ *
+ * @since 0.1.0
+ */
+export const layerApi = (options: Options = {}) => HttpApiBuilder.api(Api).pipe(Layer.provide(handlers(options)))
+
+/**
+ * Serves the SU API on the ambient `HttpServer` (e.g. `NodeHttpServer.layer`) until the Layer's scope closes.
+ * Closing it stops taking requests; the server layer then waits for in-flight requests before it closes.
+ *
+ * @since 0.1.0
+ */
+export const layer = (
+  options: Options = {}
+): Layer.Layer<
+  never,
+  never,
+  SchedulerRegistry | AssignmentStore | HttpServer.HttpServer | HttpRouter.HttpRouter.DefaultServices
+> =>
+  HttpApiBuilder.serve(Middleware.metrics).pipe(
+    Layer.provide(HttpApiSwagger.layer({ path: DOCS_PATH })),
+    Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: OPENAPI_PATH })),
+    Layer.provide(HttpApiBuilder.middlewareCors()),
+    Layer.provide(HttpApiBuilder.middleware(Api, Middleware.errors([DOCS_PATH, OPENAPI_PATH]))),
+    Layer.provide(layerApi(options))
+  )

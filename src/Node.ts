@@ -1,0 +1,182 @@
+/**
+ * The SU node: wallet, assignment store, name service, scheduler registry and HTTP server, assembled from a
+ * `NodeConfig` and run until its scope closes.
+ *
+ * Mirrors the legacy ao SU binary (`./su su <port>`: `SU_WALLET_PATH`, `DATABASE_URL` / `SU_DATA_DIR`,
+ * port 9000; `ao-su-http.md` §1). Shutdown is graceful and ordered: the server stops taking requests (late ones
+ * on open connections get 503) and waits for those in flight (at most `shutdownGraceMs`, then open connections
+ * are closed), then the registry interrupts its schedulers (each finishes the assignment it is writing), then
+ * the store closes.
+ *
+ * @since 0.1.0
+ */
+import * as NodeHttp from "node:http"
+import * as Path from "node:path"
+import type { HttpServerError } from "@effect/platform"
+import { HttpServer } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Context, Effect, Layer, type Scope } from "effect"
+import * as AssignmentStore from "./AssignmentStore.js"
+import type { StoreError, WalletError } from "./errors.js"
+import * as Http from "./Http.js"
+import * as NameService from "./NameService.js"
+import type { Mode } from "./Scheduler.js"
+import * as SchedulerRegistry from "./SchedulerRegistry.js"
+import * as Wallet from "./Wallet.js"
+
+/**
+ * Where assignments are stored:
+ * - `sqlite`: the SQLite file `filename` (WAL, `synchronous = FULL`);
+ * - `pg`: PostgreSQL at `url` (`postgres://…`), tables in `schema` (default `public`);
+ * - `memory`: in memory; nothing survives a restart (tests, demos).
+ *
+ * @since 0.1.0
+ */
+export type StoreConfig =
+  | { readonly kind: "sqlite"; readonly filename: string }
+  | { readonly kind: "pg"; readonly url: string; readonly schema?: string | undefined }
+  | { readonly kind: "memory" }
+
+/**
+ * A resolved node configuration (see `Config.ts` for flags, environment variables and defaults).
+ *
+ * - `port` (0 = any free port) and `host`: where the HTTP server listens.
+ * - `dataDir`: the node's directory; `walletPath`: its JWK key file, created on first start if missing.
+ * - `store`: see `StoreConfig`. `mode`: when `POST /` replies (`Scheduler.Mode`).
+ * - `bodyLimit`: the largest request body, in bytes. `blockHeight`: the block height stamped on assignments.
+ * - `shutdownGraceMs` [10,000]: how long shutdown waits for in-flight requests before closing connections.
+ *
+ * @since 0.1.0
+ */
+export interface NodeConfig {
+  readonly port: number
+  readonly host: string
+  readonly dataDir: string
+  readonly walletPath: string
+  readonly store: StoreConfig
+  readonly mode: Exclude<Mode, "disabled">
+  readonly bodyLimit: number
+  readonly blockHeight: number
+  readonly shutdownGraceMs?: number | undefined
+}
+
+/**
+ * A running node: its wallet address, where it listens (`url`, `host`, `port`, the actual port when 0 was
+ * asked) and the files it uses (`walletPath`, and `storePath` for SQLite).
+ *
+ * @since 0.1.0
+ */
+export interface RunningNode {
+  readonly address: string
+  readonly url: string
+  readonly host: string
+  readonly port: number
+  readonly walletPath: string
+  readonly storePath: string | undefined
+}
+
+/**
+ * Every way starting a node can fail: the wallet file (`WalletError`), the store (`StoreError`), or the port
+ * (`ServeError`, e.g. already in use).
+ *
+ * @since 0.1.0
+ */
+export type StartError = WalletError | StoreError | HttpServerError.ServeError
+
+/**
+ * The store Layer of a `StoreConfig`.
+ *
+ * @since 0.1.0
+ */
+export const layerStore = (config: StoreConfig): Layer.Layer<AssignmentStore.AssignmentStore, StoreError> => {
+  switch (config.kind) {
+    case "sqlite":
+      return AssignmentStore.layerSqlite({ filename: config.filename })
+    case "pg":
+      return AssignmentStore.layerPg({ url: config.url, schema: config.schema })
+    case "memory":
+      return AssignmentStore.layerMemory
+  }
+}
+
+/** The body of requests that arrive while the node shuts down. */
+const SHUTTING_DOWN = JSON.stringify({ error: "The scheduler unit is shutting down" })
+
+/**
+ * Drains the server when the scope closes, before `server.close()` waits for its connections: requests still
+ * arriving on open keep-alive connections get 503 with `connection: close` (the API's handler is already gone),
+ * connections are closed as soon as they are idle, and any still open after `graceMs` are closed.
+ */
+const drainOnClose = (server: NodeHttp.Server, graceMs: number) =>
+  Layer.scopedDiscard(
+    Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        server.on("request", (_req: NodeHttp.IncomingMessage, res: NodeHttp.ServerResponse) => {
+          res.writeHead(503, { "content-type": "application/json", connection: "close" }).end(SHUTTING_DOWN)
+        })
+        const idle = setInterval(() => server.closeIdleConnections(), 25).unref()
+        server.once("close", () => clearInterval(idle))
+        setTimeout(() => {
+          clearInterval(idle)
+          server.closeAllConnections()
+        }, graceMs).unref()
+      })
+    )
+  )
+
+/** The Node HTTP server, drained on close (see `drainOnClose`). */
+const layerServer = (config: NodeConfig) =>
+  Layer.unwrapEffect(
+    Effect.sync(() => {
+      const server = NodeHttp.createServer()
+      return Layer.provideMerge(
+        drainOnClose(server, config.shutdownGraceMs ?? 10_000),
+        NodeHttpServer.layer(() => server, { port: config.port, host: config.host })
+      )
+    })
+  )
+
+/**
+ * The node as a Layer that serves until its scope closes, also giving its `Wallet` and `HttpServer` (for the
+ * address and the bound port).
+ *
+ * @since 0.1.0
+ */
+export const layer = (config: NodeConfig): Layer.Layer<Wallet.Wallet | HttpServer.HttpServer, StartError> => {
+  const core = SchedulerRegistry.layer({ mode: config.mode, blockHeight: () => config.blockHeight }).pipe(
+    Layer.provideMerge(Layer.mergeAll(NameService.layer, Wallet.layerFile(config.walletPath), layerStore(config.store)))
+  )
+  // the server is built after, so released before, the registry and the store
+  const http = Http.layer({ bodyLimit: config.bodyLimit, blockHeight: config.blockHeight }).pipe(
+    Layer.provideMerge(layerServer(config))
+  )
+  return Layer.provideMerge(http, core).pipe(
+    Layer.map((context) =>
+      Context.make(Wallet.Wallet, Context.get(context, Wallet.Wallet)).pipe(
+        Context.add(HttpServer.HttpServer, Context.get(context, HttpServer.HttpServer))
+      )
+    )
+  )
+}
+
+/**
+ * Starts a node in the current scope and returns where it listens. Closing the scope shuts it down gracefully.
+ *
+ * @since 0.1.0
+ */
+export const start = (config: NodeConfig): Effect.Effect<RunningNode, StartError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const context = yield* Layer.build(layer(config))
+    const wallet = Context.get(context, Wallet.Wallet)
+    const address = Context.get(context, HttpServer.HttpServer).address
+    const host = address._tag === "TcpAddress" ? address.hostname : config.host
+    const port = address._tag === "TcpAddress" ? address.port : config.port
+    return {
+      address: wallet.address,
+      url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
+      host,
+      port,
+      walletPath: Path.resolve(config.walletPath),
+      storePath: config.store.kind === "sqlite" ? Path.resolve(config.store.filename) : undefined
+    }
+  })

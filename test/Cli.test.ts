@@ -1,0 +1,268 @@
+/**
+ * The command line: configuration precedence (flag > environment > default) in-process, and the real binary as
+ * a child process: `--help`, `--version`, `wallet`, and `serve` with a graceful SIGTERM under load.
+ */
+import { type ChildProcess, spawn as spawnChild } from "node:child_process"
+import * as Path from "node:path"
+import { Command } from "@effect/cli"
+import { NodeContext } from "@effect/platform-node"
+import { describe, expect, it } from "@effect/vitest"
+import { ConfigProvider, Effect, Either, Exit } from "effect"
+import * as Client from "../src/Client.js"
+import * as Config from "../src/Config.js"
+import { messageItem, processItem } from "./fixtures/dataItems.js"
+import { fixtureWallet, post, request, startNode, tempDir } from "./fixtures/node.js"
+import { type Edge, tag, walk } from "./fixtures/su.js"
+
+const ROOT = Path.resolve(import.meta.dirname, "..")
+const NODE_ADDRESS = "b1ayEFhXXqrS30fIn5k8ARPglHDKWXkVp_0wbTwo5UI"
+
+/** Parses `args` with `serve`'s options under the environment `env`; returns the settings. */
+const parse = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  Effect.gen(function* () {
+    let settings: Config.Settings | undefined
+    const command = Command.make("su", Config.serveOptions, (s) =>
+      Effect.sync(() => {
+        settings = s
+      })
+    )
+    yield* Command.run(command, { name: "su", version: "test" })(["node", "su", ...args]).pipe(
+      Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))),
+      Effect.provide(NodeContext.layer)
+    )
+    return settings!
+  })
+
+describe("Config", () => {
+  it.effect("defaults, then environment, then flags", () =>
+    Effect.gen(function* () {
+      const defaults = yield* parse([])
+      expect(defaults).toEqual({
+        port: 9000,
+        host: "127.0.0.1",
+        dataDir: "./data",
+        wallet: undefined,
+        store: "sqlite",
+        pgUrl: undefined,
+        mode: "local_confirmation",
+        bodyLimit: 10 * 1024 * 1024,
+        blockHeight: 0
+      })
+      const env = {
+        SU_PORT: "9100",
+        SU_HOST: "0.0.0.0",
+        SU_DATA_DIR: "/tmp/su-env",
+        SU_WALLET: "/tmp/key.json",
+        SU_STORE: "pg",
+        SU_PG_URL: "postgres://u:p@localhost:5432/su",
+        SU_MODE: "aggressive",
+        SU_BODY_LIMIT: "2048",
+        SU_BLOCK_HEIGHT: "1500000"
+      }
+      const fromEnv = yield* parse([], env)
+      expect(fromEnv).toEqual({
+        port: 9100,
+        host: "0.0.0.0",
+        dataDir: "/tmp/su-env",
+        wallet: "/tmp/key.json",
+        store: "pg",
+        pgUrl: "postgres://u:p@localhost:5432/su",
+        mode: "aggressive",
+        bodyLimit: 2048,
+        blockHeight: 1_500_000
+      })
+      const flags = yield* parse(
+        ["--port", "9200", "--store", "memory", "--mode", "remote_confirmation", "--body-limit", "100"],
+        env
+      )
+      expect(flags).toMatchObject({ port: 9200, store: "memory", mode: "remote_confirmation", bodyLimit: 100 })
+      expect(flags.host).toBe("0.0.0.0")
+      // invalid values are refused, whether from a flag or the environment
+      expect(Exit.isFailure(yield* Effect.exit(parse(["--port", "70000"])))).toBe(true)
+      expect(Exit.isFailure(yield* Effect.exit(parse(["--mode", "disabled"])))).toBe(true)
+      expect(Exit.isFailure(yield* Effect.exit(parse([], { SU_STORE: "mysql" })))).toBe(true)
+      expect(Exit.isFailure(yield* Effect.exit(parse(["--body-limit", "0"])))).toBe(true)
+    })
+  )
+
+  it.effect("resolve derives the wallet and SQLite paths; pg needs a URL; fromEnv reads SU_*", () =>
+    Effect.gen(function* () {
+      const settings = yield* parse(["--data-dir", "/srv/su"])
+      const config = Either.getOrThrow(Config.resolve(settings))
+      expect(config.walletPath).toBe("/srv/su/wallet.json")
+      expect(config.store).toEqual({ kind: "sqlite", filename: "/srv/su/su.sqlite" })
+      expect(Either.isLeft(Config.resolve({ ...settings, store: "pg" }))).toBe(true)
+      const pg = Either.getOrThrow(Config.resolve({ ...settings, store: "pg", pgUrl: "postgres://x" }))
+      expect(pg.store).toEqual({ kind: "pg", url: "postgres://x" })
+      const env = yield* Config.nodeConfigFromEnv.pipe(
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["SU_PORT", "9300"]])))
+      )
+      expect(env.port).toBe(9300)
+      expect(env.walletPath).toBe(Path.join("./data", "wallet.json"))
+      const bad = yield* Effect.exit(
+        Config.nodeConfigFromEnv.pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["SU_PORT", "-1"]]))))
+      )
+      expect(Exit.isFailure(bad)).toBe(true)
+    })
+  )
+})
+
+interface Child {
+  readonly process: ChildProcess
+  readonly stdout: () => string
+  readonly exit: Promise<number | null>
+}
+
+/** Runs `tsx src/bin.ts …args` directly under node (so signals reach it, not a wrapper). */
+const runBin = (args: ReadonlyArray<string>): Child => {
+  const child = spawnChild(process.execPath, ["--import", "tsx", "src/bin.ts", ...args], {
+    cwd: ROOT,
+    env: { ...process.env, NO_COLOR: "1" },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  let out = ""
+  child.stdout!.on("data", (chunk) => {
+    out += chunk
+  })
+  child.stderr!.on("data", (chunk) => {
+    out += chunk
+  })
+  const exit = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+  return { process: child, stdout: () => out, exit }
+}
+
+const finished = async (args: ReadonlyArray<string>) => {
+  const child = runBin(args)
+  const code = await child.exit
+  return { code, out: child.stdout() }
+}
+
+/** Waits until the child prints its URL; fails if it exits first or after `timeoutMs`. */
+const listening = (child: Child, timeoutMs = 45_000): Promise<string> =>
+  new Promise((resolve, reject) => {
+    const started = Date.now()
+    const poll = setInterval(() => {
+      const match = /SU listening on (http:\/\/\S+)/.exec(child.stdout())
+      if (match !== null) {
+        clearInterval(poll)
+        resolve(match[1]!)
+      } else if (child.process.exitCode !== null || Date.now() - started > timeoutMs) {
+        clearInterval(poll)
+        reject(new Error(`the node did not start:\n${child.stdout()}`))
+      }
+    }, 50)
+  })
+
+describe("Cli: the binary", () => {
+  it.scopedLive(
+    "--version, --help, wallet address, wallet create and a bad flag",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir()
+        fixtureWallet(dir)
+        // one at a time: each start transpiles the sources, and in parallel they only compete for the CPUs
+        const run = (...args: ReadonlyArray<string>) => Effect.promise(() => finished(args))
+        const [version, help, address, create, bad] = yield* Effect.all([
+          run("--version"),
+          run("--help"),
+          run("wallet", "address", "--data-dir", dir),
+          run("wallet", "create", "--data-dir", dir),
+          run("serve", "--port", "abc")
+        ])
+        expect(version.code).toBe(0)
+        expect(version.out.trim()).toBe("0.1.0")
+        expect(help.code).toBe(0)
+        for (const flag of [
+          "--port",
+          "--host",
+          "--data-dir",
+          "--wallet",
+          "--store",
+          "--pg-url",
+          "--mode",
+          "--body-limit"
+        ]) {
+          expect(help.out).toContain(flag)
+        }
+        expect(help.out).toMatch(/serve/)
+        expect(help.out).toMatch(/wallet/)
+        expect(address.code).toBe(0)
+        expect(address.out.trim()).toBe(NODE_ADDRESS)
+        expect(create.code).toBe(0)
+        expect(create.out).toContain(`exists  ${Path.join(dir, "wallet.json")}`)
+        expect(create.out).toContain(`address ${NODE_ADDRESS}`)
+        expect(bad.code).not.toBe(0)
+        expect(bad.out).toContain("abc")
+      }),
+    120_000
+  )
+
+  it.scopedLive(
+    "serve: SIGTERM during a burst finishes the requests in flight, exits 0, and the store is intact on restart",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir()
+        fixtureWallet(dir)
+        const child = runBin(["serve", "--port", "0", "--data-dir", dir])
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() => {
+            if (child.process.exitCode === null) child.process.kill("SIGKILL")
+          })
+        )
+        const url = yield* Effect.promise(() => listening(child))
+        expect(child.stdout()).toContain(`wallet address  ${NODE_ADDRESS}`)
+        expect(child.stdout()).toContain(`store           ${Path.join(dir, "su.sqlite")}`)
+        expect((yield* request(`${url}/`)).json.address).toBe(NODE_ADDRESS)
+
+        const process = yield* Effect.promise(() => processItem(NODE_ADDRESS))
+        expect((yield* post(url, process.getRaw())).status).toBe(200)
+        const items = yield* Effect.promise(() =>
+          Promise.all(Array.from({ length: 100 }, (_, i) => messageItem(process.id, i + 1)))
+        )
+        // fire the burst, then SIGTERM while it is in flight
+        const burst = Promise.all(
+          items.map((item) =>
+            fetch(`${url}/`, { method: "POST", body: item.getRaw() }).then(
+              async (res) => ({ id: item.id, status: res.status, body: await res.text() }),
+              (error: Error) => ({ id: item.id, status: 0, body: error.message })
+            )
+          )
+        )
+        yield* Effect.sleep("30 millis")
+        const signalled = Date.now()
+        child.process.kill("SIGTERM")
+        const code = yield* Effect.promise(() => child.exit)
+        const elapsed = Date.now() - signalled
+        const results = yield* Effect.promise(() => burst)
+        expect(code).toBe(0)
+        expect(elapsed).toBeLessThan(5_000)
+        const acknowledged = results.filter((r) => r.status === 200).map((r) => r.id)
+        // every request got an answer or was refused at the door; none was cut off mid-way with a 5xx
+        for (const r of results) expect([0, 200, 503]).toContain(r.status)
+        expect(acknowledged.length).toBeGreaterThan(0)
+
+        // restart on the same directory: every acknowledged message is there, nonces contiguous, chain valid
+        const node = yield* startNode({
+          dataDir: dir,
+          store: { kind: "sqlite", filename: Path.join(dir, "su.sqlite") }
+        })
+        const { edges } = yield* walk(node.url, process.id, 1000)
+        const stored = edges.map((e: Edge) => e.node.message?.id)
+        expect(stored[0]).toBe(process.id)
+        for (const id of acknowledged) expect(stored).toContain(id)
+        expect(edges.map((e) => Number(tag(e, "Nonce")))).toEqual(edges.map((_, i) => i))
+        expect(
+          Client.verifyScheduleChain(
+            process.id,
+            edges.map((e) => e.node)
+          )
+        ).toBeUndefined()
+        // and the node takes the next message at the next nonce
+        const next = yield* Effect.promise(() => messageItem(process.id, 101))
+        expect((yield* post(node.url, next.getRaw())).status).toBe(200)
+        const latest = (yield* request(`${node.url}/${process.id}/latest`)).json
+        expect(tag(latest, "Nonce")).toBe(String(edges.length))
+      }),
+    120_000
+  )
+})

@@ -14,6 +14,8 @@
  * | `--mode` | `SU_MODE` | local_confirmation; or aggressive, remote_confirmation |
  * | `--body-limit` | `SU_BODY_LIMIT` | 10485760 bytes (10 MiB) |
  * | `--block-height` | `SU_BLOCK_HEIGHT` | 0 |
+ * | `--idle-ttl` | `SU_IDLE_TTL` | 300000 ms (an idle scheduler passivates; 0 = never) |
+ * | `--otlp-url` | `SU_OTLP_URL` | — (export traces as OTLP/HTTP JSON to this URL) |
  *
  * @since 0.1.0
  */
@@ -45,6 +47,14 @@ export const DEFAULT_HOST = "127.0.0.1"
 export const DEFAULT_DATA_DIR = "./data"
 
 /**
+ * The default idle time-to-live of a scheduler on the node, in ms: five minutes without a request and it
+ * passivates, freeing its memory; the next request reactivates it from the store.
+ *
+ * @since 0.1.0
+ */
+export const DEFAULT_IDLE_TTL_MS = 300_000
+
+/**
  * The stores `--store` accepts.
  *
  * @since 0.1.0
@@ -74,6 +84,8 @@ export interface Settings {
   readonly mode: (typeof MODES)[number]
   readonly bodyLimit: number
   readonly blockHeight: number
+  readonly idleTtl: number
+  readonly otlpUrl: string | undefined
 }
 
 const Port = Schema.Int.pipe(Schema.between(0, 65535))
@@ -137,6 +149,16 @@ const settings = {
     Config.integer("SU_BLOCK_HEIGHT").pipe(Config.withDefault(0)),
     Options.integer("block-height").pipe(Options.withSchema(NonNegativeInt)),
     "Arweave block height stamped on assignments and /timestamp (env SU_BLOCK_HEIGHT, default 0)"
+  ),
+  idleTtl: setting(
+    Config.integer("SU_IDLE_TTL").pipe(Config.withDefault(DEFAULT_IDLE_TTL_MS)),
+    Options.integer("idle-ttl").pipe(Options.withSchema(NonNegativeInt)),
+    `ms without a request before a scheduler passivates; 0 = never (env SU_IDLE_TTL, default ${DEFAULT_IDLE_TTL_MS})`
+  ),
+  otlpUrl: optionalSetting(
+    Config.string("SU_OTLP_URL"),
+    Options.text("otlp-url"),
+    "Export traces as OTLP/HTTP JSON to this URL, e.g. http://127.0.0.1:4318/v1/traces (env SU_OTLP_URL)"
   )
 }
 
@@ -158,7 +180,9 @@ export const serveOptions = {
   pgUrl: optionalFlag(settings.pgUrl.flag),
   mode: settings.mode.flag,
   bodyLimit: settings.bodyLimit.flag,
-  blockHeight: settings.blockHeight.flag
+  blockHeight: settings.blockHeight.flag,
+  idleTtl: settings.idleTtl.flag,
+  otlpUrl: optionalFlag(settings.otlpUrl.flag)
 } satisfies { readonly [K in keyof Settings]: Options.Options<Settings[K]> }
 
 /**
@@ -200,7 +224,12 @@ export const fromEnv: Config.Config<Settings> = Config.all({
   blockHeight: Config.validate(settings.blockHeight.env, {
     message: "SU_BLOCK_HEIGHT must be a non-negative integer",
     validation: Schema.is(NonNegativeInt)
-  })
+  }),
+  idleTtl: Config.validate(settings.idleTtl.env, {
+    message: "SU_IDLE_TTL must be a non-negative integer (ms)",
+    validation: Schema.is(NonNegativeInt)
+  }),
+  otlpUrl: Config.map(settings.otlpUrl.env, (o) => (o._tag === "Some" ? o.value : undefined))
 })
 
 /**
@@ -233,7 +262,9 @@ export const resolve = (s: Settings): Either.Either<NodeConfig, ValidationError.
     store,
     mode: s.mode,
     bodyLimit: s.bodyLimit,
-    blockHeight: s.blockHeight
+    blockHeight: s.blockHeight,
+    idleTimeToLiveMs: s.idleTtl === 0 ? undefined : s.idleTtl,
+    otlpUrl: s.otlpUrl
   })
 }
 

@@ -22,6 +22,7 @@ import * as Http from "./Http.js"
 import * as NameService from "./NameService.js"
 import type { Mode } from "./Scheduler.js"
 import * as SchedulerRegistry from "./SchedulerRegistry.js"
+import * as Tracing from "./Tracing.js"
 import * as Wallet from "./Wallet.js"
 
 /**
@@ -45,6 +46,8 @@ export type StoreConfig =
  * - `store`: see `StoreConfig`. `mode`: when `POST /` replies (`Scheduler.Mode`).
  * - `bodyLimit`: the largest request body, in bytes. `blockHeight`: the block height stamped on assignments.
  * - `shutdownGraceMs` [10,000]: how long shutdown waits for in-flight requests before closing connections.
+ * - `idleTimeToLiveMs` [off]: ms without a request before a scheduler passivates (the CLI's default is 300,000).
+ * - `otlpUrl` [off]: export traces as OTLP/HTTP JSON to this URL (`Tracing.layerOtlp`).
  *
  * @since 0.1.0
  */
@@ -58,6 +61,8 @@ export interface NodeConfig {
   readonly bodyLimit: number
   readonly blockHeight: number
   readonly shutdownGraceMs?: number | undefined
+  readonly idleTimeToLiveMs?: number | undefined
+  readonly otlpUrl?: string | undefined
 }
 
 /**
@@ -143,8 +148,15 @@ const layerServer = (config: NodeConfig) =>
  * @since 0.1.0
  */
 export const layer = (config: NodeConfig): Layer.Layer<Wallet.Wallet | HttpServer.HttpServer, StartError> => {
-  const core = SchedulerRegistry.layer({ mode: config.mode, blockHeight: () => config.blockHeight }).pipe(
-    Layer.provideMerge(Layer.mergeAll(NameService.layer, Wallet.layerFile(config.walletPath), layerStore(config.store)))
+  const tracing = config.otlpUrl === undefined ? Layer.empty : Tracing.layerOtlp({ url: config.otlpUrl })
+  const core = SchedulerRegistry.layer({
+    mode: config.mode,
+    blockHeight: () => config.blockHeight,
+    idleTimeToLiveMs: config.idleTimeToLiveMs
+  }).pipe(
+    Layer.provideMerge(
+      Layer.mergeAll(NameService.layer, Wallet.layerFile(config.walletPath), layerStore(config.store), tracing)
+    )
   )
   // the server is built after, so released before, the registry and the store
   const http = Http.layer({ bodyLimit: config.bodyLimit, blockHeight: config.blockHeight }).pipe(

@@ -46,7 +46,9 @@ describe("Config", () => {
         pgUrl: undefined,
         mode: "local_confirmation",
         bodyLimit: 10 * 1024 * 1024,
-        blockHeight: 0
+        blockHeight: 0,
+        idleTtl: 300_000,
+        otlpUrl: undefined
       })
       const env = {
         SU_PORT: "9100",
@@ -57,7 +59,9 @@ describe("Config", () => {
         SU_PG_URL: "postgres://u:p@localhost:5432/su",
         SU_MODE: "aggressive",
         SU_BODY_LIMIT: "2048",
-        SU_BLOCK_HEIGHT: "1500000"
+        SU_BLOCK_HEIGHT: "1500000",
+        SU_IDLE_TTL: "0",
+        SU_OTLP_URL: "http://127.0.0.1:4318/v1/traces"
       }
       const fromEnv = yield* parse([], env)
       expect(fromEnv).toEqual({
@@ -69,13 +73,32 @@ describe("Config", () => {
         pgUrl: "postgres://u:p@localhost:5432/su",
         mode: "aggressive",
         bodyLimit: 2048,
-        blockHeight: 1_500_000
+        blockHeight: 1_500_000,
+        idleTtl: 0,
+        otlpUrl: "http://127.0.0.1:4318/v1/traces"
       })
       const flags = yield* parse(
-        ["--port", "9200", "--store", "memory", "--mode", "remote_confirmation", "--body-limit", "100"],
+        [
+          "--port",
+          "9200",
+          "--store",
+          "memory",
+          "--mode",
+          "remote_confirmation",
+          "--body-limit",
+          "100",
+          "--idle-ttl",
+          "60000"
+        ],
         env
       )
-      expect(flags).toMatchObject({ port: 9200, store: "memory", mode: "remote_confirmation", bodyLimit: 100 })
+      expect(flags).toMatchObject({
+        port: 9200,
+        store: "memory",
+        mode: "remote_confirmation",
+        bodyLimit: 100,
+        idleTtl: 60_000
+      })
       expect(flags.host).toBe("0.0.0.0")
       // invalid values are refused, whether from a flag or the environment
       expect(Exit.isFailure(yield* Effect.exit(parse(["--port", "70000"])))).toBe(true)

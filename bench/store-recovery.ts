@@ -7,28 +7,15 @@
  * in a throwaway schema; skipped (with the reason) when no server answers. Figures go in docs/storage.md.
  */
 import * as Crypto from "node:crypto"
-import * as Fs from "node:fs"
-import * as Os from "node:os"
 import * as Path from "node:path"
-import { SqlClient } from "@effect/sql"
 import { Effect, Layer } from "effect"
 import { Message } from "../src/Assignment.js"
 import * as AssignmentStore from "../src/AssignmentStore.js"
 import type { StoreError } from "../src/errors.js"
 import { BASE_TIMESTAMP, fake, randomProcessId } from "../test/fixtures/assignments.js"
+import { fmt, median, printHeader, printRow, scratchDir, time, withPgSchema } from "./store-measure.js"
 
 const ROWS = Number(process.argv[2] ?? 100_000)
-
-const time = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.gen(function* () {
-    const start = performance.now()
-    const value = yield* effect
-    return { value, ms: performance.now() - start }
-  })
-
-const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
-
-const fmt = (ms: number) => (ms < 10 ? ms.toFixed(2) : ms.toFixed(0))
 
 const row = (processId: ReturnType<typeof randomProcessId>, slot: number) => {
   const { assignment } = fake(processId, slot, { raw: Crypto.randomBytes(1100) })
@@ -121,30 +108,28 @@ const run = (name: string, layer: () => Layer.Layer<AssignmentStore.AssignmentSt
       fmt(result.appendMs),
       Math.round(perSecond).toLocaleString("en")
     ]
-    console.log(`| ${cells.join(" | ")} |`)
+    yield* printRow(cells)
   })
 
 const program = Effect.gen(function* () {
-  console.log(`node ${process.version}, ${Os.cpus()[0]?.model ?? "cpu"} x${Os.cpus().length}, ${Os.platform()}`)
-  console.log(
-    "| store | rows | open (ms) | latest, first (ms) | latest, median (ms) | range 1000 by slot, first (ms) | " +
-      "range 1000 by slot, median (ms) | range 1000 by timestamp, median (ms) | one append alone, median (ms) | " +
-      "group-commit appends/s |"
-  )
-  console.log("|---|---|---|---|---|---|---|---|---|---|")
-  const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "su-bench-"))
-  yield* Effect.addFinalizer(() => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true })))
+  yield* printHeader([
+    "store",
+    "rows",
+    "open (ms)",
+    "latest, first (ms)",
+    "latest, median (ms)",
+    "range 1000 by slot, first (ms)",
+    "range 1000 by slot, median (ms)",
+    "range 1000 by timestamp, median (ms)",
+    "one append alone, median (ms)",
+    "group-commit appends/s"
+  ])
+  const dir = yield* scratchDir("su-bench-")
   for (const synchronous of ["FULL", "NORMAL"] as const) {
     const filename = Path.join(dir, `${synchronous}.db`)
     yield* run(`SQLite ${synchronous}`, () => AssignmentStore.layerSqlite({ filename, synchronous }))
   }
-  const url = process.env.PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
-  const schema = `su_bench_${Crypto.randomBytes(4).toString("hex")}`
-  const dropSchema = Effect.flatMap(SqlClient.SqlClient, (sql) => sql`DROP SCHEMA IF EXISTS ${sql(schema)} CASCADE`)
-  yield* run("PostgreSQL", () => AssignmentStore.layerPg({ url, schema })).pipe(
-    Effect.ensuring(Effect.ignore(Effect.provide(dropSchema, AssignmentStore.layerPgClient({ url, schema })))),
-    Effect.catchTag("StoreError", (e) => Effect.sync(() => console.log(`| PostgreSQL | skipped: ${e.message} |`)))
-  )
+  yield* withPgSchema((url, schema) => run("PostgreSQL", () => AssignmentStore.layerPg({ url, schema })))
 })
 
 Effect.runPromise(Effect.scoped(program)).catch((error) => {

@@ -79,6 +79,8 @@ type Table = HashMap.HashMap<unknown, Entry>
  *   is replaced atomically (K5).
  * - `unregister(name)`: idempotent; `unregisterIf(name, fiber)`: only while `fiber` holds the name.
  * - `lookup(name)`: `Option<fiber>`, never an exited fiber; `lookupRegistration(name)` also gives the value.
+ * - `unsafeLookupRegistration(name)`: the live registration or `undefined`, read synchronously: for hot paths that
+ *   read and act in one synchronous step (inside `Effect.suspend`/`sync`), which is as atomic as a `Ref.get`.
  * - `all()`: live registrations only, in no particular order.
  * - `size`: the number of entries held, live or not yet cleaned (for leak checks).
  *
@@ -96,6 +98,7 @@ export class NameService extends Context.Tag("effect-scheduler-registry/NameServ
     readonly unregisterIf: (name: unknown, fiber: Fiber.RuntimeFiber<unknown, unknown>) => Effect.Effect<boolean>
     readonly lookup: (name: unknown) => Effect.Effect<Option.Option<Fiber.RuntimeFiber<unknown, unknown>>>
     readonly lookupRegistration: (name: unknown) => Effect.Effect<Option.Option<Registration>>
+    readonly unsafeLookupRegistration: (name: unknown) => Registration | undefined
     readonly all: () => Effect.Effect<ReadonlyArray<Registration>>
     readonly size: Effect.Effect<number>
   }
@@ -110,10 +113,20 @@ const isLive = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean => fiber.u
  */
 export const make: Effect.Effect<NameService["Type"]> = Effect.gen(function* () {
   const ref = yield* Ref.make(HashMap.empty<unknown, Entry>())
+  // The Ref is the state. `table` is a read-only view of its value, replaced inside the same `Ref.modify` step,
+  // so a synchronous lookup (`unsafeLookupRegistration`) sees exactly what `Ref.get` would.
+  let table: Table = HashMap.empty()
+  const get = Ref.get(ref)
+  const modify = <B>(f: (map: Table) => readonly [B, Table]): Effect.Effect<B> =>
+    Ref.modify(ref, (map) => {
+      const [b, next] = f(map)
+      table = next
+      return [b, next]
+    })
 
   /** Removes `name` only while `entry` is still the one held: compare-and-delete (K2, K9, K10b). */
   const removeIfHeld = (name: unknown, entry: Entry): Effect.Effect<boolean> =>
-    Ref.modify(ref, (map) => {
+    modify((map) => {
       const current = HashMap.get(map, name)
       return Option.isSome(current) && current.value === entry ? [true, HashMap.remove(map, name)] : [false, map]
     })
@@ -126,7 +139,7 @@ export const make: Effect.Effect<NameService["Type"]> = Effect.gen(function* () 
         value,
         observer: () => Effect.runSync(removeIfHeld(name, entry))
       }
-      return Ref.modify(ref, (map: Table): readonly [Option.Option<Entry> | "same" | "taken", Table] => {
+      return modify((map: Table): readonly [Option.Option<Entry> | "same" | "taken", Table] => {
         const current = HashMap.get(map, name)
         if (Option.isSome(current) && isLive(current.value.fiber)) {
           return [current.value.fiber === fiber ? "same" : "taken", map]
@@ -147,7 +160,7 @@ export const make: Effect.Effect<NameService["Type"]> = Effect.gen(function* () 
     })
 
   const take = (name: unknown, when: (entry: Entry) => boolean) =>
-    Ref.modify(ref, (map: Table): readonly [Entry | undefined, Table] => {
+    modify((map: Table): readonly [Entry | undefined, Table] => {
       const current = HashMap.get(map, name)
       return Option.isSome(current) && when(current.value)
         ? [current.value, HashMap.remove(map, name)]
@@ -161,12 +174,18 @@ export const make: Effect.Effect<NameService["Type"]> = Effect.gen(function* () 
     )
 
   const lookupRegistration = (name: unknown) =>
-    Effect.map(Ref.get(ref), (map) =>
+    Effect.map(get, (map) =>
       Option.filter(HashMap.get(map, name) as Option.Option<Registration>, (e) => isLive(e.fiber))
     )
 
+  const unsafeLookupRegistration = (name: unknown): Registration | undefined => {
+    const found = HashMap.get(table, name)
+    return found._tag === "Some" && isLive(found.value.fiber) ? found.value : undefined
+  }
+
   return {
     register,
+    unsafeLookupRegistration,
     unregister: (name) => Effect.asVoid(take(name, () => true)),
     unregisterIf: (name, fiber) => take(name, (entry) => entry.fiber === fiber),
     lookup: (name) =>
@@ -176,12 +195,12 @@ export const make: Effect.Effect<NameService["Type"]> = Effect.gen(function* () 
       ),
     lookupRegistration,
     all: () =>
-      Effect.map(Ref.get(ref), (map) => {
+      Effect.map(get, (map) => {
         const out: Array<Registration> = []
         for (const entry of HashMap.values(map)) if (isLive(entry.fiber)) out.push(entry)
         return out
       }),
-    size: Effect.map(Ref.get(ref), HashMap.size)
+    size: Effect.map(get, HashMap.size)
   }
 })
 

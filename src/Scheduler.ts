@@ -53,8 +53,8 @@ export const DEFAULT_MAILBOX_CAPACITY = 4_096
  * - `timeoutMs` [10,000]: default deadline of a `schedule` call, in ms.
  * - `mailboxCapacity` [4,096]: requests queued before `schedule` fails with `MailboxFull`.
  * - `blockHeight` [() => 0]: the Arweave block height to stamp, read at each assignment.
- * - `signer`: signs assignments instead of the wallet in-line (e.g. a worker pool); its `owner` must be the
- *   wallet's.
+ * - `signer`: signs assignments instead of the wallet in-line (e.g. `SignerPool`, on worker threads); its
+ *   `owner` must be the wallet's.
  * - `upload`: the `remote_confirmation` upload of a stored assignment; its failure is logged, not returned.
  * - `idleTimeToLiveMs` [off]: after this many ms with no request, the server passivates (stops and frees its
  *   memory); the next `find(p, true)` or `schedule` reactivates it from the store.

@@ -18,7 +18,15 @@
  */
 import { Context, Effect, Either, Layer, Option, type Queue, type Scope, type Stream } from "effect"
 import { AssignmentStore } from "./AssignmentStore.js"
-import { type FindError, NotFound, RegistryClosed, SchedulerStopped, SchedulingDisabled, StoreError } from "./errors.js"
+import {
+  type FindError,
+  NotFound,
+  RegistryClosed,
+  SchedulerStopped,
+  SchedulingDisabled,
+  type StoreConflict,
+  StoreError
+} from "./errors.js"
 import type { NameService } from "./NameService.js"
 import { type ProcessId, parseEither } from "./ProcessId.js"
 import * as Scheduler from "./Scheduler.js"
@@ -95,6 +103,65 @@ export class SchedulerRegistry extends Context.Tag("effect-scheduler-registry/Sc
   }
 >() {}
 
+/** The registry's `find`, as a hosted handle calls it to reactivate a passivated server. */
+type Find = (
+  processId: string | Uint8Array,
+  genIfNotHosted?: boolean | undefined,
+  options?: FindOptions | undefined
+) => Effect.Effect<Scheduler.Scheduler, FindError>
+
+/**
+ * The handle `find` returns: the server's handle, except that a `schedule` to a server that passivated
+ * reactivates it (recovered from the store, through `find(p, true)`) and retries there. A class, so that the
+ * methods are shared and each scheduler costs only these four fields.
+ */
+class Hosted implements Scheduler.Scheduler {
+  constructor(
+    private readonly inner: Scheduler.Scheduler,
+    private readonly signer: Wallet["Type"],
+    private readonly findOptions: FindOptions | undefined,
+    private readonly find: Find
+  ) {}
+  get processId(): ProcessId {
+    return this.inner.processId
+  }
+  get address(): string {
+    return this.inner.address
+  }
+  get mode(): Scheduler.Mode {
+    return this.inner.mode
+  }
+  get info(): Scheduler.Scheduler["info"] {
+    return this.inner.info
+  }
+  get fiber(): Scheduler.Scheduler["fiber"] {
+    return this.inner.fiber
+  }
+  schedule(
+    message: Parameters<Scheduler.Scheduler["schedule"]>[0],
+    callOptions?: Parameters<Scheduler.Scheduler["schedule"]>[1]
+  ): ReturnType<Scheduler.Scheduler["schedule"]> {
+    return this.inner.schedule(message, callOptions).pipe(
+      Effect.catchIf(
+        (e): e is SchedulerStopped => e._tag === "SchedulerStopped" && e.reason === "passivated",
+        () =>
+          Effect.flatMap(
+            Effect.mapError(this.find(this.processId, true, { ...this.findOptions, wallet: this.signer }), (e) =>
+              e._tag === "StoreError" ? e : new SchedulerStopped({ processId: this.processId, reason: e.message })
+            ),
+            (s) => s.schedule(message, callOptions)
+          )
+      )
+    )
+  }
+}
+
+const conflictToStoreError = (e: StoreError | StoreConflict): StoreError =>
+  e._tag === "StoreConflict" ? new StoreError({ operation: "append", reason: e.message }) : e
+
+const stoppedBeforeReady = (processId: ProcessId) => (reason: string) =>
+  new SchedulerStopped({ processId, reason: `${reason} before it was ready` })
+
 /**
  * Builds the registry in the current scope: its scope is the servers' lifetime.
  *
@@ -114,40 +181,17 @@ export const make = (options: Options = {}) =>
     const starter =
       (processId: ProcessId, signer: Wallet["Type"], findOptions: FindOptions | undefined) =>
       (): ServiceRegistry.Starter<Scheduler.Scheduler, FindError, AssignmentStore> => {
-        const server = Scheduler.make(processId, signer, { ...options, ...findOptions })
-        const inner = server.handle
-        const handle: Scheduler.Scheduler = {
+        const server = Scheduler.make(
           processId,
-          address: inner.address,
-          mode: inner.mode,
-          info: inner.info,
-          get fiber() {
-            return inner.fiber
-          },
-          // a passivated server is reactivated (recovered from the store) by the next schedule
-          schedule: (message, callOptions) =>
-            inner.schedule(message, callOptions).pipe(
-              Effect.catchIf(
-                (e): e is SchedulerStopped => e._tag === "SchedulerStopped" && e.reason === "passivated",
-                () =>
-                  Effect.flatMap(
-                    Effect.mapError(find(processId, true, { ...findOptions, wallet: signer }), (e) =>
-                      e._tag === "StoreError" ? e : new SchedulerStopped({ processId, reason: e.message })
-                    ),
-                    (s) => s.schedule(message, callOptions)
-                  )
-              )
-            )
-        }
+          signer,
+          findOptions === undefined ? options : { ...options, ...findOptions }
+        )
         return {
-          handle,
+          handle: new Hosted(server.handle, signer, findOptions, find),
           // only a recovery read can fail before the server is ready; a later conflict (aggressive mode) stops it
-          run: (ready) =>
-            Effect.mapError(server.run(ready), (e) =>
-              e._tag === "StoreConflict" ? new StoreError({ operation: "append", reason: e.message }) : e
-            ),
+          run: (ready) => Effect.mapError(server.run(ready), conflictToStoreError),
           attach: (fiber) => server.attach(fiber as never),
-          stopped: (reason) => new SchedulerStopped({ processId, reason: `${reason} before it was ready` })
+          stopped: stoppedBeforeReady(processId)
         }
       }
 
@@ -165,7 +209,7 @@ export const make = (options: Options = {}) =>
       )
     }
 
-    const find = (
+    const findSlow = (
       input: string | Uint8Array,
       genIfNotHosted?: boolean | undefined,
       findOptions?: FindOptions | undefined
@@ -186,6 +230,35 @@ export const make = (options: Options = {}) =>
           return services.getOrStart(chosen.address, processId, starter(processId, chosen, findOptions))
         })
       })
+
+    const findMiss = (call: {
+      readonly input: string
+      readonly genIfNotHosted: boolean | undefined
+      readonly findOptions: FindOptions | undefined
+    }) => findSlow(call.input, call.genIfNotHosted, call.findOptions)
+    const findMissLookup = (input: string) => findSlow(input, false, undefined)
+    const findMissCreate = (input: string) => findSlow(input, true, undefined)
+
+    /**
+     * The hot path: a text id whose scheduler is live and ready under the requested (or default) wallet is
+     * found in one read. The id needs no validation there: only valid ids are ever registered, so an invalid
+     * one misses and `findSlow` reports it. Everything else (raw bytes, misses, other identities, starts,
+     * schedulers still starting, a closed registry) takes `findSlow`.
+     */
+    const find = (
+      input: string | Uint8Array,
+      genIfNotHosted?: boolean | undefined,
+      findOptions?: FindOptions | undefined
+    ): Effect.Effect<Scheduler.Scheduler, FindError> =>
+      typeof input !== "string"
+        ? findSlow(input, genIfNotHosted, findOptions)
+        : findOptions === undefined
+          ? services.lookupOr(wallet.address, input, genIfNotHosted === true ? findMissCreate : findMissLookup, input)
+          : services.lookupOr(findOptions.wallet?.address ?? wallet.address, input, findMiss, {
+              input,
+              genIfNotHosted,
+              findOptions
+            })
 
     const getProcesses = () => Effect.map(services.entries(), (entries) => entries.map((e) => e.handle.processId))
 

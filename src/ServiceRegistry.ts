@@ -24,7 +24,7 @@ import {
   Fiber,
   FiberId,
   FiberSet,
-  Metric,
+  MetricLabel,
   Option,
   PubSub,
   type Queue,
@@ -135,6 +135,9 @@ export interface Entry<H> {
  *   Fails with `RegistryClosed` after close, or with the start failure of a service that is still starting.
  * - `getOrStart(node, id, starter)`: the live service, or one started from `starter()` (called only by the
  *   caller that wins the name). Fails with `RegistryClosed`, `RestartLimitExceeded`, or the start's error `E`.
+ * - `lookupOr(node, id, orElse, arg)`: the handle of a live service that has finished starting, read in one
+ *   step with no waiting and no allocation beyond the name; otherwise (absent, still starting, or the registry
+ *   closed) whatever `orElse(arg)` gives. The hot path of `find`.
  * - `entries()`: this registry's live services. `events`: a `Stream` of `RegistryEvent` from when it is run;
  *   `subscribe`: a scoped queue of the events from the moment it is subscribed (for a deterministic start).
  *
@@ -148,16 +151,36 @@ export interface ServiceRegistry<H, E, R> {
     id: string,
     starter: () => Starter<H, E, R>
   ) => Effect.Effect<H, E | RegistryClosed | RestartLimitExceeded>
+  readonly lookupOr: <A, E2>(
+    node: string,
+    id: string,
+    orElse: (arg: A) => Effect.Effect<H, E2>,
+    arg: A
+  ) => Effect.Effect<H, E2>
   readonly entries: () => Effect.Effect<ReadonlyArray<Entry<H>>>
   readonly events: Stream.Stream<RegistryEvent>
   readonly subscribe: Effect.Effect<Queue.Dequeue<RegistryEvent>, never, Scope.Scope>
   readonly isClosed: () => boolean
 }
 
+/**
+ * What the registry registers with each service's fiber. `ready` is the start's outcome while it is pending
+ * (dropped once the service is ready); `found` is `Effect.succeed(handle)`, made once when it is ready, so a
+ * lookup hit allocates nothing.
+ */
 interface Slot<H, E> {
   readonly owner: object
   readonly handle: H
-  readonly ready: Deferred.Deferred<void, E | RegistryClosed>
+  ready: Deferred.Deferred<void, E | RegistryClosed> | undefined
+  found: Effect.Effect<H> | undefined
+}
+
+/** A started service as the registry keeps it: its name, slot, start failure and whether it won the name. */
+interface Live<H, E> {
+  readonly name: Name
+  readonly slot: Slot<H, E>
+  readonly stopped: (reason: string) => E
+  won: boolean
 }
 
 const failuresCap = 10_000
@@ -181,12 +204,13 @@ export const make = <H, E, R = never>(
     const maxFailures = options.restartPolicy?.maxFailures ?? 5
     const windowMs = options.restartPolicy?.windowMs ?? 60_000
     const owner = {}
-    const tagged = <T, I, O>(metric: Metric.Metric<T, I, O>) =>
-      Metric.tagged(metric, "service_type", options.serviceType)
-    const activeGauge = tagged(Metrics.activeServices)
-    const activationCounter = tagged(Metrics.activations)
-    const passivationCounter = tagged(Metrics.passivations)
-    const failureCounter = tagged(Metrics.failures)
+    // one label array for every update: metrics cache their hook by the identity of the extra tags
+    const labels = [MetricLabel.make("service_type", options.serviceType)]
+    const activeGauge = { unsafeUpdate: (n: number) => Metrics.activeServices.unsafeUpdate(n, labels) }
+    const activationCounter = { unsafeUpdate: (n: number) => Metrics.activations.unsafeUpdate(n, labels) }
+    const passivationCounter = { unsafeUpdate: (n: number) => Metrics.passivations.unsafeUpdate(n, labels) }
+    const failureCounter = { unsafeUpdate: (n: number) => Metrics.failures.unsafeUpdate(n, labels) }
+    let subscribers = 0
     let active = 0
     const prefixes = new Map<string, number>()
     const failures = new Map<string, Array<number>>()
@@ -199,9 +223,18 @@ export const make = <H, E, R = never>(
     )
 
     // `publish` applies the sliding strategy (`unsafeOffer` would drop the newest event instead); it never waits
-    const publish = (event: RegistryEvent) => {
-      Effect.runSync(PubSub.publish(pubsub, event))
+    // events are made and published only while someone listens
+    const publish = (event: () => RegistryEvent) => {
+      if (subscribers > 0) Effect.runSync(PubSub.publish(pubsub, event()))
     }
+    const counted = <A, E2, R2>(effect: Effect.Effect<A, E2, R2>) =>
+      Effect.zipRight(
+        Effect.acquireRelease(
+          Effect.sync(() => subscribers++),
+          () => Effect.sync(() => subscribers--)
+        ),
+        effect
+      )
 
     const nameOf = (node: string, id: string) => {
       let prefix = prefixes.get(node)
@@ -220,7 +253,9 @@ export const make = <H, E, R = never>(
 
     /** Failure times within the window, pruned; the list is dropped once empty. */
     const recentFailures = (key: string, now: number): Array<number> => {
-      const times = (failures.get(key) ?? []).filter((t) => t > now - windowMs)
+      const known = failures.get(key)
+      if (known === undefined) return []
+      const times = known.filter((t) => t > now - windowMs)
       if (times.length === 0) failures.delete(key)
       else failures.set(key, times)
       return times
@@ -233,7 +268,58 @@ export const make = <H, E, R = never>(
       if (failures.size > failuresCap) failures.delete(failures.keys().next().value as string)
     }
 
-    const awaitReady = (slot: Slot<H, E>) => Effect.as(Deferred.await(slot.ready), slot.handle)
+    const awaitReady = (slot: Slot<H, E>): Effect.Effect<H, E | RegistryClosed> =>
+      slot.found ??
+      (slot.ready === undefined ? Effect.succeed(slot.handle) : Effect.as(Deferred.await(slot.ready), slot.handle))
+
+    /** Marks `live` ready: waiters resume and lookups hit from now on. */
+    const activation = (live: Live<H, E>) =>
+      Effect.sync(() => {
+        const slot = live.slot
+        slot.found = Effect.succeed(slot.handle)
+        const ready = slot.ready
+        slot.ready = undefined
+        if (ready !== undefined) Deferred.unsafeDone(ready, Exit.void)
+        publish(() => RegistryEvent.Activated({ name: live.name }))
+        activationCounter.unsafeUpdate(1)
+      })
+
+    /** The exit observer of a service's fiber; made in its own scope so that it retains only `live`. */
+    const observer =
+      (live: Live<H, E>) =>
+      (exit: Exit.Exit<unknown, unknown>): void => {
+        // a service that stops before it is ready fails every waiter
+        const ready = live.slot.ready
+        if (ready !== undefined) {
+          live.slot.ready = undefined
+          const failure = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
+          Deferred.unsafeDone(
+            ready,
+            Exit.fail(
+              closed ? new RegistryClosed() : (Option.getOrElse(failure, () => live.stopped(reasonOf(exit))) as E)
+            )
+          )
+        }
+        if (!live.won) return
+        const name = live.name
+        const reason = reasonOf(exit)
+        activeGauge.unsafeUpdate(--active)
+        if (reason === "failed") {
+          recordFailure(name.toString())
+          failureCounter.unsafeUpdate(1)
+        }
+        if (reason === "passivated") {
+          publish(() => RegistryEvent.Passivated({ name }))
+          passivationCounter.unsafeUpdate(1)
+        }
+        publish(() =>
+          RegistryEvent.Unregistered({
+            name,
+            reason,
+            cause: reason === "failed" && Exit.isFailure(exit) ? Option.some(exit.cause) : Option.none()
+          })
+        )
+      }
 
     const start = (
       name: Name,
@@ -242,13 +328,12 @@ export const make = <H, E, R = never>(
       Effect.uninterruptibleMask((restore) =>
         Effect.suspend(() => {
           if (closed) return Effect.fail(new RegistryClosed())
-          const key = name.toString()
           const now = clock.unsafeCurrentTimeMillis()
-          const recent = recentFailures(key, now)
+          const recent = failures.size === 0 ? [] : recentFailures(name.toString(), now)
           if (recent.length >= maxFailures) {
             return Effect.fail(
               new RestartLimitExceeded({
-                name: key,
+                name: name.toString(),
                 failures: recent.length,
                 windowMs,
                 retryAfterMs: Math.max(0, recent[0]! + windowMs - now)
@@ -258,54 +343,25 @@ export const make = <H, E, R = never>(
           const service = starter()
           const gate = Deferred.unsafeMake<void>(FiberId.none)
           const ready = Deferred.unsafeMake<void, E | RegistryClosed>(FiberId.none)
-          const activated = Effect.zipRight(
-            Deferred.succeed(ready, undefined),
-            Effect.sync(() => {
-              publish(RegistryEvent.Activated({ name }))
-              activationCounter.unsafeUpdate(1, [])
-            })
-          )
-          const fiber = runFork(Effect.zipRight(Deferred.await(gate), service.run(activated)))
+          const live: Live<H, E> = {
+            name,
+            slot: { owner, handle: service.handle, ready, found: undefined },
+            stopped: service.stopped,
+            won: false
+          }
+          const slot = live.slot
+          const fiber = runFork(Effect.zipRight(Deferred.await(gate), service.run(activation(live))))
           service.attach?.(fiber)
-          const slot: Slot<H, E> = { owner, handle: service.handle, ready }
-          let won = false
-          fiber.addObserver((exit) => {
-            // a service that stops before it is ready fails every waiter (a no-op once ready)
-            const failure = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
-            Deferred.unsafeDone(
-              ready,
-              Exit.fail(
-                closed ? new RegistryClosed() : (Option.getOrElse(failure, () => service.stopped(reasonOf(exit))) as E)
-              )
-            )
-            if (!won) return
-            const reason = reasonOf(exit)
-            activeGauge.unsafeUpdate(--active, [])
-            if (reason === "failed") {
-              recordFailure(key)
-              failureCounter.unsafeUpdate(1, [])
-            }
-            if (reason === "passivated") {
-              publish(RegistryEvent.Passivated({ name }))
-              passivationCounter.unsafeUpdate(1, [])
-            }
-            publish(
-              RegistryEvent.Unregistered({
-                name,
-                reason,
-                cause: reason === "failed" && Exit.isFailure(exit) ? Option.some(exit.cause) : Option.none()
-              })
-            )
-          })
+          fiber.addObserver(observer(live))
           return names.register(name, fiber, slot).pipe(
             Effect.matchEffect({
               // another caller won between our lookup and our register: drop ours (it never passed the gate)
               onFailure: () => Effect.zipRight(Fiber.interrupt(fiber), restore(getOrStartName(name, starter))),
               onSuccess: () =>
                 Effect.suspend(() => {
-                  won = true
-                  activeGauge.unsafeUpdate(++active, [])
-                  publish(RegistryEvent.Registered({ name }))
+                  live.won = true
+                  activeGauge.unsafeUpdate(++active)
+                  publish(() => RegistryEvent.Registered({ name }))
                   return Effect.zipRight(Deferred.succeed(gate, undefined), restore(awaitReady(slot)))
                 })
             })
@@ -320,6 +376,12 @@ export const make = <H, E, R = never>(
           const slot = found._tag === "Some" ? (found.value.value as Slot<H, E>) : undefined
           return slot?.owner === owner ? Effect.asSome(awaitReady(slot)) : Effect.succeedNone
         })
+      })
+
+    const lookupOr = <A, E2>(node: string, id: string, orElse: (arg: A) => Effect.Effect<H, E2>, arg: A) =>
+      Effect.suspend((): Effect.Effect<H, E2> => {
+        const slot = names.unsafeLookupRegistration(nameOf(node, id))?.value as Slot<H, E> | undefined
+        return !closed && slot?.owner === owner && slot.found !== undefined ? slot.found : orElse(arg)
       })
 
     const getOrStartName = (name: Name, starter: () => Starter<H, E, R>) =>
@@ -341,9 +403,10 @@ export const make = <H, E, R = never>(
       serviceType: options.serviceType,
       lookup: (node, id) => lookupName(nameOf(node, id)),
       getOrStart: (node, id, starter) => getOrStartName(nameOf(node, id), starter),
+      lookupOr,
       entries,
-      events: Stream.fromPubSub(pubsub),
-      subscribe: PubSub.subscribe(pubsub),
+      events: Stream.unwrapScoped(counted(Effect.succeed(Stream.fromPubSub(pubsub)))),
+      subscribe: counted(PubSub.subscribe(pubsub)),
       isClosed: () => closed
     }
   })

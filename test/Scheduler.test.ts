@@ -1,7 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Either, Exit, Fiber, Layer, Option, Scope, TestClock } from "effect"
+import { Deferred, Effect, Either, Exit, Fiber, Layer, Logger, LogLevel, Option, Scope, TestClock } from "effect"
 import * as Assignment from "../src/Assignment.js"
 import * as AssignmentStore from "../src/AssignmentStore.js"
+import { StoreError } from "../src/errors.js"
 import * as SchedulerRegistry from "../src/SchedulerRegistry.js"
 import * as Wallet from "../src/Wallet.js"
 import { idOf, messageOf } from "./fixtures/ids.js"
@@ -261,6 +262,50 @@ describe("Scheduler: behaviours 19–29", () => {
       expect(errorTag(yield* Fiber.join(queued))).toBe("SchedulerStopped")
     }).pipe(Effect.provide(registryLayer({}, gatedStore(control))))
   })
+
+  it.scoped("27: a write that committed but reported an error is recognised, so the server never wedges", () => {
+    let failNext = false
+    const ambiguous = Layer.effect(
+      AssignmentStore.AssignmentStore,
+      Effect.map(AssignmentStore.makeMemory, (inner) => ({
+        ...inner,
+        append: (a: Assignment.Assignment, m: Assignment.Message) =>
+          Effect.flatMap(inner.append(a, m), () => {
+            if (!failNext) return Effect.void
+            failNext = false
+            return Effect.fail(new StoreError({ operation: "append", reason: "commit failed, outcome unknown" }))
+          })
+      }))
+    )
+    return Effect.gen(function* () {
+      const scheduler = yield* SchedulerRegistry.find(P, true)
+      expect((yield* scheduler.schedule(messageOf(1))).slot).toBe(0)
+      failNext = true
+      // the write committed: the caller gets its assignment, not the misleading error
+      expect((yield* scheduler.schedule(messageOf(2))).slot).toBe(1)
+      expect((yield* scheduler.schedule(messageOf(3))).slot).toBe(2)
+      expect((yield* scheduler.info).slot).toBe(2)
+    }).pipe(Effect.provide(registryLayer({}, ambiguous)))
+  })
+
+  it.scoped("a second writer on the same store stops the stale server; the next find recovers past it", () =>
+    Effect.gen(function* () {
+      const store = yield* AssignmentStore.makeMemory
+      const storeLayer = Layer.succeed(AssignmentStore.AssignmentStore, store)
+      const a = yield* buildRegistry(registryLayer({}, storeLayer))
+      const b = yield* buildRegistry(registryLayer({}, storeLayer))
+      const first = yield* a.registry.find(P, true)
+      const second = yield* b.registry.find(P, true) // a split brain: two writers of one process
+      expect((yield* first.schedule(messageOf(1))).slot).toBe(0)
+      const conflict = yield* Effect.either(second.schedule(messageOf(2)))
+      expect(errorTag(conflict)).toBe("StoreConflict")
+      expect(Exit.isFailure(yield* Fiber.await(second.fiber))).toBe(true)
+      const recovered = yield* b.registry.find(P, true)
+      expect((yield* recovered.schedule(messageOf(2))).slot).toBe(1)
+      yield* Scope.close(a.scope, Exit.void)
+      yield* Scope.close(b.scope, Exit.void)
+    }).pipe(Logger.withMinimumLogLevel(LogLevel.None))
+  )
 
   it.scoped("29: scheduling a message twice is a StoreConflict and consumes no slot", () =>
     Effect.gen(function* () {

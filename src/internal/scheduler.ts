@@ -1,4 +1,4 @@
-import { Cause, Clock, Deferred, Effect, type Exit, type Fiber, FiberId, Metric, Option, Queue } from "effect"
+import { Cause, Clock, Deferred, Effect, Either, type Exit, type Fiber, FiberId, Metric, Option } from "effect"
 import * as Assignment from "../Assignment.js"
 import { AssignmentStore } from "../AssignmentStore.js"
 import {
@@ -28,12 +28,7 @@ interface Request {
 /** Offered by the idle timer: the loop passivates if nothing happened for a whole time-to-live. */
 const IdleCheck = Symbol("IdleCheck")
 
-interface State {
-  slot: number
-  hashChain: string | undefined
-  assignmentId: string | undefined
-  timestamp: number | undefined
-}
+type Item = Request | typeof IdleCheck
 
 /**
  * A scheduler before it runs: its handle, the server loop to fork, and `attach` to give the handle its fiber.
@@ -57,25 +52,137 @@ const describeExit = (exit: Exit.Exit<unknown, unknown>): string =>
       ? "interrupted"
       : `failed: ${Cause.pretty(exit.cause).split("\n")[0]}`
 
-export const make = (processId: ProcessId, wallet: Wallet["Type"], options: Options = {}): Server => {
-  const mode: Mode = options.mode ?? "local_confirmation"
-  const defaultTimeout = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
-  const capacity = options.mailboxCapacity ?? DEFAULT_MAILBOX_CAPACITY
-  const blockHeight = options.blockHeight ?? (() => 0)
-  const signer: Assignment.AssignmentSigner = options.signer ?? { owner: wallet.owner, sign: wallet.sign }
-  const idleTimeToLive = options.idleTimeToLiveMs
-  const mailbox = Effect.runSync(Queue.bounded<Request | typeof IdleCheck>(capacity))
-  let lastActivity = 0
-  const state: State = { slot: -1, hashChain: undefined, assignmentId: undefined, timestamp: undefined }
-  let stopped: string | undefined
-  let fiber: Fiber.RuntimeFiber<void, unknown> | undefined
+/** The options' defaults, resolved once per distinct options object (the registry passes the same one). */
+interface Settings {
+  readonly mode: Mode
+  readonly timeoutMs: number
+  readonly capacity: number
+  readonly blockHeight: () => number
+  readonly signer: Assignment.AssignmentSigner | undefined
+  readonly upload: Options["upload"]
+  readonly idleTimeToLive: number | undefined
+}
 
-  const stoppedError = () => new SchedulerStopped({ processId, reason: stopped ?? "not running" })
+const zero = () => 0
+const settingsCache = new WeakMap<Options, Settings>()
+const settingsOf = (options: Options): Settings => {
+  let settings = settingsCache.get(options)
+  if (settings === undefined) {
+    settings = {
+      mode: options.mode ?? "local_confirmation",
+      timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      capacity: options.mailboxCapacity ?? DEFAULT_MAILBOX_CAPACITY,
+      blockHeight: options.blockHeight ?? zero,
+      signer: options.signer,
+      upload: options.upload,
+      idleTimeToLive: options.idleTimeToLiveMs
+    }
+    settingsCache.set(options, settings)
+  }
+  return settings
+}
 
-  const schedule: Scheduler["schedule"] = (message, callOptions) =>
-    Effect.flatMap(Clock.currentTimeMillis, (now) => {
-      if (stopped !== undefined) return Effect.fail(stoppedError())
-      const timeoutMs = callOptions?.timeoutMs ?? defaultTimeout
+const noOptions: Options = {}
+
+/** Effect's built-in tracer, whose spans go nowhere (the default when no tracing layer is provided). */
+const nativeTracer = Effect.runSync(Effect.tracer)
+
+/**
+ * One scheduler server. Its state is a handful of fields and its methods live on the prototype, so an idle
+ * server costs little memory: the mailbox array is allocated on first use and dropped again when it drains,
+ * and an idle server's fiber waits in a single `Effect.async`.
+ */
+class SchedulerServer implements Server, Scheduler {
+  readonly address: string
+  readonly mode: Mode
+  private readonly settings: Settings
+  /** Queued requests (and idle checks), oldest first; `undefined` while empty. */
+  private queue: Array<Item> | undefined = undefined
+  /** Resumes the server fiber while it waits for the mailbox. */
+  private waiter: ((effect: Effect.Effect<void>) => void) | undefined = undefined
+  private lastActivity = 0
+  private slot = -1
+  private hashChain: string | undefined = undefined
+  private assignmentId: string | undefined = undefined
+  private timestamp: number | undefined = undefined
+  private stopped: string | undefined = undefined
+  private serverFiber: Fiber.RuntimeFiber<void, unknown> | undefined = undefined
+
+  constructor(
+    readonly processId: ProcessId,
+    private readonly wallet: Wallet["Type"],
+    options: Options
+  ) {
+    this.settings = settingsOf(options)
+    this.address = wallet.address
+    this.mode = this.settings.mode
+  }
+
+  get handle(): Scheduler {
+    return this
+  }
+
+  get fiber(): Fiber.RuntimeFiber<void, unknown> {
+    if (this.serverFiber === undefined) throw new Error("scheduler not started")
+    return this.serverFiber
+  }
+
+  attach(fiber: Fiber.RuntimeFiber<void, unknown>): void {
+    this.serverFiber = fiber
+  }
+
+  private get depth(): number {
+    return this.queue === undefined ? 0 : this.queue.length
+  }
+
+  /** Queues `item` unless the mailbox is full, and wakes the server if it waits. */
+  private offer(item: Item): boolean {
+    if (this.depth >= this.settings.capacity) return false
+    if (this.queue === undefined) this.queue = [item]
+    else this.queue.push(item)
+    const waiter = this.waiter
+    if (waiter !== undefined) {
+      this.waiter = undefined
+      waiter(Effect.void)
+    }
+    return true
+  }
+
+  private poll(): Item | undefined {
+    const queue = this.queue
+    if (queue === undefined) return undefined
+    const item = queue.shift()
+    if (queue.length === 0) this.queue = undefined
+    return item
+  }
+
+  /**
+   * The next item, waiting for one if the mailbox is empty. A wake-up only resumes the wait and the item is
+   * taken from the queue afterwards, so an item offered while the server is being interrupted stays queued
+   * (and is failed by `onStop`).
+   */
+  private take(): Effect.Effect<Item> {
+    const item = this.poll()
+    if (item !== undefined) return Effect.succeed(item)
+    return Effect.flatMap(
+      Effect.async<void>((resume) => {
+        this.waiter = resume
+      }),
+      () => this.take()
+    )
+  }
+
+  private stoppedError(): SchedulerStopped {
+    return new SchedulerStopped({ processId: this.processId, reason: this.stopped ?? "not running" })
+  }
+
+  schedule(
+    message: Assignment.Message,
+    callOptions?: { readonly timeoutMs?: number | undefined } | undefined
+  ): Effect.Effect<Assignment.Assignment, ScheduleError> {
+    return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      if (this.stopped !== undefined) return Effect.fail(this.stoppedError())
+      const timeoutMs = callOptions?.timeoutMs ?? this.settings.timeoutMs
       const request: Request = {
         message,
         reply: Deferred.unsafeMake(FiberId.none),
@@ -83,181 +190,222 @@ export const make = (processId: ProcessId, wallet: Wallet["Type"], options: Opti
         timeoutMs,
         abandoned: false
       }
-      if (!mailbox.unsafeOffer(request)) return Effect.fail(new MailboxFull({ processId, capacity }))
-      Metrics.mailboxDepth.unsafeUpdate(mailbox.unsafeSize().pipe(Option.getOrElse(() => 0)), [])
+      if (!this.offer(request)) {
+        return Effect.fail(new MailboxFull({ processId: this.processId, capacity: this.settings.capacity }))
+      }
+      Metrics.mailboxDepth.unsafeUpdate(this.depth, [])
       return Deferred.await(request.reply).pipe(
-        Effect.timeoutFail({ duration: timeoutMs, onTimeout: () => new SchedulerTimeout({ processId, timeoutMs }) }),
+        Effect.timeoutFail({
+          duration: timeoutMs,
+          onTimeout: () => new SchedulerTimeout({ processId: this.processId, timeoutMs })
+        }),
         Effect.onExit((exit) =>
           Effect.sync(() => {
             if (exit._tag === "Failure") request.abandoned = true
           })
         ),
         Metric.trackDuration(Metrics.scheduleLatency),
-        Effect.withSpan("Scheduler.schedule", { attributes: { mode } })
+        Effect.withSpan("Scheduler.schedule", { attributes: { mode: this.mode } })
       )
     })
-
-  const info: Scheduler["info"] = Effect.suspend(() =>
-    stopped !== undefined
-      ? Effect.fail(stoppedError())
-      : Effect.succeed<Info>({
-          processId,
-          slot: state.slot,
-          hashChain: state.hashChain,
-          assignmentId: state.assignmentId,
-          timestamp: state.timestamp,
-          address: wallet.address,
-          mode,
-          mailboxDepth: Math.max(0, mailbox.unsafeSize().pipe(Option.getOrElse(() => 0)))
-        })
-  )
-
-  const advance = (a: Assignment.Assignment) => {
-    state.slot = a.slot
-    state.hashChain = a.hashChain
-    state.assignmentId = a.id
-    state.timestamp = a.timestamp
   }
 
-  const timedAppend = (store: AssignmentStore["Type"], a: Assignment.Assignment, m: Assignment.Message) =>
-    Metric.trackDuration(store.append(a, m), Metrics.storeLatency)
+  get info(): Effect.Effect<Info, SchedulerStopped> {
+    return Effect.suspend(() =>
+      this.stopped !== undefined
+        ? Effect.fail(this.stoppedError())
+        : Effect.succeed<Info>({
+            processId: this.processId,
+            slot: this.slot,
+            hashChain: this.hashChain,
+            assignmentId: this.assignmentId,
+            timestamp: this.timestamp,
+            address: this.address,
+            mode: this.mode,
+            mailboxDepth: this.depth
+          })
+    )
+  }
 
-  const assign = (store: AssignmentStore["Type"], request: Request) =>
-    Effect.gen(function* () {
+  private advance(a: Assignment.Assignment): void {
+    this.slot = a.slot
+    this.hashChain = a.hashChain
+    this.assignmentId = a.id
+    this.timestamp = a.timestamp
+  }
+
+  private assign(store: AssignmentStore["Type"], request: Request) {
+    const self = this
+    const signer = this.settings.signer ?? { owner: this.wallet.owner, sign: this.wallet.sign }
+    const timedAppend = (a: Assignment.Assignment) =>
+      Metric.trackDuration(store.append(a, request.message), Metrics.storeLatency)
+    return Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
       if (request.abandoned || now > request.deadline) {
         // dropped before assignment: no slot is consumed (behaviour 28)
-        yield* Deferred.fail(request.reply, new SchedulerTimeout({ processId, timeoutMs: request.timeoutMs }))
+        yield* Deferred.fail(
+          request.reply,
+          new SchedulerTimeout({ processId: self.processId, timeoutMs: request.timeoutMs })
+        )
         return
       }
-      const slot = state.slot + 1
       const assignment = yield* Assignment.build(signer, {
-        processId,
+        processId: self.processId,
         messageId: request.message.id,
-        slot,
+        slot: self.slot + 1,
         epoch: 0,
-        timestamp: state.timestamp === undefined ? now : Math.max(now, state.timestamp + 1),
-        blockHeight: blockHeight(),
+        timestamp: self.timestamp === undefined ? now : Math.max(now, self.timestamp + 1),
+        blockHeight: self.settings.blockHeight(),
         hashChain:
-          state.assignmentId === undefined || state.hashChain === undefined
-            ? Assignment.initialHashChain(processId)
-            : Assignment.nextHashChain(state.assignmentId, state.hashChain)
+          self.assignmentId === undefined || self.hashChain === undefined
+            ? Assignment.initialHashChain(self.processId)
+            : Assignment.nextHashChain(self.assignmentId, self.hashChain)
       })
-      if (mode === "aggressive") {
-        advance(assignment)
+      if (self.mode === "aggressive") {
+        self.advance(assignment)
         yield* Deferred.succeed(request.reply, assignment)
         // a failed write stops the server: nothing is built on an unstored slot
-        yield* timedAppend(store, assignment, request.message)
+        yield* timedAppend(assignment)
         return yield* Metric.increment(Metrics.assignments)
       }
-      const written = yield* Effect.either(timedAppend(store, assignment, request.message))
+      const written = yield* Effect.either(timedAppend(assignment))
       if (written._tag === "Left") {
-        // the slot and chain do not advance; the signed assignment is discarded and its slot reissued
-        yield* Deferred.fail(request.reply, written.left)
-        return
+        // A failed write may still have committed (a commit whose outcome is unknown), or another writer may
+        // hold the slot: the store's head tells which, so the server never wedges on a slot it cannot write.
+        const head = Option.getOrUndefined(
+          Option.flatten(Either.getRight(yield* Effect.either(store.latest(self.processId))))
+        )
+        if (head?.assignmentId !== assignment.id) {
+          yield* Deferred.fail(request.reply, written.left)
+          // another writer took this slot: this server's state is stale, so it stops and the next find recovers
+          if (head !== undefined && head.slot >= assignment.slot) return yield* Effect.fail(written.left)
+          // otherwise the slot and chain do not advance; the signed assignment is discarded and its slot reissued
+          return
+        }
       }
-      advance(assignment)
+      self.advance(assignment)
       yield* Metric.increment(Metrics.assignments)
-      if (mode === "remote_confirmation" && options.upload !== undefined) {
-        yield* options
-          .upload(assignment)
-          .pipe(
-            Effect.catchAllCause((cause) =>
-              Effect.logWarning("remote confirmation upload failed", cause).pipe(
-                Effect.annotateLogs({ processId, slot: assignment.slot })
-              )
+      const upload = self.settings.upload
+      if (self.mode === "remote_confirmation" && upload !== undefined) {
+        yield* upload(assignment).pipe(
+          Effect.catchAllCause((cause) =>
+            Effect.logWarning("remote confirmation upload failed", cause).pipe(
+              Effect.annotateLogs({ slot: assignment.slot })
             )
           )
+        )
       }
       yield* Deferred.succeed(request.reply, assignment)
     })
-
-  const onStop = (exit: Exit.Exit<unknown, unknown>) =>
-    Effect.gen(function* () {
-      stopped = describeExit(exit)
-      const pending = yield* Queue.takeAll(mailbox)
-      const error = stoppedError()
-      for (const request of pending) if (request !== IdleCheck) yield* Deferred.fail(request.reply, error)
-      if (exit._tag === "Failure" && !Cause.isInterruptedOnly(exit.cause)) {
-        yield* Effect.logError("scheduler stopped with an error", exit.cause).pipe(Effect.annotateLogs({ processId }))
-      }
-    })
-
-  const run = (started: Effect.Effect<void>) =>
-    Effect.gen(function* () {
-      const store = yield* AssignmentStore
-      const latest = yield* store.latest(processId)
-      if (Option.isSome(latest)) {
-        state.slot = latest.value.slot
-        state.hashChain = latest.value.hashChain
-        state.assignmentId = latest.value.assignmentId
-        state.timestamp = latest.value.timestamp
-      }
-      yield* started
-      lastActivity = yield* Clock.currentTimeMillis
-      if (idleTimeToLive !== undefined) {
-        // a child of the server fiber: it ends with it
-        yield* Effect.fork(
-          Effect.forever(
-            Effect.zipRight(
-              Effect.sleep(idleTimeToLive),
-              Effect.sync(() => mailbox.unsafeOffer(IdleCheck))
-            )
-          )
-        )
-      }
-      while (true) {
-        const request = yield* Queue.take(mailbox)
-        if (request === IdleCheck) {
-          const now = yield* Clock.currentTimeMillis
-          // checked and decided in one synchronous step: a `schedule` either queued before (and the server
-          // stays) or sees `stopped` and reactivates through the registry
-          const idle = yield* Effect.sync(() => {
-            if (now - lastActivity < idleTimeToLive! || Option.getOrElse(mailbox.unsafeSize(), () => 0) > 0)
-              return false
-            stopped = "passivated"
-            return true
-          })
-          if (idle) return Passivated
-          continue
-        }
-        // each assignment completes once started, so shutdown never cuts a write in half
-        yield* Effect.uninterruptible(
-          assign(store, request).pipe(
-            Effect.tapErrorCause((cause) =>
-              Deferred.fail(
-                request.reply,
-                new SchedulerStopped({ processId, reason: `failed: ${Cause.pretty(cause).split("\n")[0]}` })
-              )
-            )
-          )
-        )
-        lastActivity = yield* Clock.currentTimeMillis
-      }
-    }).pipe(
-      Effect.onExit(onStop),
-      Effect.annotateLogs({ processId }),
-      // a long-lived fiber: it must not become a child span of the request that happened to start it
-      Effect.withSpan("Scheduler.server", { root: true })
-    )
-
-  const handle: Scheduler = {
-    processId,
-    address: wallet.address,
-    mode,
-    schedule,
-    info,
-    get fiber() {
-      if (fiber === undefined) throw new Error("scheduler not started")
-      return fiber
-    }
   }
 
-  return {
-    handle,
-    run: run as Server["run"],
-    attach: (f) => {
-      fiber = f
+  private onStop(exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      this.stopped = describeExit(exit)
+      this.waiter = undefined
+      const pending = this.queue ?? []
+      this.queue = undefined
+      const error = this.stoppedError()
+      for (const item of pending) if (item !== IdleCheck) Deferred.unsafeDone(item.reply, Effect.fail(error))
+      if (exit._tag === "Failure" && !Cause.isInterruptedOnly(exit.cause)) {
+        return Effect.logError("scheduler stopped with an error", exit.cause).pipe(
+          Effect.annotateLogs({ processId: this.processId })
+        )
+      }
+      return Effect.void
+    })
+  }
+
+  /** Serves one item; `Passivated` when an idle check finds the server idle. */
+  private step(
+    store: AssignmentStore["Type"],
+    item: Item
+  ): Effect.Effect<typeof Passivated | undefined, StoreError | StoreConflict> {
+    if (item === IdleCheck) {
+      return Effect.map(Clock.currentTimeMillis, (now) => {
+        // checked and decided in one synchronous step: a `schedule` either queued before (and the server
+        // stays) or sees `stopped` and reactivates through the registry
+        if (now - this.lastActivity < this.settings.idleTimeToLive! || this.depth > 0) return undefined
+        this.stopped = "passivated"
+        return Passivated
+      })
     }
+    // each assignment completes once started, so shutdown never cuts a write in half
+    return Effect.uninterruptible(
+      this.assign(store, item).pipe(
+        Effect.tapErrorCause((cause) =>
+          Deferred.fail(
+            item.reply,
+            new SchedulerStopped({ processId: this.processId, reason: `failed: ${Cause.pretty(cause).split("\n")[0]}` })
+          )
+        ),
+        Effect.annotateLogs({ processId: this.processId })
+      )
+    ).pipe(
+      Effect.zipRight(Clock.currentTimeMillis),
+      Effect.map((now) => {
+        this.lastActivity = now
+        return undefined
+      })
+    )
+  }
+
+  private serve(store: AssignmentStore["Type"]): Effect.Effect<typeof Passivated, StoreError | StoreConflict> {
+    return Effect.flatMap(
+      Effect.suspend(() => this.take()),
+      (item) =>
+        Effect.flatMap(this.step(store, item), (result) =>
+          result === Passivated ? Effect.succeed(result) : this.serve(store)
+        )
+    )
+  }
+
+  run(started: Effect.Effect<void>): Effect.Effect<typeof Passivated, StoreError | StoreConflict, AssignmentStore> {
+    return Effect.flatMap(AssignmentStore, (store) =>
+      store.latest(this.processId).pipe(
+        Effect.annotateLogs({ processId: this.processId }),
+        Effect.flatMap((latest) => {
+          if (Option.isSome(latest)) {
+            this.slot = latest.value.slot
+            this.hashChain = latest.value.hashChain
+            this.assignmentId = latest.value.assignmentId
+            this.timestamp = latest.value.timestamp
+          }
+          return started
+        }),
+        Effect.zipRight(Clock.currentTimeMillis),
+        Effect.flatMap((now) => {
+          this.lastActivity = now
+          const ttl = this.settings.idleTimeToLive
+          if (ttl === undefined) return this.serve(store)
+          // a child of the server fiber: it ends with it
+          const timer = Effect.forever(
+            Effect.zipRight(
+              Effect.sleep(ttl),
+              Effect.sync(() => this.offer(IdleCheck))
+            )
+          )
+          return Effect.zipRight(Effect.fork(timer), this.serve(store))
+        })
+      )
+    ).pipe(
+      Effect.onExit((exit) => this.onStop(exit)),
+      // a long-lived fiber: it must not become a child span of the request that happened to start it. Under
+      // Effect's built-in tracer nobody can see that span, so it is made only when a real tracer is installed:
+      // it would cost an idle server about 2 KB (span, ids, context copy, frames).
+      (server) =>
+        Effect.tracerWith((tracer) =>
+          tracer === nativeTracer
+            ? server
+            : Effect.withSpan(server, "Scheduler.server", { root: true, captureStackTrace: false })
+        )
+    )
   }
 }
+
+/**
+ * A scheduler server for `processId`, signing with `options.signer` or else in-line with `wallet`.
+ * Not started: fork `run` and `attach` the fiber (the registry does both).
+ */
+export const make = (processId: ProcessId, wallet: Wallet["Type"], options: Options = noOptions): Server =>
+  new SchedulerServer(processId, wallet, options)

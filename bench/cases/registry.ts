@@ -1,0 +1,250 @@
+/**
+ * Cases 1–3: the registry's `find` against the bare Effect structures it is built on.
+ *
+ * 1. `find(p)` hits among 10,000 live schedulers, random ids, against `Ref.get` + `HashMap.get` with the same
+ *    kind of key (a `Name`); a plain JS `Map.get` is shown alongside.
+ * 2. `find(p, true)` on 10,000 new ids (memory store) against `FiberMap.run` of an idle fiber on new keys.
+ * 3. 1,000 concurrent `find(p, true)` of one new id against 1,000 `FiberMap.run(…, { onlyIfMissing: true })`
+ *    of one key; exactly one start each.
+ */
+import { Context, Effect, Exit, FiberMap, HashMap, Layer, Ref, Scope } from "effect"
+import * as AssignmentStore from "../../src/AssignmentStore.js"
+import * as NameService from "../../src/NameService.js"
+import { Name } from "../../src/NameService.js"
+import * as SchedulerRegistry from "../../src/SchedulerRegistry.js"
+import { randomProcessId } from "../../test/fixtures/assignments.js"
+import { WalletTest } from "../../test/fixtures/wallet.js"
+import { type Options, type Row, shuffled, tiny } from "../lib.js"
+
+/** A memory store that counts scheduler starts (one `latest` read each). */
+const countingStore = (counter: { starts: number }) =>
+  Layer.effect(
+    AssignmentStore.AssignmentStore,
+    Effect.map(AssignmentStore.makeMemory, (inner) => ({
+      ...inner,
+      latest: (p: Parameters<typeof inner.latest>[0]) =>
+        Effect.suspend(() => {
+          counter.starts++
+          return inner.latest(p)
+        })
+    }))
+  )
+
+/** A registry (memory store, fixture wallet) in its own scope; `close` interrupts its schedulers. */
+export const openRegistry = async (counter = { starts: 0 }, options: SchedulerRegistry.Options = {}) => {
+  const layer = SchedulerRegistry.layer(options).pipe(
+    Layer.provide(Layer.mergeAll(NameService.layer, Layer.orDie(WalletTest), countingStore(counter)))
+  )
+  const scope = Effect.runSync(Scope.make())
+  const context = await Effect.runPromise(Layer.buildWithScope(layer, scope))
+  return {
+    registry: Context.get(context, SchedulerRegistry.SchedulerRegistry),
+    counter,
+    close: () => Effect.runPromise(Scope.close(scope, Exit.void))
+  }
+}
+
+/** A fresh `FiberMap` in its own scope; `close` interrupts its fibers. */
+const openFiberMap = () => {
+  const scope = Effect.runSync(Scope.make())
+  const map = Effect.runSync(Scope.extend(FiberMap.make<string>(), scope))
+  return { map, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
+}
+
+const ids = (n: number) => Array.from({ length: n }, randomProcessId)
+
+/** Case 1. */
+const findHit = async (options: Options): Promise<Row> => {
+  const live = 10_000
+  const { registry, close } = await openRegistry()
+  const all = ids(live)
+  await Effect.runPromise(Effect.forEach(all, (p) => registry.find(p, true), { concurrency: 64, discard: true }))
+  const wallet = Effect.runSync(registry.getWallet())
+  const batch = 1_000
+  const picks = shuffled(all).slice(0, batch)
+
+  const prefix = Name.prefixHash(SchedulerRegistry.SERVICE_TYPE, wallet.address)
+  const nameOf = (p: string) => new Name(SchedulerRegistry.SERVICE_TYPE, wallet.address, p, prefix)
+  const ref = Ref.unsafeMake(HashMap.fromIterable(all.map((p) => [nameOf(p), { p }] as const)))
+  const bare = (p: string) => Effect.map(Ref.get(ref), (m) => HashMap.get(m, nameOf(p)))
+  const jsMap = new Map(all.map((p) => [p as string, { p }]))
+
+  const findBatch = Effect.forEach(picks, (p) => registry.find(p), { discard: true })
+  const bareBatch = Effect.forEach(picks, bare, { discard: true })
+  let sink = 0
+  const time = options.quick ? 250 : 1_500
+  const rounds = options.quick ? 1 : 3
+  let f = Number.POSITIVE_INFINITY
+  let b = Number.POSITIVE_INFINITY
+  let j = Number.POSITIVE_INFINITY
+  for (let r = 0; r < rounds; r++) {
+    b = Math.min(b, await tiny("bare", () => Effect.runSync(bareBatch), { time, batch }))
+    f = Math.min(f, await tiny("find", () => Effect.runSync(findBatch), { time, batch }))
+    j = Math.min(
+      j,
+      await tiny(
+        "Map.get",
+        () => {
+          for (const p of picks) if (jsMap.get(p) !== undefined) sink++
+        },
+        { time, batch }
+      )
+    )
+  }
+  const found = await Effect.runPromise(Effect.forEach(picks, (p) => registry.find(p)))
+  await close()
+  return {
+    id: "1",
+    name: "`find(p)` hit, 10,000 live schedulers, random ids",
+    unit: "µs/op",
+    figure: f * 1000,
+    baseline: b * 1000,
+    baselineName: "`Ref.get` + `HashMap.get`, `Name` key",
+    target: { op: "<=", ratio: 1.5 },
+    notes: [`plain JS \`Map.get\` (string key): ${(j * 1000).toFixed(4)} µs/op${sink < 0 ? "" : ""}`],
+    checks: [{ what: "every find hits its own scheduler", ok: found.every((s, i) => s.processId === picks[i]) }]
+  }
+}
+
+/** Case 2. */
+const findCreate = async (options: Options): Promise<Row> => {
+  const n = 10_000
+  let state: { ids: Array<string>; close: () => Promise<void>; run: Effect.Effect<void, unknown> } | undefined
+  const counter = { starts: 0 }
+  const time = options.quick ? 1 : 1_000
+  const iterations = options.quick ? 2 : 5
+  const figure = await tiny("find(p, true) new", () => Effect.runPromise(state!.run), {
+    time,
+    iterations,
+    warmup: !options.quick,
+    async: true,
+    batch: n,
+    beforeEach: async () => {
+      const opened = await openRegistry(counter)
+      const fresh = ids(n)
+      state = {
+        ids: fresh,
+        close: opened.close,
+        run: Effect.forEach(fresh, (p) => opened.registry.find(p, true), { discard: true })
+      }
+    },
+    afterEach: () => state?.close()
+  })
+  const runs = counter.starts
+  const baseline = await tiny("FiberMap.run new", () => Effect.runPromise(state!.run), {
+    time,
+    iterations,
+    warmup: !options.quick,
+    async: true,
+    batch: n,
+    beforeEach: () => {
+      const { map, close } = openFiberMap()
+      const fresh = ids(n)
+      state = {
+        ids: fresh,
+        close,
+        run: Effect.forEach(fresh, (p) => FiberMap.run(map, p, Effect.never), { discard: true })
+      }
+    },
+    afterEach: () => state?.close()
+  })
+  return {
+    id: "2",
+    name: "`find(p, true)` on 10,000 new ids (memory store)",
+    unit: "µs/op",
+    figure: figure * 1000,
+    baseline: baseline * 1000,
+    baselineName: "`FiberMap.run` of an idle fiber on new keys",
+    target: { op: "<=", ratio: 1.5 },
+    checks: [{ what: "one start per new id", ok: runs % n === 0 }]
+  }
+}
+
+/** Case 3. */
+const hotId = async (options: Options): Promise<Row> => {
+  const callers = 1_000
+  const time = options.quick ? 1 : 1_000
+  const iterations = options.quick ? 10 : 30
+  const startsPerRun: Array<number> = []
+  const sameHandle: Array<boolean> = []
+  let current: { close: () => Promise<void>; run: () => Promise<void> } | undefined
+  const figure = await tiny("hot find(p, true)", () => current!.run(), {
+    time,
+    iterations,
+    async: true,
+    batch: callers,
+    beforeEach: async () => {
+      const counter = { starts: 0 }
+      const opened = await openRegistry(counter)
+      const p = randomProcessId()
+      current = {
+        close: opened.close,
+        run: async () => {
+          const handles = await Effect.runPromise(
+            Effect.forEach(Array.from({ length: callers }), () => opened.registry.find(p, true), {
+              concurrency: "unbounded"
+            })
+          )
+          startsPerRun.push(counter.starts)
+          sameHandle.push(handles.every((h) => h.fiber === handles[0]!.fiber))
+        }
+      }
+    },
+    afterEach: () => current?.close()
+  })
+  const baselineStarts: Array<number> = []
+  const baseline = await tiny("hot FiberMap.run onlyIfMissing", () => current!.run(), {
+    time,
+    iterations,
+    async: true,
+    batch: callers,
+    beforeEach: () => {
+      const { map, close } = openFiberMap()
+      const key = randomProcessId()
+      let starts = 0
+      const start = Effect.zipRight(
+        Effect.sync(() => starts++),
+        Effect.never
+      )
+      current = {
+        close,
+        run: async () => {
+          await Effect.runPromise(
+            Effect.forEach(
+              Array.from({ length: callers }),
+              () => FiberMap.run(map, key, start, { onlyIfMissing: true }),
+              {
+                concurrency: "unbounded",
+                discard: true
+              }
+            )
+          )
+          await Effect.runPromise(Effect.yieldNow())
+          baselineStarts.push(starts)
+        }
+      }
+    },
+    afterEach: () => current?.close()
+  })
+  const oneStart = startsPerRun.every((s) => s === 1)
+  return {
+    id: "3",
+    name: "one hot id, 1,000 concurrent `find(p, true)`",
+    unit: "µs/op",
+    figure: figure * 1000,
+    baseline: baseline * 1000,
+    baselineName: "`FiberMap.run` with `onlyIfMissing`, one key, 1,000 fibers",
+    target: { op: "<=", ratio: 1.5 },
+    notes: [
+      `starts per run: ${[...new Set(startsPerRun)].join(", ")} over ${startsPerRun.length} runs (baseline: ${[
+        ...new Set(baselineStarts)
+      ].join(", ")})`
+    ],
+    checks: [
+      { what: "exactly one start", ok: oneStart && startsPerRun.length > 0 },
+      { what: "one handle", ok: sameHandle.every(Boolean) }
+    ]
+  }
+}
+
+export const cases = { findHit, findCreate, hotId }

@@ -1,0 +1,133 @@
+/**
+ * A pool of worker threads that sign assignments, so that every core signs.
+ *
+ * An RSA-4096 signature costs about 3 ms of CPU, which makes signing the bottleneck of `schedule`. With the
+ * pool, the scheduler's fiber still builds the data item and computes its ANS-104 deep hash on the main thread
+ * (`Assignment.build`), and a worker thread does only the RSA-PSS signature. Each worker gets the key once, as
+ * a JWK, when it starts, and parses it once. Each scheduler awaits its signature before it assigns the next
+ * slot, so the pool never reorders one process's assignments; different processes sign in parallel.
+ *
+ * The workers are `@effect/platform` workers (`Worker.makePoolSerialized` on `@effect/platform-node`'s
+ * `NodeWorker`) running `internal/signer-worker`. From compiled JavaScript they start as plain `.js` workers;
+ * from TypeScript source run with `tsx` (or vitest) they start the `.ts` file with `--import tsx` added to
+ * their `execArgv` (Node 20.6+ and tsx 4), see docs/benchmarks.md.
+ *
+ * @since 0.1.0
+ */
+import { createRequire } from "node:module"
+import * as Os from "node:os"
+import { pathToFileURL } from "node:url"
+import * as WorkerThreads from "node:worker_threads"
+import { Worker, type WorkerError } from "@effect/platform"
+import { NodeWorker } from "@effect/platform-node"
+import { Context, Effect, Layer, type Scope } from "effect"
+import type { AssignmentSigner } from "./Assignment.js"
+import { InitialMessage, Sign, type SignerRequest } from "./internal/signer-protocol.js"
+import { Wallet } from "./Wallet.js"
+
+/**
+ * A running signer pool. It is an `AssignmentSigner` (`owner`, `sign`), so it can be passed as
+ * `Scheduler.Options.signer` or as the registry option `signer`.
+ *
+ * - `owner`: the wallet's public modulus (512 bytes).
+ * - `sign(data)`: the RSA-PSS SHA-256 signature (salt 32 bytes, 512 bytes) of `data`, computed on a worker
+ *   thread. Dies with the `WorkerError` if a worker cannot be reached (it crashed, or the pool's scope closed).
+ * - `size`: the number of worker threads.
+ *
+ * @since 0.1.0
+ */
+export class SignerPool extends Context.Tag("effect-scheduler-registry/SignerPool")<
+  SignerPool,
+  AssignmentSigner & { readonly size: number }
+>() {}
+
+/**
+ * Options of the pool. Defaults in brackets.
+ *
+ * - `size` [`os.availableParallelism()`]: worker threads. Signing is CPU-bound, so one per core; the main
+ *   thread's share (HTTP, deep hash, store) is small next to the signatures.
+ * - `concurrency` [4]: signatures queued on one worker at a time, so a worker never idles while the reply
+ *   and the next request cross the thread boundary.
+ *
+ * @since 0.1.0
+ */
+export interface Options {
+  readonly size?: number | undefined
+  readonly concurrency?: number | undefined
+}
+
+/** The worker script next to this module: `.ts` when running from source, `.js` when compiled. */
+const workerUrl = (): URL => {
+  const ext = import.meta.url.endsWith(".ts") ? "ts" : "js"
+  return new URL(`./internal/signer-worker.${ext}`, import.meta.url)
+}
+
+/**
+ * The ESM entry of tsx's register API (`tsx/esm/api`). `import.meta.resolve` where the runtime has it (Node,
+ * tsx); under vitest, through `require.resolve` and the sibling `.mjs` file of the CommonJS entry it finds.
+ */
+const tsxApi = (): string => {
+  if (typeof import.meta.resolve === "function") return import.meta.resolve("tsx/esm/api")
+  const cjs = createRequire(import.meta.url).resolve("tsx/esm/api")
+  return pathToFileURL(cjs.replace(/\.cjs$/, ".mjs")).href
+}
+
+/**
+ * Starts one signer worker thread. A `.ts` worker needs a TypeScript loader, and on Node 20 neither the
+ * parent's `--import` loader flags nor `execArgv: ["--import", "tsx"]` apply to a worker's entry module
+ * ("Unknown file extension .ts"). So it starts from a small evaluated bootstrap that registers tsx
+ * (`tsx/esm/api`'s `register()`) and then imports the `.ts` worker.
+ */
+const spawn = (): WorkerThreads.Worker => {
+  const url = workerUrl()
+  if (url.pathname.endsWith(".js")) return new WorkerThreads.Worker(url)
+  const bootstrap = `import(${JSON.stringify(tsxApi())}).then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}) })`
+  return new WorkerThreads.Worker(bootstrap, { eval: true })
+}
+
+/**
+ * Starts the pool in the current scope for the ambient `Wallet`: `size` worker threads, each given the key
+ * once. Closing the scope stops the workers (a worker still signing finishes that signature first).
+ * Fails with `WorkerError` if a worker cannot start.
+ *
+ * @since 0.1.0
+ */
+export const make = (
+  options: Options = {}
+): Effect.Effect<SignerPool["Type"], WorkerError.WorkerError, Wallet | Scope.Scope> =>
+  Effect.gen(function* () {
+    const wallet = yield* Wallet
+    const size = Math.max(1, options.size ?? Os.availableParallelism())
+    const jwk = wallet.privateKey.export({ format: "jwk" })
+    const initial = new InitialMessage({
+      jwk: {
+        kty: "RSA",
+        n: jwk.n!,
+        e: jwk.e!,
+        d: jwk.d!,
+        p: jwk.p!,
+        q: jwk.q!,
+        dp: jwk.dp!,
+        dq: jwk.dq!,
+        qi: jwk.qi!
+      }
+    })
+    const pool = yield* Worker.makePoolSerialized<SignerRequest>({
+      size,
+      concurrency: options.concurrency ?? 4,
+      initialMessage: () => initial
+    }).pipe(Effect.provide(NodeWorker.layer(spawn)))
+    return SignerPool.of({
+      owner: wallet.owner,
+      size,
+      sign: (data) => Effect.orDie(pool.executeEffect(new Sign({ data })))
+    })
+  })
+
+/**
+ * The pool as a Layer over the ambient `Wallet`; its workers stop when the Layer is released.
+ *
+ * @since 0.1.0
+ */
+export const layer = (options: Options = {}): Layer.Layer<SignerPool, WorkerError.WorkerError, Wallet> =>
+  Layer.scoped(SignerPool, make(options))

@@ -16,6 +16,7 @@
  * | `--block-height` | `SU_BLOCK_HEIGHT` | 0 |
  * | `--idle-ttl` | `SU_IDLE_TTL` | 300000 ms (an idle scheduler passivates; 0 = never) |
  * | `--otlp-url` | `SU_OTLP_URL` | — (export traces as OTLP/HTTP JSON to this URL) |
+ * | `--signers` | `SU_SIGNERS` | 0 (sign in-line); N > 0 signs on N worker threads (`SignerPool`) |
  *
  * @since 0.1.0
  */
@@ -86,6 +87,7 @@ export interface Settings {
   readonly blockHeight: number
   readonly idleTtl: number
   readonly otlpUrl: string | undefined
+  readonly signers: number
 }
 
 const Port = Schema.Int.pipe(Schema.between(0, 65535))
@@ -159,6 +161,12 @@ const settings = {
     Config.string("SU_OTLP_URL"),
     Options.text("otlp-url"),
     "Export traces as OTLP/HTTP JSON to this URL, e.g. http://127.0.0.1:4318/v1/traces (env SU_OTLP_URL)"
+  ),
+  signers: setting(
+    Config.integer("SU_SIGNERS").pipe(Config.withDefault(0)),
+    Options.integer("signers").pipe(Options.withSchema(NonNegativeInt)),
+    "Worker threads that sign assignments, so several processes sign on several cores; 0 signs in-line " +
+      "(env SU_SIGNERS, default 0)"
   )
 }
 
@@ -182,7 +190,8 @@ export const serveOptions = {
   bodyLimit: settings.bodyLimit.flag,
   blockHeight: settings.blockHeight.flag,
   idleTtl: settings.idleTtl.flag,
-  otlpUrl: optionalFlag(settings.otlpUrl.flag)
+  otlpUrl: optionalFlag(settings.otlpUrl.flag),
+  signers: settings.signers.flag
 } satisfies { readonly [K in keyof Settings]: Options.Options<Settings[K]> }
 
 /**
@@ -229,7 +238,11 @@ export const fromEnv: Config.Config<Settings> = Config.all({
     message: "SU_IDLE_TTL must be a non-negative integer (ms)",
     validation: Schema.is(NonNegativeInt)
   }),
-  otlpUrl: Config.map(settings.otlpUrl.env, (o) => (o._tag === "Some" ? o.value : undefined))
+  otlpUrl: Config.map(settings.otlpUrl.env, (o) => (o._tag === "Some" ? o.value : undefined)),
+  signers: Config.validate(settings.signers.env, {
+    message: "SU_SIGNERS must be a non-negative integer",
+    validation: Schema.is(NonNegativeInt)
+  })
 })
 
 /**
@@ -264,7 +277,8 @@ export const resolve = (s: Settings): Either.Either<NodeConfig, ValidationError.
     bodyLimit: s.bodyLimit,
     blockHeight: s.blockHeight,
     idleTimeToLiveMs: s.idleTtl === 0 ? undefined : s.idleTtl,
-    otlpUrl: s.otlpUrl
+    otlpUrl: s.otlpUrl,
+    signers: s.signers
   })
 }
 

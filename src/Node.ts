@@ -12,7 +12,7 @@
  */
 import * as NodeHttp from "node:http"
 import * as Path from "node:path"
-import type { HttpServerError } from "@effect/platform"
+import type { HttpServerError, WorkerError } from "@effect/platform"
 import { HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Context, Effect, Layer, type Scope } from "effect"
@@ -22,6 +22,7 @@ import * as Http from "./Http.js"
 import * as NameService from "./NameService.js"
 import type { Mode } from "./Scheduler.js"
 import * as SchedulerRegistry from "./SchedulerRegistry.js"
+import * as SignerPool from "./SignerPool.js"
 import * as Tracing from "./Tracing.js"
 import * as Wallet from "./Wallet.js"
 
@@ -48,6 +49,7 @@ export type StoreConfig =
  * - `shutdownGraceMs` [10,000]: how long shutdown waits for in-flight requests before closing connections.
  * - `idleTimeToLiveMs` [off]: ms without a request before a scheduler passivates (the CLI's default is 300,000).
  * - `otlpUrl` [off]: export traces as OTLP/HTTP JSON to this URL (`Tracing.layerOtlp`).
+ * - `signers` [0]: worker threads that sign assignments (`SignerPool`); 0 signs in-line on the main thread.
  *
  * @since 0.1.0
  */
@@ -63,6 +65,7 @@ export interface NodeConfig {
   readonly shutdownGraceMs?: number | undefined
   readonly idleTimeToLiveMs?: number | undefined
   readonly otlpUrl?: string | undefined
+  readonly signers?: number | undefined
 }
 
 /**
@@ -86,7 +89,7 @@ export interface RunningNode {
  *
  * @since 0.1.0
  */
-export type StartError = WalletError | StoreError | HttpServerError.ServeError
+export type StartError = WalletError | StoreError | HttpServerError.ServeError | WorkerError.WorkerError
 
 /**
  * The store Layer of a `StoreConfig`.
@@ -149,11 +152,19 @@ const layerServer = (config: NodeConfig) =>
  */
 export const layer = (config: NodeConfig): Layer.Layer<Wallet.Wallet | HttpServer.HttpServer, StartError> => {
   const tracing = config.otlpUrl === undefined ? Layer.empty : Tracing.layerOtlp({ url: config.otlpUrl })
-  const core = SchedulerRegistry.layer({
+  const registryOptions: SchedulerRegistry.Options = {
     mode: config.mode,
     blockHeight: () => config.blockHeight,
     idleTimeToLiveMs: config.idleTimeToLiveMs
-  }).pipe(
+  }
+  const signers = config.signers ?? 0
+  const registry =
+    signers === 0
+      ? SchedulerRegistry.layer(registryOptions)
+      : Layer.unwrapEffect(
+          Effect.map(SignerPool.SignerPool, (signer) => SchedulerRegistry.layer({ ...registryOptions, signer }))
+        ).pipe(Layer.provide(SignerPool.layer({ size: signers })))
+  const core = registry.pipe(
     Layer.provideMerge(
       Layer.mergeAll(NameService.layer, Wallet.layerFile(config.walletPath), layerStore(config.store), tracing)
     )

@@ -48,7 +48,8 @@ describe("Config", () => {
         bodyLimit: 10 * 1024 * 1024,
         blockHeight: 0,
         idleTtl: 300_000,
-        otlpUrl: undefined
+        otlpUrl: undefined,
+        signers: 0
       })
       const env = {
         SU_PORT: "9100",
@@ -61,7 +62,8 @@ describe("Config", () => {
         SU_BODY_LIMIT: "2048",
         SU_BLOCK_HEIGHT: "1500000",
         SU_IDLE_TTL: "0",
-        SU_OTLP_URL: "http://127.0.0.1:4318/v1/traces"
+        SU_OTLP_URL: "http://127.0.0.1:4318/v1/traces",
+        SU_SIGNERS: "2"
       }
       const fromEnv = yield* parse([], env)
       expect(fromEnv).toEqual({
@@ -75,7 +77,8 @@ describe("Config", () => {
         bodyLimit: 2048,
         blockHeight: 1_500_000,
         idleTtl: 0,
-        otlpUrl: "http://127.0.0.1:4318/v1/traces"
+        otlpUrl: "http://127.0.0.1:4318/v1/traces",
+        signers: 2
       })
       const flags = yield* parse(
         [

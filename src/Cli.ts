@@ -7,15 +7,30 @@
  *
  * @since 0.1.0
  */
-import { createRequire } from "node:module"
+import * as Fs from "node:fs"
 import * as Path from "node:path"
+import { fileURLToPath } from "node:url"
 import { Command } from "@effect/cli"
 import { Console, Effect } from "effect"
 import * as Config from "./Config.js"
 import * as Node from "./Node.js"
 import * as Wallet from "./Wallet.js"
 
-const { version } = createRequire(import.meta.url)("../package.json") as { readonly version: string }
+/** The package's version, from the nearest `package.json` above this module (source, build or bundle). */
+const version = ((): string => {
+  for (let dir = Path.dirname(fileURLToPath(import.meta.url)); ; dir = Path.dirname(dir)) {
+    try {
+      const pkg = JSON.parse(Fs.readFileSync(Path.join(dir, "package.json"), "utf8")) as {
+        name?: string
+        version?: string
+      }
+      if (pkg.name === "effect-scheduler-registry" && pkg.version !== undefined) return pkg.version
+    } catch {
+      // no package.json here: keep walking up
+    }
+    if (Path.dirname(dir) === dir) return "0.0.0"
+  }
+})()
 
 const serveHandler = (settings: Config.Settings) =>
   Effect.gen(function* () {

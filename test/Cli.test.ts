@@ -10,6 +10,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Either, Exit } from "effect"
 import * as Client from "../src/Client.js"
 import * as Config from "../src/Config.js"
+import { bundleEntry } from "./fixtures/child.js"
 import { messageItem, processItem } from "./fixtures/dataItems.js"
 import { fixtureWallet, post, request, startNode, tempDir } from "./fixtures/node.js"
 import { type Edge, tag, walk } from "./fixtures/su.js"
@@ -139,9 +140,12 @@ interface Child {
   readonly exit: Promise<number | null>
 }
 
-/** Runs `tsx src/bin.ts …args` directly under node (so signals reach it, not a wrapper). */
-const runBin = (args: ReadonlyArray<string>): Child => {
-  const child = spawnChild(process.execPath, ["--import", "tsx", "src/bin.ts", ...args], {
+/** The CLI bundled once by esbuild: plain `node` starts it in about half the time tsx takes. */
+const bin = bundleEntry(new URL("../src/bin.ts", import.meta.url))
+
+/** Runs the bundled `src/bin.ts …args` directly under node (so signals reach it, not a wrapper). */
+const runBin = (script: string, args: ReadonlyArray<string>): Child => {
+  const child = spawnChild(process.execPath, [script, ...args], {
     cwd: ROOT,
     env: { ...process.env, NO_COLOR: "1" },
     stdio: ["ignore", "pipe", "pipe"]
@@ -157,8 +161,8 @@ const runBin = (args: ReadonlyArray<string>): Child => {
   return { process: child, stdout: () => out, exit }
 }
 
-const finished = async (args: ReadonlyArray<string>) => {
-  const child = runBin(args)
+const finished = async (script: string, args: ReadonlyArray<string>) => {
+  const child = runBin(script, args)
   const code = await child.exit
   return { code, out: child.stdout() }
 }
@@ -187,7 +191,8 @@ describe("Cli: the binary", () => {
         const dir = yield* tempDir()
         fixtureWallet(dir)
         // one at a time: each start transpiles the sources, and in parallel they only compete for the CPUs
-        const run = (...args: ReadonlyArray<string>) => Effect.promise(() => finished(args))
+        const script = yield* bin
+        const run = (...args: ReadonlyArray<string>) => Effect.promise(() => finished(script, args))
         const [version, help, address, create, bad] = yield* Effect.all([
           run("--version"),
           run("--help"),
@@ -229,7 +234,8 @@ describe("Cli: the binary", () => {
       Effect.gen(function* () {
         const dir = yield* tempDir()
         fixtureWallet(dir)
-        const child = runBin(["serve", "--port", "0", "--data-dir", dir])
+        const script = yield* bin
+        const child = runBin(script, ["serve", "--port", "0", "--data-dir", dir])
         yield* Effect.addFinalizer(() =>
           Effect.sync(() => {
             if (child.process.exitCode === null) child.process.kill("SIGKILL")

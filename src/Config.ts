@@ -17,6 +17,11 @@
  * | `--idle-ttl` | `SU_IDLE_TTL` | 300000 ms (an idle scheduler passivates; 0 = never) |
  * | `--otlp-url` | `SU_OTLP_URL` | — (export traces as OTLP/HTTP JSON to this URL) |
  * | `--signers` | `SU_SIGNERS` | 0 (sign in-line); N > 0 signs on N worker threads (`SignerPool`) |
+ * | `--cluster` | `SU_CLUSTER` | false; true makes the node one runner of a cluster (needs `--store pg`) |
+ * | `--pg-schema` | `SU_PG_SCHEMA` | public |
+ * | `--runner-host` / `--runner-port` | `SU_RUNNER_HOST` / `SU_RUNNER_PORT` | localhost / 34431 |
+ * | `--shards` | `SU_SHARDS` | 300 (every runner must agree) |
+ * | `--shard-lock-expiration-ms` / `--shard-lock-refresh-ms` | `SU_SHARD_LOCK_EXPIRATION_MS` / `SU_SHARD_LOCK_REFRESH_MS` | 35000 / 10000 |
  *
  * @since 0.1.0
  */
@@ -88,6 +93,13 @@ export interface Settings {
   readonly idleTtl: number
   readonly otlpUrl: string | undefined
   readonly signers: number
+  readonly cluster: boolean
+  readonly pgSchema: string | undefined
+  readonly runnerHost: string
+  readonly runnerPort: number
+  readonly shards: number
+  readonly shardLockExpirationMs: number
+  readonly shardLockRefreshMs: number
 }
 
 const Port = Schema.Int.pipe(Schema.between(0, 65535))
@@ -167,6 +179,41 @@ const settings = {
     Options.integer("signers").pipe(Options.withSchema(NonNegativeInt)),
     "Worker threads that sign assignments, so several processes sign on several cores; 0 signs in-line " +
       "(env SU_SIGNERS, default 0)"
+  ),
+  cluster: setting(
+    Config.boolean("SU_CLUSTER").pipe(Config.withDefault(false)),
+    Options.boolean("cluster"),
+    "Run as one runner of a scheduler cluster over PostgreSQL (needs --store pg) (env SU_CLUSTER, default false)"
+  ),
+  pgSchema: optionalSetting(
+    Config.string("SU_PG_SCHEMA"),
+    Options.text("pg-schema"),
+    "PostgreSQL schema of the tables (env SU_PG_SCHEMA, default public)"
+  ),
+  runnerHost: setting(
+    Config.string("SU_RUNNER_HOST").pipe(Config.withDefault("localhost")),
+    Options.text("runner-host"),
+    "Where other runners reach this one (env SU_RUNNER_HOST, default localhost)"
+  ),
+  runnerPort: setting(
+    Config.integer("SU_RUNNER_PORT").pipe(Config.withDefault(34431)),
+    Options.integer("runner-port").pipe(Options.withSchema(Port)),
+    "The runner's port for other runners (env SU_RUNNER_PORT, default 34431)"
+  ),
+  shards: setting(
+    Config.integer("SU_SHARDS").pipe(Config.withDefault(300)),
+    Options.integer("shards").pipe(Options.withSchema(PositiveInt)),
+    "Shards of the cluster; every runner must agree (env SU_SHARDS, default 300)"
+  ),
+  shardLockExpirationMs: setting(
+    Config.integer("SU_SHARD_LOCK_EXPIRATION_MS").pipe(Config.withDefault(35_000)),
+    Options.integer("shard-lock-expiration-ms").pipe(Options.withSchema(PositiveInt)),
+    "ms after its last refresh before a runner's shards may move (env SU_SHARD_LOCK_EXPIRATION_MS, default 35000)"
+  ),
+  shardLockRefreshMs: setting(
+    Config.integer("SU_SHARD_LOCK_REFRESH_MS").pipe(Config.withDefault(10_000)),
+    Options.integer("shard-lock-refresh-ms").pipe(Options.withSchema(PositiveInt)),
+    "ms between shard-lock refreshes (env SU_SHARD_LOCK_REFRESH_MS, default 10000)"
   )
 }
 
@@ -191,7 +238,14 @@ export const serveOptions = {
   blockHeight: settings.blockHeight.flag,
   idleTtl: settings.idleTtl.flag,
   otlpUrl: optionalFlag(settings.otlpUrl.flag),
-  signers: settings.signers.flag
+  signers: settings.signers.flag,
+  cluster: settings.cluster.flag,
+  pgSchema: optionalFlag(settings.pgSchema.flag),
+  runnerHost: settings.runnerHost.flag,
+  runnerPort: settings.runnerPort.flag,
+  shards: settings.shards.flag,
+  shardLockExpirationMs: settings.shardLockExpirationMs.flag,
+  shardLockRefreshMs: settings.shardLockRefreshMs.flag
 } satisfies { readonly [K in keyof Settings]: Options.Options<Settings[K]> }
 
 /**
@@ -242,7 +296,14 @@ export const fromEnv: Config.Config<Settings> = Config.all({
   signers: Config.validate(settings.signers.env, {
     message: "SU_SIGNERS must be a non-negative integer",
     validation: Schema.is(NonNegativeInt)
-  })
+  }),
+  cluster: settings.cluster.env,
+  pgSchema: Config.map(settings.pgSchema.env, (o) => (o._tag === "Some" ? o.value : undefined)),
+  runnerHost: settings.runnerHost.env,
+  runnerPort: settings.runnerPort.env,
+  shards: settings.shards.env,
+  shardLockExpirationMs: settings.shardLockExpirationMs.env,
+  shardLockRefreshMs: settings.shardLockRefreshMs.env
 })
 
 /**
@@ -264,8 +325,11 @@ export const resolve = (s: Settings): Either.Either<NodeConfig, ValidationError.
       if (s.pgUrl === undefined) {
         return Either.left(ValidationError.missingValue(HelpDoc.p("--store pg needs --pg-url or SU_PG_URL")))
       }
-      store = { kind: "pg", url: s.pgUrl }
+      store = { kind: "pg", url: s.pgUrl, schema: s.pgSchema }
       break
+  }
+  if (s.cluster && store.kind !== "pg") {
+    return Either.left(ValidationError.missingValue(HelpDoc.p("--cluster needs --store pg and --pg-url")))
   }
   return Either.right({
     port: s.port,
@@ -278,7 +342,16 @@ export const resolve = (s: Settings): Either.Either<NodeConfig, ValidationError.
     blockHeight: s.blockHeight,
     idleTimeToLiveMs: s.idleTtl === 0 ? undefined : s.idleTtl,
     otlpUrl: s.otlpUrl,
-    signers: s.signers
+    signers: s.signers,
+    cluster: s.cluster
+      ? {
+          runnerHost: s.runnerHost,
+          runnerPort: s.runnerPort,
+          shardsPerGroup: s.shards,
+          shardLockExpirationMs: s.shardLockExpirationMs,
+          shardLockRefreshIntervalMs: s.shardLockRefreshMs
+        }
+      : undefined
   })
 }
 

@@ -12,11 +12,12 @@
  */
 import * as NodeHttp from "node:http"
 import * as Path from "node:path"
-import type { HttpServerError, WorkerError } from "@effect/platform"
+import type { HttpServerError, SocketServer, WorkerError } from "@effect/platform"
 import { HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Context, Effect, Layer, type Scope } from "effect"
+import { type ConfigError, Context, Effect, Layer, type Scope } from "effect"
 import * as AssignmentStore from "./AssignmentStore.js"
+import * as ClusterRegistry from "./ClusterRegistry.js"
 import type { StoreError, WalletError } from "./errors.js"
 import * as Http from "./Http.js"
 import * as NameService from "./NameService.js"
@@ -50,6 +51,8 @@ export type StoreConfig =
  * - `idleTimeToLiveMs` [off]: ms without a request before a scheduler passivates (the CLI's default is 300,000).
  * - `otlpUrl` [off]: export traces as OTLP/HTTP JSON to this URL (`Tracing.layerOtlp`).
  * - `signers` [0]: worker threads that sign assignments (`SignerPool`); 0 signs in-line on the main thread.
+ * - `cluster` [off]: run as one runner of a scheduler cluster (`ClusterRegistry.layerClusterNode`); needs a `pg`
+ *   store, whose database also holds the shard locks.
  *
  * @since 0.1.0
  */
@@ -66,6 +69,7 @@ export interface NodeConfig {
   readonly idleTimeToLiveMs?: number | undefined
   readonly otlpUrl?: string | undefined
   readonly signers?: number | undefined
+  readonly cluster?: ClusterRegistry.RunnerOptions | undefined
 }
 
 /**
@@ -89,7 +93,13 @@ export interface RunningNode {
  *
  * @since 0.1.0
  */
-export type StartError = WalletError | StoreError | HttpServerError.ServeError | WorkerError.WorkerError
+export type StartError =
+  | WalletError
+  | StoreError
+  | HttpServerError.ServeError
+  | WorkerError.WorkerError
+  | SocketServer.SocketServerError
+  | ConfigError.ConfigError
 
 /**
  * The store Layer of a `StoreConfig`.
@@ -164,11 +174,24 @@ export const layer = (config: NodeConfig): Layer.Layer<Wallet.Wallet | HttpServe
       : Layer.unwrapEffect(
           Effect.map(SignerPool.SignerPool, (signer) => SchedulerRegistry.layer({ ...registryOptions, signer }))
         ).pipe(Layer.provide(SignerPool.layer({ size: signers })))
-  const core = registry.pipe(
-    Layer.provideMerge(
-      Layer.mergeAll(NameService.layer, Wallet.layerFile(config.walletPath), layerStore(config.store), tracing)
-    )
-  )
+  const core: Layer.Layer<
+    SchedulerRegistry.SchedulerRegistry | AssignmentStore.AssignmentStore | Wallet.Wallet,
+    StartError
+  > =
+    config.cluster !== undefined && config.store.kind === "pg"
+      ? ClusterRegistry.layerClusterNode({
+          ...config.cluster,
+          pgUrl: config.store.url,
+          schema: config.store.schema,
+          mode: config.mode,
+          blockHeight: () => config.blockHeight,
+          idleTimeToLiveMs: config.idleTimeToLiveMs
+        }).pipe(Layer.provideMerge(Layer.merge(Wallet.layerFile(config.walletPath), tracing)))
+      : registry.pipe(
+          Layer.provideMerge(
+            Layer.mergeAll(NameService.layer, Wallet.layerFile(config.walletPath), layerStore(config.store), tracing)
+          )
+        )
   // the server is built after, so released before, the registry and the store
   const http = Http.layer({ bodyLimit: config.bodyLimit, blockHeight: config.blockHeight }).pipe(
     Layer.provideMerge(layerServer(config))

@@ -311,3 +311,11 @@ export const getWallet = (): Effect.Effect<Wallet["Type"], never, SchedulerRegis
  */
 export const getProcesses = (): Effect.Effect<ReadonlyArray<ProcessId>, never, SchedulerRegistry> =>
   Effect.flatMap(SchedulerRegistry, (r) => r.getProcesses())
+
+/**
+ * The same `SchedulerRegistry` over `@effect/cluster`: schedulers as sharded entities, one writer per process
+ * across runners (`ClusterRegistry.layerCluster`, `ClusterRegistry.layerClusterNode`; see docs/scaling.md).
+ *
+ * @since 0.1.0
+ */
+export { type ClusterNodeOptions, type ClusterOptions, layerCluster, layerClusterNode } from "./ClusterRegistry.js"

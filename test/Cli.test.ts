@@ -50,7 +50,14 @@ describe("Config", () => {
         blockHeight: 0,
         idleTtl: 300_000,
         otlpUrl: undefined,
-        signers: 0
+        signers: 0,
+        cluster: false,
+        pgSchema: undefined,
+        runnerHost: "localhost",
+        runnerPort: 34431,
+        shards: 300,
+        shardLockExpirationMs: 35_000,
+        shardLockRefreshMs: 10_000
       })
       const env = {
         SU_PORT: "9100",
@@ -64,7 +71,14 @@ describe("Config", () => {
         SU_BLOCK_HEIGHT: "1500000",
         SU_IDLE_TTL: "0",
         SU_OTLP_URL: "http://127.0.0.1:4318/v1/traces",
-        SU_SIGNERS: "2"
+        SU_SIGNERS: "2",
+        SU_CLUSTER: "true",
+        SU_PG_SCHEMA: "su_a",
+        SU_RUNNER_HOST: "10.0.0.5",
+        SU_RUNNER_PORT: "34500",
+        SU_SHARDS: "64",
+        SU_SHARD_LOCK_EXPIRATION_MS: "9000",
+        SU_SHARD_LOCK_REFRESH_MS: "3000"
       }
       const fromEnv = yield* parse([], env)
       expect(fromEnv).toEqual({
@@ -79,7 +93,14 @@ describe("Config", () => {
         blockHeight: 1_500_000,
         idleTtl: 0,
         otlpUrl: "http://127.0.0.1:4318/v1/traces",
-        signers: 2
+        signers: 2,
+        cluster: true,
+        pgSchema: "su_a",
+        runnerHost: "10.0.0.5",
+        runnerPort: 34500,
+        shards: 64,
+        shardLockExpirationMs: 9_000,
+        shardLockRefreshMs: 3_000
       })
       const flags = yield* parse(
         [

@@ -2,39 +2,23 @@
  * The contract against a real PostgreSQL server: `PG_URL`, else postgres://postgres@127.0.0.1:5432/test.
  * Each run uses its own schema and drops it at the end. With no server, the suite is reported as skipped.
  */
-import * as Crypto from "node:crypto"
 import { SqlClient } from "@effect/sql"
-import { PgClient } from "@effect/sql-pg"
 import { describe, expect, layer } from "@effect/vitest"
-import { Cause, Effect, Layer, Redacted } from "effect"
+import { Effect, Layer } from "effect"
 import * as AssignmentStore from "../../src/AssignmentStore.js"
+import { dropSchemaOnClose, pgUnavailable, pgUrl, randomSchema, redacted } from "../fixtures/pg.js"
 import { contract } from "./contract.js"
 
-const url = process.env.PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
-const schema = `su_test_${Date.now().toString(36)}_${Crypto.randomBytes(4).toString("hex")}`
+const url = pgUrl
+const schema = randomSchema("su_test")
 
-const unavailable = await Effect.runPromise(
-  Layer.build(PgClient.layer({ url: Redacted.make(url), connectTimeout: "3 seconds" })).pipe(
-    Effect.scoped,
-    Effect.as(undefined),
-    Effect.catchAllCause((cause) => {
-      const error = Cause.squash(cause)
-      const detail = error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message}` : ""
-      return Effect.succeed(`${String(error)}${detail}`)
-    })
-  )
-)
+const unavailable = await pgUnavailable(url)
 if (unavailable !== undefined) {
-  console.warn(`SKIPPED PostgreSQL store tests: no server at ${url.replace(/:[^:@/]*@/, ":***@")}: ${unavailable}`)
+  console.warn(`SKIPPED PostgreSQL store tests: no server at ${redacted(url)}: ${unavailable}`)
 }
 
 const client = AssignmentStore.layerPgClient({ url, schema })
-const dropSchemaAtEnd = Layer.scopedDiscard(
-  Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    Effect.addFinalizer(() => Effect.orDie(sql`DROP SCHEMA IF EXISTS ${sql(schema)} CASCADE`))
-  )
-)
-const clientForRun = Layer.provideMerge(dropSchemaAtEnd, client)
+const clientForRun = Layer.provideMerge(dropSchemaOnClose(schema), client)
 const store = Layer.provideMerge(AssignmentStore.layerSql(), clientForRun)
 
 describe.skipIf(unavailable !== undefined)("PostgreSQL", () => {

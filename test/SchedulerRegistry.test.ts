@@ -9,52 +9,12 @@ import { buildRegistry, makeProbe, registryLayer } from "./fixtures/registry.js"
 import { layerInstrumented } from "./fixtures/store.js"
 import { walletJwk, walletJwk2 } from "./fixtures/wallet.js"
 
-const ID1 = new Uint8Array(32) // <<0:256>>, a raw 32-byte id as in the seed's tests
-const ID2 = new Uint8Array(32).fill(1) // <<1:256>>
-
 const errorTag = <A, E extends { _tag: string }>(either: Either.Either<A, E>) =>
   Either.match(either, { onLeft: (e) => e._tag, onRight: () => "Right" })
 
-describe("SchedulerRegistry: the seed's tests (dev_scheduler_registry)", () => {
-  it.scoped("find_non_existent_process: find(ID1) gives NotFound", () =>
-    Effect.gen(function* () {
-      const result = yield* Effect.either(SchedulerRegistry.find(ID1))
-      expect(errorTag(result)).toBe("NotFound")
-    }).pipe(Effect.provide(registryLayer()))
-  )
-
-  it.scoped("create_and_find_process: find(ID1, true) then find(ID1) give the same scheduler", () =>
-    Effect.gen(function* () {
-      const created = yield* SchedulerRegistry.find(ID1, true)
-      const found = yield* SchedulerRegistry.find(ID1)
-      expect(found).toBe(created)
-      expect(found.fiber).toBe(created.fiber)
-    }).pipe(Effect.provide(registryLayer()))
-  )
-
-  it.scoped("create_multiple_processes: two ids give two schedulers, each found again", () =>
-    Effect.gen(function* () {
-      const one = yield* SchedulerRegistry.find(ID1, true)
-      const two = yield* SchedulerRegistry.find(ID2, true)
-      expect(one).not.toBe(two)
-      expect(one.fiber.id()).not.toEqual(two.fiber.id())
-      expect(yield* SchedulerRegistry.find(ID1)).toBe(one)
-      expect(yield* SchedulerRegistry.find(ID2)).toBe(two)
-    }).pipe(Effect.provide(registryLayer()))
-  )
-
-  it.scoped("get_all_processes: getProcesses() includes both ids, in 43-character form", () =>
-    Effect.gen(function* () {
-      yield* SchedulerRegistry.find(ID1, true)
-      yield* SchedulerRegistry.find(ID2, true)
-      const processes = yield* SchedulerRegistry.getProcesses()
-      expect(processes.length).toBeGreaterThanOrEqual(2)
-      expect([...processes].sort()).toEqual(
-        [Buffer.from(ID1).toString("base64url"), Buffer.from(ID2).toString("base64url")].sort()
-      )
-    }).pipe(Effect.provide(registryLayer()))
-  )
-})
+// The seed's four tests (find_non_existent_process, create_and_find_process, create_multiple_processes,
+// get_all_processes) are in the registry contract, test/cluster/contract.ts, which runs them against this layer
+// and the cluster layer alike (test/cluster/registry.test.ts).
 
 describe("SchedulerRegistry: behaviours 11–18", () => {
   it.scoped("11: find(P) with no server gives NotFound and starts nothing", () => {

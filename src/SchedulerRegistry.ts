@@ -27,6 +27,7 @@ import {
   type StoreConflict,
   StoreError
 } from "./errors.js"
+import { isTracing } from "./internal/tracing.js"
 import type { NameService } from "./NameService.js"
 import { type ProcessId, parseEither } from "./ProcessId.js"
 import * as Scheduler from "./Scheduler.js"
@@ -245,7 +246,7 @@ export const make = (options: Options = {}) =>
      * one misses and `findSlow` reports it. Everything else (raw bytes, misses, other identities, starts,
      * schedulers still starting, a closed registry) takes `findSlow`.
      */
-    const find = (
+    const findUntraced = (
       input: string | Uint8Array,
       genIfNotHosted?: boolean | undefined,
       findOptions?: FindOptions | undefined
@@ -259,6 +260,16 @@ export const make = (options: Options = {}) =>
               genIfNotHosted,
               findOptions
             })
+
+    // With a real tracer installed (`Tracing.layer…` under the registry), every find carries a span; without
+    // one, the span would go nowhere, so the hot path does not pay for it.
+    const find: Find = (yield* isTracing)
+      ? (input, genIfNotHosted, findOptions) =>
+          Effect.withSpan(findUntraced(input, genIfNotHosted, findOptions), "SchedulerRegistry.find", {
+            attributes: { genIfNotHosted: genIfNotHosted === true },
+            captureStackTrace: false
+          })
+      : findUntraced
 
     const getProcesses = () => Effect.map(services.entries(), (entries) => entries.map((e) => e.handle.processId))
 

@@ -7,7 +7,7 @@ import { idOf, messageOf } from "./fixtures/ids.js"
 import { registryLayer } from "./fixtures/registry.js"
 
 describe("Tracing", () => {
-  it.scopedLive("schedule is a child of the request's span; each server runs under a root span", () => {
+  it.scopedLive("find and schedule are children of the request's span; each server runs under a root span", () => {
     const exporter = new InMemorySpanExporter()
     const tracing = Tracing.layer({ spanProcessor: new SimpleSpanProcessor(exporter) })
     return Effect.gen(function* () {
@@ -22,7 +22,14 @@ describe("Tracing", () => {
       const request = byName("request")
       const schedule = byName("Scheduler.schedule")
       const server = byName("Scheduler.server")
-      expect(spans.map((s) => s.name).sort()).toEqual(["Scheduler.schedule", "Scheduler.server", "request"])
+      expect(spans.map((s) => s.name).sort()).toEqual([
+        "Scheduler.schedule",
+        "Scheduler.server",
+        "SchedulerRegistry.find",
+        "request"
+      ])
+      expect(byName("SchedulerRegistry.find")?.parentSpanContext?.spanId).toBe(request?.spanContext().spanId)
+      expect(byName("SchedulerRegistry.find")?.attributes.genIfNotHosted).toBe(true)
       expect(schedule?.parentSpanContext?.spanId).toBe(request?.spanContext().spanId)
       expect(schedule?.spanContext().traceId).toBe(request?.spanContext().traceId)
       expect(schedule?.attributes.mode).toBe("local_confirmation")

@@ -15,6 +15,7 @@ import { DEFAULT_MAILBOX_CAPACITY, DEFAULT_TIMEOUT_MS } from "../Scheduler.js"
 import { Passivated } from "../ServiceRegistry.js"
 import type { Wallet } from "../Wallet.js"
 import * as Metrics from "./metrics.js"
+import { nativeTracer } from "./tracing.js"
 
 interface Request {
   readonly message: Assignment.Message
@@ -83,9 +84,6 @@ const settingsOf = (options: Options): Settings => {
 }
 
 const noOptions: Options = {}
-
-/** Effect's built-in tracer, whose spans go nowhere (the default when no tracing layer is provided). */
-const nativeTracer = Effect.runSync(Effect.tracer)
 
 /**
  * One scheduler server. Its state is a handful of fields and its methods live on the prototype, so an idle

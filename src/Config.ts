@@ -17,6 +17,7 @@
  * | `--idle-ttl` | `SU_IDLE_TTL` | 300000 ms (an idle scheduler passivates; 0 = never) |
  * | `--otlp-url` | `SU_OTLP_URL` | — (export traces as OTLP/HTTP JSON to this URL) |
  * | `--signers` | `SU_SIGNERS` | 0 (sign in-line); N > 0 signs on N worker threads (`SignerPool`) |
+ * | `--identity` (repeatable) | `SU_IDENTITIES` (comma-separated) | — (further wallet files the node hosts processes for) |
  * | `--cluster` | `SU_CLUSTER` | false; true makes the node one runner of a cluster (needs `--store pg`) |
  * | `--pg-schema` | `SU_PG_SCHEMA` | public |
  * | `--runner-host` / `--runner-port` | `SU_RUNNER_HOST` / `SU_RUNNER_PORT` | localhost / 34431 |
@@ -93,6 +94,7 @@ export interface Settings {
   readonly idleTtl: number
   readonly otlpUrl: string | undefined
   readonly signers: number
+  readonly identities: ReadonlyArray<string>
   readonly cluster: boolean
   readonly pgSchema: string | undefined
   readonly runnerHost: string
@@ -180,6 +182,25 @@ const settings = {
     "Worker threads that sign assignments, so several processes sign on several cores; 0 signs in-line " +
       "(env SU_SIGNERS, default 0)"
   ),
+  identities: {
+    env: Config.array(Config.string(), "SU_IDENTITIES").pipe(Config.withDefault([] as Array<string>)),
+    // repeated flags, else the environment: `repeated` gives [] when absent, so the fallback is explicit
+    flag: Options.file("identity").pipe(
+      Options.repeated,
+      Options.mapEffect((paths) =>
+        paths.length > 0
+          ? Effect.succeed(paths)
+          : Effect.mapError(
+              Config.array(Config.string(), "SU_IDENTITIES").pipe(Config.withDefault([] as Array<string>)),
+              (e) => ValidationError.invalidValue(HelpDoc.p(String(e)))
+            )
+      ),
+      Options.withDescription(
+        "A further wallet (JWK file, created if missing): processes whose Scheduler tag names it are hosted here " +
+          "and signed by it; repeat for more (env SU_IDENTITIES, comma-separated)"
+      )
+    )
+  },
   cluster: setting(
     Config.boolean("SU_CLUSTER").pipe(Config.withDefault(false)),
     Options.boolean("cluster"),
@@ -239,6 +260,7 @@ export const serveOptions = {
   idleTtl: settings.idleTtl.flag,
   otlpUrl: optionalFlag(settings.otlpUrl.flag),
   signers: settings.signers.flag,
+  identities: settings.identities.flag,
   cluster: settings.cluster.flag,
   pgSchema: optionalFlag(settings.pgSchema.flag),
   runnerHost: settings.runnerHost.flag,
@@ -297,6 +319,7 @@ export const fromEnv: Config.Config<Settings> = Config.all({
     message: "SU_SIGNERS must be a non-negative integer",
     validation: Schema.is(NonNegativeInt)
   }),
+  identities: settings.identities.env,
   cluster: settings.cluster.env,
   pgSchema: Config.map(settings.pgSchema.env, (o) => (o._tag === "Some" ? o.value : undefined)),
   runnerHost: settings.runnerHost.env,
@@ -343,6 +366,7 @@ export const resolve = (s: Settings): Either.Either<NodeConfig, ValidationError.
     idleTimeToLiveMs: s.idleTtl === 0 ? undefined : s.idleTtl,
     otlpUrl: s.otlpUrl,
     signers: s.signers,
+    identityPaths: s.identities,
     cluster: s.cluster
       ? {
           runnerHost: s.runnerHost,

@@ -51,6 +51,8 @@ export type StoreConfig =
  * - `idleTimeToLiveMs` [off]: ms without a request before a scheduler passivates (the CLI's default is 300,000).
  * - `otlpUrl` [off]: export traces as OTLP/HTTP JSON to this URL (`Tracing.layerOtlp`).
  * - `signers` [0]: worker threads that sign assignments (`SignerPool`); 0 signs in-line on the main thread.
+ * - `identityPaths` [none]: further wallet files (created if missing); a process whose `Scheduler` tag names
+ *   one of them is hosted here and signed by it.
  * - `cluster` [off]: run as one runner of a scheduler cluster (`ClusterRegistry.layerClusterNode`); needs a `pg`
  *   store, whose database also holds the shard locks.
  *
@@ -69,6 +71,7 @@ export interface NodeConfig {
   readonly idleTimeToLiveMs?: number | undefined
   readonly otlpUrl?: string | undefined
   readonly signers?: number | undefined
+  readonly identityPaths?: ReadonlyArray<string> | undefined
   readonly cluster?: ClusterRegistry.RunnerOptions | undefined
 }
 
@@ -168,11 +171,20 @@ export const layer = (config: NodeConfig): Layer.Layer<Wallet.Wallet | HttpServe
     idleTimeToLiveMs: config.idleTimeToLiveMs
   }
   const signers = config.signers ?? 0
+  const withIdentities = (options: SchedulerRegistry.Options) =>
+    Layer.unwrapEffect(
+      Effect.map(
+        Effect.forEach(config.identityPaths ?? [], (path) =>
+          Effect.flatMap(Wallet.loadOrCreate(path), ({ jwk }) => Wallet.make(jwk, path))
+        ),
+        (identities) => SchedulerRegistry.layer({ ...options, identities })
+      )
+    )
   const registry =
     signers === 0
-      ? SchedulerRegistry.layer(registryOptions)
+      ? withIdentities(registryOptions)
       : Layer.unwrapEffect(
-          Effect.map(SignerPool.SignerPool, (signer) => SchedulerRegistry.layer({ ...registryOptions, signer }))
+          Effect.map(SignerPool.SignerPool, (signer) => withIdentities({ ...registryOptions, signer }))
         ).pipe(Layer.provide(SignerPool.layer({ size: signers })))
   const core: Layer.Layer<
     SchedulerRegistry.SchedulerRegistry | AssignmentStore.AssignmentStore | Wallet.Wallet,

@@ -51,6 +51,7 @@ describe("Config", () => {
         idleTtl: 300_000,
         otlpUrl: undefined,
         signers: 0,
+        identities: [],
         cluster: false,
         pgSchema: undefined,
         runnerHost: "localhost",
@@ -72,6 +73,7 @@ describe("Config", () => {
         SU_IDLE_TTL: "0",
         SU_OTLP_URL: "http://127.0.0.1:4318/v1/traces",
         SU_SIGNERS: "2",
+        SU_IDENTITIES: "/tmp/a.json,/tmp/b.json",
         SU_CLUSTER: "true",
         SU_PG_SCHEMA: "su_a",
         SU_RUNNER_HOST: "10.0.0.5",
@@ -94,6 +96,7 @@ describe("Config", () => {
         idleTtl: 0,
         otlpUrl: "http://127.0.0.1:4318/v1/traces",
         signers: 2,
+        identities: ["/tmp/a.json", "/tmp/b.json"],
         cluster: true,
         pgSchema: "su_a",
         runnerHost: "10.0.0.5",
@@ -113,7 +116,9 @@ describe("Config", () => {
           "--body-limit",
           "100",
           "--idle-ttl",
-          "60000"
+          "60000",
+          "--identity",
+          "/tmp/c.json"
         ],
         env
       )
@@ -122,7 +127,8 @@ describe("Config", () => {
         store: "memory",
         mode: "remote_confirmation",
         bodyLimit: 100,
-        idleTtl: 60_000
+        idleTtl: 60_000,
+        identities: ["/tmp/c.json"]
       })
       expect(flags.host).toBe("0.0.0.0")
       // invalid values are refused, whether from a flag or the environment

@@ -1,3 +1,6 @@
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { ownerToAddress } from "../src/Wallet.js"
@@ -73,6 +76,28 @@ describe("Http: legacy ao SU routes", () => {
       const health = yield* request(`${node.url}/health`)
       expect(health.status).toBe(200)
       expect(health.text).toBe("")
+    })
+  )
+
+  it.scopedLive("several identities: a Process naming a second identity is hosted and signed by it", () =>
+    Effect.gen(function* () {
+      const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "identity-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true })))
+      const second = Path.join(dir, "second.json")
+      Fs.writeFileSync(second, JSON.stringify(walletJwk2))
+      const node = yield* startNode({ identityPaths: [second] })
+      const secondAddress = ownerToAddress(Buffer.from(walletJwk2.n, "base64url"))
+      const process = yield* Effect.promise(() => processItem(secondAddress))
+      const posted = yield* post(node.url, process.getRaw())
+      expect(posted.status, posted.text).toBe(200)
+      yield* send(node.url, process.id, 1, 2)
+      const page = yield* request(`${node.url}/${process.id}`)
+      const edges = page.json.edges as Array<Edge>
+      expect(edges.map((e) => tag(e, "Nonce"))).toEqual(["0", "1", "2"])
+      expect(new Set(edges.map((e) => e.node.assignment.owner.address))).toEqual(new Set([secondAddress]))
+      // a third, unknown identity is still refused
+      const foreign = yield* Effect.promise(() => processItem(idOf(5)))
+      expect((yield* post(node.url, foreign.getRaw())).status).toBe(400)
     })
   )
 

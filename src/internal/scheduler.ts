@@ -234,7 +234,12 @@ class SchedulerServer implements Server, Scheduler {
 
   private assign(store: AssignmentStore["Type"], request: Request) {
     const self = this
-    const signer = this.settings.signer ?? { owner: this.wallet.owner, sign: this.wallet.sign }
+    // a shared signer (e.g. a SignerPool) signs only for the wallet whose key it holds; another identity signs in-line
+    const shared = this.settings.signer
+    const signer =
+      shared !== undefined && Buffer.from(shared.owner).equals(this.wallet.owner)
+        ? shared
+        : { owner: this.wallet.owner, sign: this.wallet.sign }
     const timedAppend = (a: Assignment.Assignment) =>
       Metric.trackDuration(store.append(a, request.message), Metrics.storeLatency)
     return Effect.gen(function* () {

@@ -2,7 +2,7 @@
  * `POST /`: what the legacy SU's `write_item` and `assign` flows do, on the registry. Each posted item is
  * verified, routed by its `Type` tag to the scheduler of its process, and assigned the next nonce there.
  */
-import { Effect, Metric, Option } from "effect"
+import { Effect, Either, Metric, Option } from "effect"
 import { BadRequest, InternalError, Unavailable } from "../../Api.js"
 import { type Assignment, Message } from "../../Assignment.js"
 import type { AssignmentStore } from "../../AssignmentStore.js"
@@ -96,11 +96,25 @@ export const make = (
           Effect.flatMap(store.getProcess(processId), (stored) =>
             Option.isNone(stored)
               ? Effect.succeed(Option.none<Scheduler>())
-              : Effect.asSome(registry.find(processId, true))
+              : Effect.flatMap(identityOf(stored.value.message), (wallet) =>
+                  Effect.asSome(registry.find(processId, true, wallet === undefined ? undefined : { wallet }))
+                )
           )
         ),
         Effect.catchAll(failHttp)
       )
+
+    /**
+     * The identity a stored process is hosted under: the node identity its `Scheduler` tag names, or `undefined`
+     * for the default wallet (a process is stored here only if its tag named one of the node's identities).
+     */
+    const identityOf = (raw: Uint8Array | undefined) =>
+      Effect.suspend(() => {
+        const decoded = raw === undefined ? undefined : Either.getOrUndefined(DataItem.decode(raw))
+        const named = decoded === undefined ? undefined : DataItem.tagValue(decoded, "Scheduler")
+        if (named === undefined || named === address) return Effect.succeed(undefined)
+        return Effect.map(registry.walletFor(named), Option.getOrUndefined)
+      })
 
     const requireHosted = (processId: ProcessId) =>
       Effect.flatMap(hostedScheduler(processId), (found) =>
@@ -120,14 +134,17 @@ export const make = (
       if (DataItem.tagValue(item, "Module") === undefined || scheduler === undefined) {
         return badRequest("Required Module and Scheduler tags for Process type not present")
       }
-      if (scheduler !== address) {
-        return badRequest(
-          `Process ${item.id} names scheduler ${scheduler}; this scheduler unit is ${address} and does not host it`
-        )
-      }
       return creating.withPermits(1)(
         Effect.gen(function* () {
-          const found = yield* Effect.catchAll(registry.find(item.id, true), failHttp)
+          // hosted here if its Scheduler tag names any identity the node holds; signed by that identity
+          const identity = yield* registry.walletFor(scheduler)
+          if (Option.isNone(identity)) {
+            return yield* badRequest(
+              `Process ${item.id} names scheduler ${scheduler}; this scheduler unit is ${address} and does not host it`
+            )
+          }
+          const options = identity.value.address === address ? undefined : { wallet: identity.value }
+          const found = yield* Effect.catchAll(registry.find(item.id, true, options), failHttp)
           const info = yield* Effect.catchAll(found.info, failHttp)
           if (info.slot >= 0) return yield* badRequest(`Process ${item.id} already exists`)
           return yield* scheduleOn(found, new Message({ id: item.id, raw: item.raw }), "process")

@@ -27,8 +27,8 @@ const options: Options = { quick }
 
 /** Case 4: one child process per measurement, with `--expose-gc`. */
 const heap = async (): Promise<ReadonlyArray<Row>> => {
-  // quick mode: 10,000 only (100,000 takes about a minute of starting schedulers and fibers)
-  const counts = quick ? [10_000] : [10_000, 100_000]
+  // quick mode: 2,000 only (100,000 takes about a minute of starting schedulers and fibers)
+  const counts = quick ? [2_000] : [10_000, 100_000]
   const measure = (kind: string, count: number): Promise<number> =>
     new Promise((resolve, reject) => {
       const script = Path.join(import.meta.dirname, "heap-child.ts")

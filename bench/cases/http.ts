@@ -230,8 +230,8 @@ const seed = async (file: string, rows: number): Promise<{ processId: ProcessId;
 
 /** Case 9. */
 const readPage = async (options: Options): Promise<Row> => {
-  // quick mode seeds 5,000 rows (seeding 100,000 takes half a minute or more)
-  const rows = options.quick ? 5_000 : 100_000
+  // quick mode seeds 2,000 rows (seeding 100,000 takes half a minute or more)
+  const rows = options.quick ? 2_000 : 100_000
   const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "su-bench-read-"))
   const file = Path.join(dir, "su.sqlite")
   try {

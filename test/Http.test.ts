@@ -389,6 +389,17 @@ describe("Http: bad input gets 4xx {error}, schedules nothing, and the node keep
           yield* sign({ tags: [...withoutType, { name: "Type", value: "Checkpoint" }], target: pid }),
           /^Type tag must be Process or Message, got "Checkpoint"$/
         ],
+        [
+          yield* sign({
+            tags: [...messageTags().filter((t) => t.name !== "Data-Protocol"), { name: "Data-Protocol", value: "xx" }],
+            target: pid
+          }),
+          /^Data-Protocol tag must be "ao", got "xx"$/
+        ],
+        [
+          yield* sign({ tags: [...messageTags(), { name: "Type", value: "Process" }], target: pid }),
+          /^Type tag must appear once, found 2$/
+        ],
         [yield* sign({ tags: messageTags() }), /^A Message data item needs a target/],
         [
           yield* sign({ tags: processTags(node.address).filter((t) => t.name !== "Module") }),
@@ -404,6 +415,9 @@ describe("Http: bad input gets 4xx {error}, schedules nothing, and the node keep
         ]
       ]
       for (const [body, pattern] of cases) expectError(yield* post(node.url, body), 400, pattern)
+
+      // a path that does not percent-decode is a 400, not a self-contradicting 405
+      expectError(yield* request(`${node.url}/%ZZ`), 400, /not valid percent-encoded/)
 
       // a process another SU hosts is not stored here, so its messages are refused too
       const foreign = yield* Effect.promise(() => processItem(OTHER_ADDRESS))

@@ -33,8 +33,13 @@ export const httpError = (
         new BadRequest({ error: `Process ${error.processId} is not hosted by this scheduler unit` })
       )
     case "StoreConflict":
+      // a duplicate message is the client's doing; a slot or id taken by another writer is the server's (503)
       return Effect.succeed(
-        new BadRequest({ error: `Cannot schedule for process ${error.processId}: ${error.reason}` })
+        error.reason === "message already scheduled"
+          ? new BadRequest({ error: `Cannot schedule for process ${error.processId}: ${error.reason}` })
+          : new Unavailable({
+              error: `Process ${error.processId} has another writer (${error.reason}); its scheduler restarts, retry`
+            })
       )
     case "MailboxFull":
     case "SchedulerTimeout":
@@ -174,9 +179,12 @@ export const make = (
     const postDataItem = (raw: Uint8Array): Effect.Effect<Posted, HttpError> =>
       Effect.gen(function* () {
         const item = yield* Effect.catchAll(DataItem.verify(raw), failHttp)
-        if (DataItem.tagValue(item, "Data-Protocol") === undefined) {
-          return yield* badRequest("Data-Protocol tag not present")
-        }
+        const protocol = DataItem.tagValue(item, "Data-Protocol")
+        if (protocol === undefined) return yield* badRequest("Data-Protocol tag not present")
+        if (protocol !== "ao")
+          return yield* badRequest(`Data-Protocol tag must be "ao", got ${JSON.stringify(protocol)}`)
+        const types = item.tags.filter((t) => t.name === "Type")
+        if (types.length > 1) return yield* badRequest(`Type tag must appear once, found ${types.length}`)
         const type = DataItem.tagValue(item, "Type")
         if (type === undefined) return yield* badRequest("Type tag not present")
         if (type !== "Process" && type !== "Message") {

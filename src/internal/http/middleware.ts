@@ -78,6 +78,14 @@ export const errors = (extraGets: ReadonlyArray<string>) => {
           return Effect.map(HttpServerRequest.HttpServerRequest, (request) => {
             const path = pathOf(request.url)
             const allowed = [...new Set(table.filter((r) => r.pattern.test(path)).map((r) => r.method))]
+            // the path's shape has a route for this very method, yet the router found none: the path itself does
+            // not decode (bad percent-encoding), which is the client's error, not a wrong method
+            if (allowed.includes(request.method)) {
+              return HttpServerResponse.unsafeJson(
+                { error: `Invalid request path ${path}: it is not valid percent-encoded UTF-8` },
+                { status: 400 }
+              )
+            }
             return allowed.length === 0
               ? HttpServerResponse.unsafeJson({ error: `Not found: ${request.method} ${path}` }, { status: 404 })
               : HttpServerResponse.unsafeJson(

@@ -150,6 +150,20 @@ const layerServer = (config: NodeConfig) =>
   Layer.unwrapEffect(
     Effect.sync(() => {
       const server = NodeHttp.createServer()
+      // errors Node's HTTP parser answers itself (headers or URL over its limit, malformed requests) get the
+      // API's JSON error body and open CORS too, instead of a bare status line
+      server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
+        if (!socket.writable) return socket.destroy()
+        const [status, text] =
+          error.code === "HPE_HEADER_OVERFLOW" ? [431, "Request Header Fields Too Large"] : [400, "Bad Request"]
+        const body = JSON.stringify({
+          error: status === 431 ? "The request's URL or headers are too large" : "Malformed HTTP request"
+        })
+        socket.end(
+          `HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json\r\naccess-control-allow-origin: *\r\n` +
+            `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`
+        )
+      })
       return Layer.provideMerge(
         drainOnClose(server, config.shutdownGraceMs ?? 10_000),
         NodeHttpServer.layer(() => server, { port: config.port, host: config.host })

@@ -416,6 +416,9 @@ describe("Http: bad input gets 4xx {error}, schedules nothing, and the node keep
       ]
       for (const [body, pattern] of cases) expectError(yield* post(node.url, body), 400, pattern)
 
+      // a URL over the HTTP parser's limit still gets a JSON error body
+      expectError(yield* request(`${node.url}/${pid}?x=${"a".repeat(17_000)}`), 431, /too large/)
+
       // a path that does not percent-decode is a 400, not a self-contradicting 405
       expectError(yield* request(`${node.url}/%ZZ`), 400, /not valid percent-encoded/)
 

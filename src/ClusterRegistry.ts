@@ -38,7 +38,6 @@ import {
   type FindError,
   MailboxFull,
   NotFound,
-  RegistryClosed,
   type ScheduleError,
   SchedulerStopped,
   SchedulerTimeout,
@@ -46,8 +45,9 @@ import {
   StoreConflict,
   StoreError
 } from "./errors.js"
+import { admit } from "./internal/admit.js"
 import { scheduleErrorClasses } from "./internal/cluster/protocol.js"
-import { type ProcessId, parseEither } from "./ProcessId.js"
+import type { ProcessId } from "./ProcessId.js"
 import * as Scheduler from "./Scheduler.js"
 import * as SchedulerEntity from "./SchedulerEntity.js"
 import { type FindOptions, SchedulerRegistry } from "./SchedulerRegistry.js"
@@ -239,10 +239,9 @@ export const makeCluster = (
       findOptions?: FindOptions | undefined
     ): Effect.Effect<Scheduler.Scheduler, FindError> =>
       Effect.suspend(() => {
-        const parsed = parseEither(input)
-        if (Either.isLeft(parsed)) return Effect.fail(parsed.left)
-        if (closed) return Effect.fail(new RegistryClosed())
-        const processId = parsed.right
+        const admitted = admit(input, closed)
+        if (Either.isLeft(admitted)) return Effect.fail(admitted.left)
+        const processId = admitted.right
         const otherIdentity = findOptions?.wallet !== undefined && findOptions.wallet.address !== wallet.address
         if (genIfNotHosted !== true) {
           if (otherIdentity) return Effect.fail(new NotFound({ processId }))

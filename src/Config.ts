@@ -119,6 +119,9 @@ const optionalSetting = <A>(env: Config.Config<A>, flag: Options.Options<A>, des
   flag: flag.pipe(Options.withFallbackConfig(env), Options.optional, Options.withDescription(description))
 })
 
+/** `SU_IDENTITIES`: comma-separated wallet files; read by both the environment and the flag's fallback. */
+const identitiesEnv = Config.array(Config.string(), "SU_IDENTITIES").pipe(Config.withDefault([] as Array<string>))
+
 const settings = {
   port: setting(
     Config.integer("SU_PORT").pipe(Config.withDefault(DEFAULT_PORT)),
@@ -183,17 +186,14 @@ const settings = {
       "(env SU_SIGNERS, default 0)"
   ),
   identities: {
-    env: Config.array(Config.string(), "SU_IDENTITIES").pipe(Config.withDefault([] as Array<string>)),
+    env: identitiesEnv,
     // repeated flags, else the environment: `repeated` gives [] when absent, so the fallback is explicit
     flag: Options.file("identity").pipe(
       Options.repeated,
       Options.mapEffect((paths) =>
         paths.length > 0
           ? Effect.succeed(paths)
-          : Effect.mapError(
-              Config.array(Config.string(), "SU_IDENTITIES").pipe(Config.withDefault([] as Array<string>)),
-              (e) => ValidationError.invalidValue(HelpDoc.p(String(e)))
-            )
+          : Effect.mapError(identitiesEnv, (e) => ValidationError.invalidValue(HelpDoc.p(String(e))))
       ),
       Options.withDescription(
         "A further wallet (JWK file, created if missing): processes whose Scheduler tag names it are hosted here " +

@@ -21,15 +21,15 @@ import { AssignmentStore } from "./AssignmentStore.js"
 import {
   type FindError,
   NotFound,
-  RegistryClosed,
   SchedulerStopped,
   SchedulingDisabled,
   type StoreConflict,
   StoreError
 } from "./errors.js"
+import { admit } from "./internal/admit.js"
 import { isTracing } from "./internal/tracing.js"
 import type { NameService } from "./NameService.js"
-import { type ProcessId, parseEither } from "./ProcessId.js"
+import type { ProcessId } from "./ProcessId.js"
 import * as Scheduler from "./Scheduler.js"
 import * as ServiceRegistry from "./ServiceRegistry.js"
 import { Wallet } from "./Wallet.js"
@@ -216,10 +216,9 @@ export const make = (options: Options = {}) =>
       findOptions?: FindOptions | undefined
     ): Effect.Effect<Scheduler.Scheduler, FindError> =>
       Effect.suspend(() => {
-        const parsed = parseEither(input)
-        if (Either.isLeft(parsed)) return Effect.fail(parsed.left)
-        if (services.isClosed()) return Effect.fail(new RegistryClosed())
-        const processId = parsed.right
+        const admitted = admit(input, services.isClosed())
+        if (Either.isLeft(admitted)) return Effect.fail(admitted.left)
+        const processId = admitted.right
         const signer = findOptions?.wallet
         return Effect.flatMap(lookupAny(processId, signer), (found): Effect.Effect<Scheduler.Scheduler, FindError> => {
           if (Option.isSome(found)) return Effect.succeed(found.value)

@@ -15,6 +15,7 @@
 import * as Crypto from "node:crypto"
 import { createData, DataItem, type Signer } from "@dha-team/arbundles"
 import { Effect, Schema } from "effect"
+import { assignmentSignatureData } from "./internal/signature-data.js"
 import { MessageId, ProcessId } from "./ProcessId.js"
 import { SIGNATURE_LENGTH, verify as verifySignature } from "./Wallet.js"
 
@@ -140,7 +141,7 @@ export interface AssignmentSigner {
   readonly sign: (signatureData: Uint8Array) => Effect.Effect<Uint8Array>
 }
 
-/** Only `publicKey` and the lengths are read by `createData`; signing happens through `setSignature`. */
+/** Only `publicKey` and the lengths are read by `createData`; signing happens through the signature bytes. */
 const unsigned = (owner: Uint8Array): Signer =>
   ({
     publicKey: Buffer.from(owner),
@@ -148,23 +149,38 @@ const unsigned = (owner: Uint8Array): Signer =>
     signatureLength: SIGNATURE_LENGTH,
     ownerLength: SIGNATURE_LENGTH,
     sign: () => {
-      throw new Error("unreachable: assignments are signed through setSignature")
+      throw new Error("unreachable: assignments are signed through their signature bytes")
     }
   }) as unknown as Signer
 
+/** One `createData` signer per owner array (a wallet's `owner` lives as long as the wallet). */
+const signers = new WeakMap<Uint8Array, Signer>()
+const unsignedFor = (owner: Uint8Array): Signer => {
+  let signer = signers.get(owner)
+  if (signer === undefined) {
+    signer = unsigned(owner)
+    signers.set(owner, signer)
+  }
+  return signer
+}
+
 /**
- * Builds and signs the assignment data item for the given fields with `@dha-team/arbundles`
- * (`createData`, `getSignatureData`, `setSignature`). Dies only on a library defect.
+ * Builds and signs the assignment data item for the given fields: the item is laid out by
+ * `@dha-team/arbundles`' `createData`; its signature data (the ANS-104 deep hash) is computed with the owner's
+ * constant part folded once (`internal/signature-data.ts`, byte-equal to arbundles' `getSignatureData`); the
+ * signature is written into the item and the id is arbundles' `rawId` (sha256 of the signature). Everything
+ * but `signer.sign` runs synchronously. Dies only on a library defect.
  *
  * @since 0.1.0
  */
 export const build = (signer: AssignmentSigner, fields: Omit<Assignment, "id" | "raw">): Effect.Effect<Assignment> =>
-  Effect.gen(function* () {
-    const item = createData("", unsigned(signer.owner), { tags: tags(fields) })
-    const signatureData = yield* Effect.promise(() => item.getSignatureData())
-    const signature = yield* signer.sign(signatureData)
-    yield* Effect.promise(() => item.setSignature(Buffer.from(signature)))
-    return new Assignment({ ...fields, id: item.id as MessageId, raw: item.getRaw() }, { disableValidation: true })
+  Effect.suspend(() => {
+    const item = createData("", unsignedFor(signer.owner), { tags: tags(fields) })
+    return Effect.map(signer.sign(assignmentSignatureData(signer.owner, item.rawTags)), (signature) => {
+      const raw = item.getRaw()
+      raw.set(signature, 2)
+      return new Assignment({ ...fields, id: item.id as MessageId, raw }, { disableValidation: true })
+    })
   })
 
 /**

@@ -22,6 +22,7 @@ import { Worker, type WorkerError } from "@effect/platform"
 import { NodeWorker } from "@effect/platform-node"
 import { Context, Effect, Layer, type Scope } from "effect"
 import type { AssignmentSigner } from "./Assignment.js"
+import * as Lanes from "./internal/signer-lanes.js"
 import { InitialMessage, Sign, type SignerRequest } from "./internal/signer-protocol.js"
 import { Wallet } from "./Wallet.js"
 
@@ -46,15 +47,18 @@ export class SignerPool extends Context.Tag("effect-scheduler-registry/SignerPoo
  *
  * - `size` [`os.availableParallelism()`]: worker threads. Signing is CPU-bound, so one per core; the main
  *   thread's share (HTTP, deep hash, store) is small next to the signatures.
- * - `concurrency` [4]: signatures queued on one worker at a time, so a worker never idles while the reply
- *   and the next request cross the thread boundary.
+ * - `maxBatch` [16]: the most signatures sent to one worker in one message. Requests are batched naturally:
+ *   a worker that is free takes its share of what is queued, so under light load each message carries one
+ *   signature and under load the per-message cost (encode, post, decode) is paid once per batch.
  *
  * @since 0.1.0
  */
 export interface Options {
   readonly size?: number | undefined
-  readonly concurrency?: number | undefined
+  readonly maxBatch?: number | undefined
 }
+
+const DEFAULT_MAX_BATCH = 16
 
 /** The worker script next to this module: `.ts` when running from source, `.js` when compiled. */
 const workerUrl = (): URL => {
@@ -112,16 +116,21 @@ export const make = (
         qi: jwk.qi!
       }
     })
-    const pool = yield* Worker.makePoolSerialized<SignerRequest>({
-      size,
-      concurrency: options.concurrency ?? 4,
-      initialMessage: () => initial
-    }).pipe(Effect.provide(NodeWorker.layer(spawn)))
-    return SignerPool.of({
-      owner: wallet.owner,
-      size,
-      sign: (data) => Effect.orDie(pool.executeEffect(new Sign({ data })))
-    })
+    const workers = yield* Effect.forEach(
+      Array.from({ length: size }),
+      () => Worker.makeSerialized<SignerRequest>({ initialMessage: () => initial }),
+      { concurrency: "unbounded" }
+    ).pipe(Effect.provide(NodeWorker.layer(spawn)))
+    const sign = yield* Lanes.make(
+      // two lanes per worker: the worker has the next batch at hand while the main thread takes the last one's
+      // replies, so it never waits for the main thread between batches
+      workers.flatMap((worker) => {
+        const send: Lanes.SendBatch = (data) => worker.executeEffect(new Sign({ data }))
+        return [send, send]
+      }),
+      options.maxBatch ?? DEFAULT_MAX_BATCH
+    )
+    return SignerPool.of({ owner: wallet.owner, size, sign })
   })
 
 /**

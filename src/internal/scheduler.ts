@@ -1,4 +1,4 @@
-import { Cause, Clock, Deferred, Effect, Either, type Exit, type Fiber, FiberId, Metric, Option } from "effect"
+import { Cause, Clock, Duration, Effect, Either, type Exit, type Fiber, FiberId, Metric, Option } from "effect"
 import * as Assignment from "../Assignment.js"
 import { AssignmentStore } from "../AssignmentStore.js"
 import {
@@ -19,11 +19,21 @@ import { nativeTracer } from "./tracing.js"
 
 interface Request {
   readonly message: Assignment.Message
-  readonly reply: Deferred.Deferred<Assignment.Assignment, ScheduleError>
+  /** Resumes the caller; `undefined` once the request is settled (replied, timed out, or the caller left). */
+  resume: ((reply: Effect.Effect<Assignment.Assignment, ScheduleError>) => void) | undefined
+  /** When the call began, in ms (for the latency metric). */
+  readonly calledAt: number
   readonly deadline: number
   readonly timeoutMs: number
-  /** Set when the caller stopped waiting (timeout or interruption): the server drops the request. */
-  abandoned: boolean
+}
+
+/** Replies once: later replies (a timed-out request whose assignment still completes) are dropped. */
+const settle = (request: Request, reply: Effect.Effect<Assignment.Assignment, ScheduleError>, now: number): void => {
+  const resume = request.resume
+  if (resume === undefined) return
+  request.resume = undefined
+  Metrics.scheduleLatency.unsafeUpdate(Duration.millis(Math.max(0, now - request.calledAt)), [])
+  resume(reply)
 }
 
 /** Offered by the idle timer: the loop passivates if nothing happened for a whole time-to-live. */
@@ -105,6 +115,14 @@ class SchedulerServer implements Server, Scheduler {
   private timestamp: number | undefined = undefined
   private stopped: string | undefined = undefined
   private serverFiber: Fiber.RuntimeFiber<void, unknown> | undefined = undefined
+  /** The request being assigned, between `take` and its reply. */
+  private current: Request | undefined = undefined
+  /** Fails requests whose deadline passed; runs only while requests wait. */
+  private watchdog: Fiber.RuntimeFiber<void> | undefined = undefined
+  /** When the watchdog wakes next, in ms (`Infinity` when it does not run). */
+  private watchdogAt = Number.POSITIVE_INFINITY
+  /** Bumped whenever the watchdog is replaced or stopped, so that an old one never touches the state. */
+  private watchdogGeneration = 0
 
   constructor(
     readonly processId: ProcessId,
@@ -174,36 +192,87 @@ class SchedulerServer implements Server, Scheduler {
     return new SchedulerStopped({ processId: this.processId, reason: this.stopped ?? "not running" })
   }
 
+  /**
+   * Queues the request and waits for its reply. There is no `Deferred` and no timer per call: the caller's
+   * fiber is resumed by whoever settles the request (the server with the assignment, the watchdog at the
+   * deadline, or `onStop`), and one watchdog fiber per scheduler enforces every deadline (`Effect.timeout`
+   * forked two fibers per call, a tenth of an unsigned schedule).
+   */
   schedule(
     message: Assignment.Message,
     callOptions?: { readonly timeoutMs?: number | undefined } | undefined
   ): Effect.Effect<Assignment.Assignment, ScheduleError> {
-    return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+    const scheduled = Effect.clockWith((clock) => {
+      const now = clock.unsafeCurrentTimeMillis()
       if (this.stopped !== undefined) return Effect.fail(this.stoppedError())
       const timeoutMs = callOptions?.timeoutMs ?? this.settings.timeoutMs
-      const request: Request = {
-        message,
-        reply: Deferred.unsafeMake(FiberId.none),
-        deadline: now + timeoutMs,
-        timeoutMs,
-        abandoned: false
+      const request: Request = { message, resume: undefined, calledAt: now, deadline: now + timeoutMs, timeoutMs }
+      const reply = Effect.async<Assignment.Assignment, ScheduleError>((resume) => {
+        request.resume = resume
+        if (!this.offer(request)) {
+          request.resume = undefined
+          return resume(Effect.fail(new MailboxFull({ processId: this.processId, capacity: this.settings.capacity })))
+        }
+        Metrics.mailboxDepth.unsafeUpdate(this.depth, [])
+        // the caller left (interrupted): the server drops the request if it has not started it
+        return Effect.sync(() => {
+          if (request.resume !== undefined) settle(request, Effect.interrupt, clock.unsafeCurrentTimeMillis())
+        })
+      })
+      return request.deadline < this.watchdogAt ? Effect.zipRight(this.watch(request.deadline), reply) : reply
+    })
+    // under Effect's built-in tracer nobody sees the span, and making one (with its stack trace) cost about a
+    // tenth of an unsigned schedule
+    return Effect.tracerWith((tracer) =>
+      tracer === nativeTracer
+        ? scheduled
+        : Effect.withSpan(scheduled, "Scheduler.schedule", { attributes: { mode: this.mode } })
+    )
+  }
+
+  /** (Re)starts the watchdog so that it wakes by `deadline` (the earliest deadline of the waiting requests). */
+  private watch(deadline: number): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      this.stopWatchdog()
+      const generation = this.watchdogGeneration
+      this.watchdogAt = deadline
+      return Effect.map(Effect.forkDaemon(this.expire(generation)), (fiber) => {
+        if (this.watchdogGeneration === generation) this.watchdog = fiber
+      })
+    })
+  }
+
+  private stopWatchdog(): void {
+    this.watchdogGeneration++
+    this.watchdog?.unsafeInterruptAsFork(FiberId.none)
+    this.watchdog = undefined
+    this.watchdogAt = Number.POSITIVE_INFINITY
+  }
+
+  /**
+   * Fails every waiting request whose deadline passed, then sleeps until the next deadline, if any. A
+   * watchdog that was replaced (another `generation`) stops without touching the state.
+   */
+  private expire(generation: number): Effect.Effect<void> {
+    return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      if (generation !== this.watchdogGeneration) return Effect.void
+      let next = Number.POSITIVE_INFINITY
+      const check = (item: Item | undefined) => {
+        if (item === undefined || item === IdleCheck || item.resume === undefined) return
+        if (item.deadline <= now) {
+          settle(item, Effect.fail(new SchedulerTimeout({ processId: this.processId, timeoutMs: item.timeoutMs })), now)
+        } else if (item.deadline < next) next = item.deadline
       }
-      if (!this.offer(request)) {
-        return Effect.fail(new MailboxFull({ processId: this.processId, capacity: this.settings.capacity }))
+      check(this.current)
+      if (this.queue !== undefined) for (const item of this.queue) check(item)
+      this.watchdogAt = next
+      if (next === Number.POSITIVE_INFINITY) {
+        this.watchdog = undefined
+        return Effect.void
       }
-      Metrics.mailboxDepth.unsafeUpdate(this.depth, [])
-      return Deferred.await(request.reply).pipe(
-        Effect.timeoutFail({
-          duration: timeoutMs,
-          onTimeout: () => new SchedulerTimeout({ processId: this.processId, timeoutMs })
-        }),
-        Effect.onExit((exit) =>
-          Effect.sync(() => {
-            if (exit._tag === "Failure") request.abandoned = true
-          })
-        ),
-        Metric.trackDuration(Metrics.scheduleLatency),
-        Effect.withSpan("Scheduler.schedule", { attributes: { mode: this.mode } })
+      return Effect.zipRight(
+        Effect.sleep(next - now),
+        Effect.suspend(() => this.expire(generation))
       )
     })
   }
@@ -244,11 +313,12 @@ class SchedulerServer implements Server, Scheduler {
       Metric.trackDuration(store.append(a, request.message), Metrics.storeLatency)
     return Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
-      if (request.abandoned || now > request.deadline) {
-        // dropped before assignment: no slot is consumed (behaviour 28)
-        yield* Deferred.fail(
-          request.reply,
-          new SchedulerTimeout({ processId: self.processId, timeoutMs: request.timeoutMs })
+      if (request.resume === undefined || now > request.deadline) {
+        // dropped before assignment (timed out, or the caller left): no slot is consumed (behaviour 28)
+        settle(
+          request,
+          Effect.fail(new SchedulerTimeout({ processId: self.processId, timeoutMs: request.timeoutMs })),
+          now
         )
         return
       }
@@ -266,7 +336,7 @@ class SchedulerServer implements Server, Scheduler {
       })
       if (self.mode === "aggressive") {
         self.advance(assignment)
-        yield* Deferred.succeed(request.reply, assignment)
+        settle(request, Effect.succeed(assignment), yield* Clock.currentTimeMillis)
         // a failed write stops the server: nothing is built on an unstored slot
         yield* timedAppend(assignment)
         return yield* Metric.increment(Metrics.assignments)
@@ -279,7 +349,7 @@ class SchedulerServer implements Server, Scheduler {
           Option.flatten(Either.getRight(yield* Effect.either(store.latest(self.processId))))
         )
         if (head?.assignmentId !== assignment.id) {
-          yield* Deferred.fail(request.reply, written.left)
+          settle(request, Effect.fail(written.left), yield* Clock.currentTimeMillis)
           // another writer took this slot: this server's state is stale, so it stops and the next find recovers
           if (head !== undefined && head.slot >= assignment.slot) return yield* Effect.fail(written.left)
           // otherwise the slot and chain do not advance; the signed assignment is discarded and its slot reissued
@@ -293,12 +363,12 @@ class SchedulerServer implements Server, Scheduler {
         yield* upload(assignment).pipe(
           Effect.catchAllCause((cause) =>
             Effect.logWarning("remote confirmation upload failed", cause).pipe(
-              Effect.annotateLogs({ slot: assignment.slot })
+              Effect.annotateLogs({ processId: self.processId, slot: assignment.slot })
             )
           )
         )
       }
-      yield* Deferred.succeed(request.reply, assignment)
+      settle(request, Effect.succeed(assignment), yield* Clock.currentTimeMillis)
     })
   }
 
@@ -306,10 +376,12 @@ class SchedulerServer implements Server, Scheduler {
     return Effect.suspend(() => {
       this.stopped = describeExit(exit)
       this.waiter = undefined
+      this.stopWatchdog()
       const pending = this.queue ?? []
       this.queue = undefined
       const error = this.stoppedError()
-      for (const item of pending) if (item !== IdleCheck) Deferred.unsafeDone(item.reply, Effect.fail(error))
+      const now = Date.now()
+      for (const item of pending) if (item !== IdleCheck) settle(item, Effect.fail(error), now)
       if (exit._tag === "Failure" && !Cause.isInterruptedOnly(exit.cause)) {
         return Effect.logError("scheduler stopped with an error", exit.cause).pipe(
           Effect.annotateLogs({ processId: this.processId })
@@ -333,20 +405,29 @@ class SchedulerServer implements Server, Scheduler {
         return Passivated
       })
     }
+    this.current = item
     // each assignment completes once started, so shutdown never cuts a write in half
     return Effect.uninterruptible(
       this.assign(store, item).pipe(
         Effect.tapErrorCause((cause) =>
-          Deferred.fail(
-            item.reply,
-            new SchedulerStopped({ processId: this.processId, reason: `failed: ${Cause.pretty(cause).split("\n")[0]}` })
+          Effect.sync(() =>
+            settle(
+              item,
+              Effect.fail(
+                new SchedulerStopped({
+                  processId: this.processId,
+                  reason: `failed: ${Cause.pretty(cause).split("\n")[0]}`
+                })
+              ),
+              Date.now()
+            )
           )
-        ),
-        Effect.annotateLogs({ processId: this.processId })
+        )
       )
     ).pipe(
       Effect.zipRight(Clock.currentTimeMillis),
       Effect.map((now) => {
+        this.current = undefined
         this.lastActivity = now
         return undefined
       })

@@ -1,6 +1,7 @@
 /**
  * The messages between `SignerPool` and its worker threads (`signer-worker.ts`): the key once, at start, then
- * one `Sign` per signature. Shared by both sides so the schemas cannot drift apart.
+ * one `Sign` per batch of signatures (the data to sign in, the signatures out, in the same order). Shared by both
+ * sides so the schemas cannot drift apart.
  */
 import { Schema } from "effect"
 
@@ -26,11 +27,10 @@ export class InitialMessage extends Schema.TaggedRequest<InitialMessage>()("Init
 /** Signs `data` (an ANS-104 deep hash, 48 bytes) with RSA-PSS SHA-256, salt 32 bytes; replies 512 bytes. */
 export class Sign extends Schema.TaggedRequest<Sign>()("Sign", {
   failure: Schema.Never,
-  success: Schema.Uint8ArrayFromSelf,
-  payload: { data: Schema.Uint8ArrayFromSelf }
+  success: Schema.Array(Schema.Uint8ArrayFromSelf),
+  payload: { data: Schema.Array(Schema.Uint8ArrayFromSelf) }
 }) {}
 
-/** Every request a signer worker takes. */
 export const SignerRequest = Schema.Union(InitialMessage, Sign)
 
 /** Every request a signer worker takes. */

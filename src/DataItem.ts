@@ -13,6 +13,7 @@ import * as Crypto from "node:crypto"
 import { DataItem as AnsDataItem, byteArrayToLong, MAX_TAG_BYTES, MIN_BINARY_SIZE } from "@dha-team/arbundles"
 import { Effect, Either } from "effect"
 import { InvalidDataItem } from "./errors.js"
+import { signatureData } from "./internal/signature-data.js"
 import type { MessageId } from "./ProcessId.js"
 import { verify as verifyRsa } from "./Wallet.js"
 
@@ -111,13 +112,27 @@ export const decode = (raw: Uint8Array): Either.Either<DataItem, InvalidDataItem
 /** Arweave (RSA-PSS) signatures are checked with Node's crypto: arbundles' `ArweaveSigner.verify` logs each failure. */
 const ARWEAVE_SIGNATURE = 1
 
-const signatureValid = (item: DataItem): Promise<boolean> => {
-  const ans = new AnsDataItem(toBuffer(item.raw))
-  if (item.signatureType !== ARWEAVE_SIGNATURE) return AnsDataItem.verify(toBuffer(item.raw)).catch(() => false)
-  return ans.getSignatureData().then(
-    (data) => verifyRsa(item.owner, data, item.signature),
-    () => false
-  )
+/**
+ * Whether the signature verifies. Arweave (RSA-PSS) items, the ones ao clients send, are checked synchronously:
+ * the deep hash in one pass (`internal/signature-data`) and the owner's parsed public key reused; other
+ * signature types go through arbundles' `DataItem.verify`.
+ */
+const signatureValid = (item: DataItem): Effect.Effect<boolean> => {
+  if (item.signatureType !== ARWEAVE_SIGNATURE) {
+    return Effect.promise(() => AnsDataItem.verify(toBuffer(item.raw)).catch(() => false))
+  }
+  return Effect.sync(() => {
+    const ans = new AnsDataItem(toBuffer(item.raw))
+    const data = signatureData({
+      signatureType: item.signatureType,
+      owner: item.owner,
+      target: ans.rawTarget,
+      anchor: ans.rawAnchor,
+      tags: ans.rawTags,
+      data: ans.rawData
+    })
+    return verifyRsa(item.owner, data, item.signature)
+  })
 }
 
 /**
@@ -134,7 +149,7 @@ export const verify = (raw: Uint8Array): Effect.Effect<DataItem, InvalidDataItem
     if (item.signature.every((b) => b === 0)) {
       return Effect.fail(new InvalidDataItem({ reason: "the data item is not signed" }))
     }
-    return Effect.promise(() => signatureValid(item)).pipe(
+    return signatureValid(item).pipe(
       Effect.filterOrFail(
         (valid) => valid,
         () =>

@@ -6,8 +6,9 @@
  * SHA-384 over the eight elements. For an assignment only `tags` varies: the SU's owner is fixed, target,
  * anchor and data are empty. arbundles' `getSignatureData` recomputes all 33 SHA-384 digests (through a chain
  * of promises) for every item; here the fold over the first six elements is kept per owner, and each
- * assignment costs five synchronous digests. `test/internal/signature-data.test.ts` checks the result is
- * byte-equal to arbundles' `getSignatureData` for random tags and owners.
+ * assignment costs five synchronous digests. `signatureData` computes the whole fold for any item (the node
+ * verifies every data item it is sent). `test/internal/signature-data.test.ts` checks both are byte-equal to
+ * arbundles' `getSignatureData` for random items.
  */
 import * as Crypto from "node:crypto"
 
@@ -33,6 +34,34 @@ const EMPTY_BLOB = blobHash(EMPTY)
 const prefixOf = (owner: Uint8Array): Buffer => {
   let acc = sha384(utf8("list8"))
   for (const chunk of [utf8("dataitem"), utf8("1"), utf8("1"), owner, EMPTY, EMPTY]) acc = sha384(acc, blobHash(chunk))
+  return acc
+}
+
+/**
+ * The signature data of any data item from its raw fields: the same fold over all eight elements, computed
+ * synchronously (arbundles' `getSignatureData` awaits a promise for each of its 33 digests).
+ */
+export const signatureData = (item: {
+  readonly signatureType: number
+  readonly owner: Uint8Array
+  readonly target: Uint8Array
+  readonly anchor: Uint8Array
+  readonly tags: Uint8Array
+  readonly data: Uint8Array
+}): Buffer => {
+  let acc = sha384(utf8("list8"))
+  for (const chunk of [
+    utf8("dataitem"),
+    utf8("1"),
+    utf8(String(item.signatureType)),
+    item.owner,
+    item.target,
+    item.anchor,
+    item.tags,
+    item.data
+  ]) {
+    acc = sha384(acc, blobHash(chunk))
+  }
   return acc
 }
 

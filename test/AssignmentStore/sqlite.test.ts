@@ -72,6 +72,34 @@ describe("AssignmentStore SQLite file", () => {
     })
   )
 
+  it.effect("a row damaged on disk is a StoreError naming the row and the field, never a defect", () =>
+    Effect.gen(function* () {
+      const filename = Path.join(dir, "corrupt.db")
+      const p = randomProcessId()
+      const entries = [0, 1, 2].map((slot) => fake(p, slot))
+      yield* Effect.flatMap(AssignmentStore.AssignmentStore, (store) =>
+        Effect.forEach(entries, (e) => store.append(e.assignment, e.message))
+      ).pipe(Effect.provide(AssignmentStore.layerSqlite({ filename })))
+      const damage = (statement: string) =>
+        Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(statement)).pipe(
+          Effect.provide(AssignmentStore.layerSqliteClient({ filename }))
+        )
+      const read = Effect.flatMap(AssignmentStore.AssignmentStore, (store) =>
+        Effect.flip(store.range(p, { by: "slot", limit: 10 }))
+      ).pipe(Effect.provide(AssignmentStore.layerSqlite({ filename })))
+      for (const [statement, reason] of [
+        ["UPDATE assignments SET message_id = 'not-an-id' WHERE slot = 1", "message_id expected 43"],
+        ["UPDATE assignments SET message_id = assignment_id, timestamp = 1.5 WHERE slot = 1", "timestamp is not"],
+        ["UPDATE assignments SET timestamp = 7, hash_chain = x'0102' WHERE slot = 1", "hash_chain is not text"]
+      ] as const) {
+        yield* damage(statement)
+        const error = yield* read
+        expect(error._tag).toBe("StoreError")
+        expect(error.reason).toContain(`corrupt row ${p}/1: ${reason}`)
+      }
+    })
+  )
+
   it.effect("an append after the store's scope has closed fails with StoreError", () =>
     Effect.gen(function* () {
       const filename = Path.join(dir, "closed.db")

@@ -1,11 +1,11 @@
 /**
- * The assignment signature data (the ANS-104 deep hash with the owner's part folded once) is byte-equal to
- * arbundles' own `getSignatureData` of the same item, for random owners and tags.
+ * The signature data (the ANS-104 deep hash) of an assignment (with the owner's part folded once) and of any
+ * item is byte-equal to arbundles' own `getSignatureData` of the same item, for random items.
  */
 import { createData, type Signer } from "@dha-team/arbundles"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, FastCheck as fc } from "effect"
-import { assignmentSignatureData } from "../../src/internal/signature-data.js"
+import { assignmentSignatureData, signatureData } from "../../src/internal/signature-data.js"
 
 const signerFor = (owner: Uint8Array) =>
   ({ publicKey: Buffer.from(owner), signatureType: 1, signatureLength: 512, ownerLength: 512 }) as unknown as Signer
@@ -23,6 +23,36 @@ describe("internal/signature-data", () => {
         const expected = Buffer.from(await item.getSignatureData())
         const actual = assignmentSignatureData(ownerBytes, item.rawTags)
         expect(actual).toHaveLength(48)
+        expect(actual.equals(expected)).toBe(true)
+      }),
+    { fastCheck: { numRuns: 200 } }
+  )
+
+  it.effect.prop(
+    "signatureData of any item (target, anchor, data) equals arbundles' getSignatureData",
+    [
+      owner,
+      fc.array(tag, { maxLength: 8 }),
+      fc.option(fc.uint8Array({ minLength: 32, maxLength: 32 }), { nil: undefined }),
+      fc.option(fc.string({ minLength: 32, maxLength: 32, unit: "grapheme-ascii" }), { nil: undefined }),
+      fc.uint8Array({ maxLength: 4096 })
+    ],
+    ([ownerBytes, tags, target, anchor, data]) =>
+      Effect.promise(async () => {
+        const item = createData(data, signerFor(ownerBytes), {
+          tags,
+          ...(target === undefined ? {} : { target: Buffer.from(target).toString("base64url") }),
+          ...(anchor === undefined ? {} : { anchor })
+        })
+        const expected = Buffer.from(await item.getSignatureData())
+        const actual = signatureData({
+          signatureType: 1,
+          owner: item.rawOwner,
+          target: item.rawTarget,
+          anchor: item.rawAnchor,
+          tags: item.rawTags,
+          data: item.rawData
+        })
         expect(actual.equals(expected)).toBe(true)
       }),
     { fastCheck: { numRuns: 200 } }

@@ -3,11 +3,11 @@
  * `AssignmentStore.range` reads, never a whole schedule.
  */
 import { Effect } from "effect"
-import type { Aos2Schedule, HttpSchedule, Page } from "../../Api.js"
+import type { Aos2Schedule, HttpSchedule } from "../../Api.js"
 import type { AssignmentStore, Entry } from "../../AssignmentStore.js"
 import type { StoreError } from "../../errors.js"
 import type { ProcessId } from "../../ProcessId.js"
-import { hbAssignmentJson, nodeJson, ZERO_BLOCK_HASH } from "./json.js"
+import { hbAssignmentJson, nodeJson, nodeJsonText, ZERO_BLOCK_HASH } from "./json.js"
 
 /** Default page size of `GET /{id}` (upstream's default). */
 export const DEFAULT_LIMIT = 100
@@ -33,12 +33,13 @@ export interface PageQuery {
  * Process (nonce 0) is on the first page only, i.e. when `from` is absent (K13). Nonce mode (`fromNonce` or
  * `toNonce` given): `fromNonce` exclusive (-1 or absent = from the Process), `toNonce` inclusive, cursor = nonce.
  * Reads `limit + 1` entries to learn `has_next_page`, so a page that says there is more always has edges.
+ * Returns the page as JSON text (`Api.Page`'s encoded form), rendered edge by edge (`nodeJsonText`).
  */
 export const legacyPage = (
   store: AssignmentStore["Type"],
   processId: ProcessId,
   query: PageQuery
-): Effect.Effect<typeof Page.Type, StoreError> => {
+): Effect.Effect<string, StoreError> => {
   const limit = Math.min(query.limit ?? DEFAULT_LIMIT, MAX_LIMIT)
   const byNonce = query.fromNonce !== undefined || query.toNonce !== undefined
   const read: Effect.Effect<ReadonlyArray<Entry>, StoreError> = byNonce
@@ -55,13 +56,16 @@ export const legacyPage = (
           store.range(processId, { by: "timestamp", from: query.from, to: query.to, limit: limit + 2 }),
           (rows) => rows.filter((e) => e.assignment.slot !== 0).slice(0, limit + 1)
         )
-  return Effect.map(read, (rows) => ({
-    page_info: { has_next_page: rows.length > limit },
-    edges: rows.slice(0, limit).map((entry) => ({
-      cursor: String(byNonce ? entry.assignment.slot : entry.assignment.timestamp),
-      node: nodeJson(entry, { showAnchor: query.showAnchor })
-    }))
-  }))
+  return Effect.map(read, (rows) => {
+    const edges: Array<string> = []
+    const options = { showAnchor: query.showAnchor }
+    for (let i = 0; i < Math.min(rows.length, limit); i++) {
+      const entry = rows[i]!
+      const cursor = byNonce ? entry.assignment.slot : entry.assignment.timestamp
+      edges.push(`{"cursor":"${cursor}","node":${nodeJsonText(entry, options)}}`)
+    }
+    return `{"page_info":{"has_next_page":${rows.length > limit}},"edges":[${edges.join(",")}]}`
+  })
 }
 
 /** The decoded query of a HyperBEAM schedule read, slots inclusive; `latest` is the process's last slot. */

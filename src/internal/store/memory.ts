@@ -8,7 +8,8 @@ interface Schedule {
   /** Ascending by slot (and so by timestamp, which strictly increases with slot). */
   readonly entries: Array<Entry>
   readonly slots: Set<number>
-  readonly messageIds: Set<string>
+  /** Entries by message id (unique within a process). */
+  readonly byMessage: Map<string, Entry>
 }
 
 /** Index of the first entry whose key is greater than `bound` (entries ascend by slot and by timestamp). */
@@ -38,9 +39,9 @@ export const make = (): AssignmentStore["Type"] => {
       let schedule = schedules.get(assignment.processId)
       if (schedule?.slots.has(assignment.slot)) return conflict(assignment, "slot already written")
       if (byId.has(assignment.id)) return conflict(assignment, "assignment id already written")
-      if (schedule?.messageIds.has(message.id)) return conflict(assignment, "message already scheduled")
+      if (schedule?.byMessage.has(message.id)) return conflict(assignment, "message already scheduled")
       if (schedule === undefined) {
-        schedule = { entries: [], slots: new Set(), messageIds: new Set() }
+        schedule = { entries: [], slots: new Set(), byMessage: new Map() }
         schedules.set(assignment.processId, schedule)
       }
       const entry: Entry = { assignment, message: message.raw }
@@ -48,7 +49,7 @@ export const make = (): AssignmentStore["Type"] => {
       if (at === schedule.entries.length) schedule.entries.push(entry)
       else schedule.entries.splice(at, 0, entry)
       schedule.slots.add(assignment.slot)
-      schedule.messageIds.add(message.id)
+      schedule.byMessage.set(message.id, entry)
       byId.set(assignment.id, entry)
       if (!byId.has(message.id)) byId.set(message.id, entry)
       return Effect.void
@@ -74,10 +75,14 @@ export const make = (): AssignmentStore["Type"] => {
   const getMessage = (id: string, processId?: ProcessId | undefined) =>
     Effect.sync(() => {
       if (processId !== undefined) {
-        const found = schedules
-          .get(processId)
-          ?.entries.find((e) => e.assignment.messageId === id || e.assignment.id === id)
-        return Option.fromNullable(found)
+        // by message id within the process, or by assignment id (unique everywhere) if it is this process's;
+        // the earlier of the two, as the SQL stores order them
+        const byMessage = schedules.get(processId)?.byMessage.get(id)
+        const byAssignment = byId.get(id)
+        const own = byAssignment?.assignment.id === id && byAssignment.assignment.processId === processId
+        const candidates = [byMessage, own ? byAssignment : undefined].filter((e) => e !== undefined)
+        candidates.sort((a, b) => a.assignment.slot - b.assignment.slot)
+        return Option.fromNullable(candidates[0])
       }
       return Option.fromNullable(byId.get(id))
     })

@@ -1,16 +1,20 @@
 /**
  * A pool of worker threads that sign assignments, so that every core signs.
  *
- * An RSA-4096 signature costs about 3 ms of CPU, which makes signing the bottleneck of `schedule`. With the
- * pool, the scheduler's fiber still builds the data item and computes its ANS-104 deep hash on the main thread
+ * An RSA-4096 signature costs 3–6 ms of CPU, which makes signing the bottleneck of `schedule`. With the pool,
+ * the scheduler's fiber still builds the data item and computes its ANS-104 signature data on the main thread
  * (`Assignment.build`), and a worker thread does only the RSA-PSS signature. Each worker gets the key once, as
  * a JWK, when it starts, and parses it once. Each scheduler awaits its signature before it assigns the next
  * slot, so the pool never reorders one process's assignments; different processes sign in parallel.
  *
- * The workers are `@effect/platform` workers (`Worker.makePoolSerialized` on `@effect/platform-node`'s
- * `NodeWorker`) running `internal/signer-worker`. From compiled JavaScript they start as plain `.js` workers;
- * from TypeScript source run with `tsx` (or vitest) they start the `.ts` file with `--import tsx` added to
- * their `execArgv` (Node 20.6+ and tsx 4), see docs/benchmarks.md.
+ * The workers are `@effect/platform` serialized workers (`Worker.makeSerialized` on `@effect/platform-node`'s
+ * `NodeWorker`, one per thread) running `internal/signer-worker`. Requests are batched naturally
+ * (`internal/signer-lanes`): each worker has two lanes, and a free lane takes its share of the queued requests
+ * (up to `maxBatch`) as one message, so the per-message cost is paid per batch under load and nothing waits
+ * under light load. A worker thread runs at a nice value 5 above the main thread's (Linux; best effort), so
+ * the main thread, which hands out the batches and serves HTTP, gets a core at once. From compiled
+ * JavaScript the workers start as plain `.js` workers; from TypeScript source (tsx, vitest) through a small
+ * bootstrap that registers tsx, see docs/benchmarks.md.
  *
  * @since 0.1.0
  */
@@ -32,7 +36,8 @@ import { Wallet } from "./Wallet.js"
  *
  * - `owner`: the wallet's public modulus (512 bytes).
  * - `sign(data)`: the RSA-PSS SHA-256 signature (salt 32 bytes, 512 bytes) of `data`, computed on a worker
- *   thread. Dies with the `WorkerError` if a worker cannot be reached (it crashed, or the pool's scope closed).
+ *   thread. Dies with the `WorkerError` if a worker cannot be reached (it crashed), or with an `Error` once the
+ *   pool's scope has closed. A caller interrupted while its request is queued is dropped before it is sent.
  * - `size`: the number of worker threads.
  *
  * @since 0.1.0

@@ -36,12 +36,26 @@ export interface Latest {
  * One stored schedule entry: the assignment, and the scheduled message's data item bytes when the SU has them
  * (`undefined` for an assignment of an existing Arweave transaction).
  *
+ * `nodeJson`: the entry as the legacy SU's `{message, assignment}` JSON, UTF-8 bytes, as the SQL stores write
+ * it next to the row at append time (a read model, so that a 1,000-edge page is a read and a concatenation).
+ * Absent from the memory store, for rows written before it existed, and for messages over
+ * `NODE_JSON_MAX_BYTES`; readers render those from the bytes.
+ *
  * @since 0.1.0
  */
 export interface Entry {
   readonly assignment: Assignment
   readonly message: Uint8Array | undefined
+  readonly nodeJson?: Uint8Array | undefined
 }
+
+/**
+ * The largest message (bytes) whose node JSON the SQL stores keep next to the row; larger ones are rendered
+ * when read, so a 10 MiB body is not stored twice. 64 KiB.
+ *
+ * @since 0.1.0
+ */
+export const NODE_JSON_MAX_BYTES = 64 * 1024
 
 /**
  * A range read of one process's schedule, ordered by slot.

@@ -18,7 +18,7 @@ import { AssignmentStore } from "./AssignmentStore.js"
 import type { StoreError } from "./errors.js"
 import * as Body from "./internal/http/body.js"
 import * as Ingest from "./internal/http/ingest.js"
-import { nodeJson, processJson, ZERO_BLOCK_HASH } from "./internal/http/json.js"
+import { nodeJson, processJson, ZERO_BLOCK_HASH } from "./internal/legacy-json.js"
 import * as Middleware from "./internal/http/middleware.js"
 import * as Pages from "./internal/http/pages.js"
 import * as Prometheus from "./internal/prometheus.js"
@@ -149,9 +149,9 @@ const handlers = (options: Options) => {
                   showAnchor
                 })
               )
-              // the page is JSON text already (`Api.Page`'s encoded form): encoding 1,000 edges through the
-              // schema and serialising them again took twice as long as rendering them
-              return HttpServerResponse.text(page, { contentType: "application/json" })
+              // the page is JSON already (`Api.Page`'s encoded form, mostly the stored node JSON of each edge):
+              // encoding 1,000 edges through the schema and serialising them again took longer than reading them
+              return HttpServerResponse.uint8Array(page, { contentType: "application/json" })
             }
             const message = yield* fromStore(store.getMessage(path.id, urlParams["process-id"]))
             if (Option.isNone(message)) return yield* notFound("Message or Process")

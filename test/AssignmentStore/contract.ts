@@ -8,9 +8,11 @@ import { Effect, Either, Layer, Metric, Option } from "effect"
 import { type Assignment, Message } from "../../src/Assignment.js"
 import * as AssignmentStore from "../../src/AssignmentStore.js"
 import { StoreConflict } from "../../src/errors.js"
+import { nodeJsonText } from "../../src/internal/legacy-json.js"
 import type { ProcessId } from "../../src/ProcessId.js"
 import { Wallet } from "../../src/Wallet.js"
 import { fake, randomMessageId, randomProcessId, type Scheduled, schedule } from "../fixtures/assignments.js"
+import { messageTags, signedItem } from "../fixtures/dataItems.js"
 import { WalletTest } from "../fixtures/wallet.js"
 
 const fields = (a: Assignment) => ({
@@ -318,6 +320,41 @@ export const contract = <E>(
       })
     )
     if (options.sql) {
+      it.effect("the read model: each entry comes back with its node JSON as written at append, or none", () =>
+        Effect.gen(function* () {
+          const store = yield* AssignmentStore.AssignmentStore
+          const wallet = yield* Wallet
+          const p = randomProcessId()
+          const [process, small, noItem, big] = yield* schedule(wallet, p, 4)
+          const item = (bytes: number) =>
+            Effect.promise(() => signedItem({ data: "x".repeat(bytes), tags: messageTags(), target: p }))
+          const smallItem = yield* item(10)
+          const bigItem = yield* item(AssignmentStore.NODE_JSON_MAX_BYTES + 1)
+          const entries = [
+            {
+              assignment: process!.assignment,
+              message: new Message({ id: process!.message.id, raw: (yield* item(5)).getRaw() })
+            },
+            { assignment: small!.assignment, message: new Message({ id: small!.message.id, raw: smallItem.getRaw() }) },
+            // the library accepts any bytes as a message; they are not a data item, so no JSON is kept
+            {
+              assignment: noItem!.assignment,
+              message: new Message({ id: noItem!.message.id, raw: new Uint8Array(3) })
+            },
+            { assignment: big!.assignment, message: new Message({ id: big!.message.id, raw: bigItem.getRaw() }) }
+          ]
+          yield* appendAll(entries)
+          const read = yield* store.range(p, { by: "slot", limit: 10 })
+          expect(read.map((e) => e.nodeJson === undefined)).toEqual([false, false, true, true])
+          for (const entry of read.slice(0, 2)) {
+            expect(Buffer.from(entry.nodeJson!).toString("utf8")).toBe(nodeJsonText(entry))
+            expect(JSON.parse(Buffer.from(entry.nodeJson!).toString("utf8")).message.id).toBe(
+              entry.assignment.messageId
+            )
+          }
+        }).pipe(Effect.provide(WalletTest))
+      )
+
       it.effect("a row the database rejects fails only its caller with StoreError; the rest of the batch lands", () =>
         Effect.gen(function* () {
           const store = yield* AssignmentStore.AssignmentStore

@@ -5,9 +5,14 @@ import * as Path from "node:path"
 import { SqlClient } from "@effect/sql"
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
+import { Message } from "../../src/Assignment.js"
 import * as AssignmentStore from "../../src/AssignmentStore.js"
+import { legacyPage } from "../../src/internal/http/pages.js"
 import type { ProcessId } from "../../src/ProcessId.js"
-import { fake, randomProcessId } from "../fixtures/assignments.js"
+import * as Wallet from "../../src/Wallet.js"
+import { fake, randomProcessId, schedule } from "../fixtures/assignments.js"
+import { messageTags, signedItem } from "../fixtures/dataItems.js"
+import { WalletTest } from "../fixtures/wallet.js"
 import { contract } from "./contract.js"
 
 const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "su-store-sqlite-"))
@@ -98,6 +103,57 @@ describe("AssignmentStore SQLite file", () => {
         expect(error.reason).toContain(`corrupt row ${p}/1: ${reason}`)
       }
     })
+  )
+
+  it.effect("a store from before the read model upgrades; pages of old and new rows equal fully rendered pages", () =>
+    Effect.gen(function* () {
+      const filename = Path.join(dir, "upgrade.db")
+      const wallet = yield* Wallet.Wallet
+      const p = randomProcessId()
+      const scheduled = yield* schedule(wallet, p, 4)
+      const items = yield* Effect.forEach(scheduled, (_, i) =>
+        Effect.promise(() => signedItem({ data: `message ${i}`, tags: messageTags(), target: p }))
+      )
+      const entries = scheduled.map((e, i) => ({
+        assignment: e.assignment,
+        message: new Message({ id: e.message.id, raw: items[i]!.getRaw() })
+      }))
+      const append = (some: typeof entries) =>
+        Effect.flatMap(AssignmentStore.AssignmentStore, (store) =>
+          Effect.forEach(some, (e) => store.append(e.assignment, e.message))
+        ).pipe(Effect.provide(AssignmentStore.layerSqlite({ filename })))
+      yield* append(entries.slice(0, 2))
+      // back to the layout before migration 2, as a file written by the previous release
+      yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        Effect.all([
+          sql`ALTER TABLE assignments DROP COLUMN node_json`,
+          sql`DELETE FROM assignment_store_migrations WHERE migration_id = 2`
+        ])
+      ).pipe(Effect.provide(AssignmentStore.layerSqliteClient({ filename })))
+      yield* append(entries.slice(2))
+      const pages = yield* Effect.flatMap(AssignmentStore.AssignmentStore, (store) => {
+        const rendered = {
+          ...store,
+          range: (...args: Parameters<typeof store.range>) =>
+            Effect.map(store.range(...args), (es) => es.map((e) => ({ assignment: e.assignment, message: e.message })))
+        }
+        return Effect.all([
+          Effect.map(store.range(p, { by: "slot", limit: 10 }), (es) => es.map((e) => e.nodeJson !== undefined)),
+          legacyPage(store, p, { limit: 3 }),
+          legacyPage(rendered, p, { limit: 3 }),
+          legacyPage(store, p, { fromNonce: 1, limit: 10, showAnchor: true }),
+          legacyPage(rendered, p, { fromNonce: 1, limit: 10 })
+        ])
+      }).pipe(Effect.provide(AssignmentStore.layerSqlite({ filename })))
+      const [stored, page, renderedPage, withAnchor, renderedTail] = pages
+      expect(stored).toEqual([false, false, true, true])
+      const json = (bytes: Uint8Array) => JSON.parse(Buffer.from(bytes).toString("utf8"))
+      expect(json(page)).toEqual(json(renderedPage))
+      expect(json(page).edges).toHaveLength(3)
+      expect(json(page).page_info.has_next_page).toBe(true)
+      expect(json(withAnchor)).toEqual(json(renderedTail))
+      expect(json(withAnchor).edges.map((e: { cursor: string }) => e.cursor)).toEqual(["2", "3"])
+    }).pipe(Effect.provide(WalletTest))
   )
 
   it.effect("an append after the store's scope has closed fails with StoreError", () =>

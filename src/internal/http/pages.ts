@@ -7,7 +7,7 @@ import type { Aos2Schedule, HttpSchedule } from "../../Api.js"
 import type { AssignmentStore, Entry } from "../../AssignmentStore.js"
 import type { StoreError } from "../../errors.js"
 import type { ProcessId } from "../../ProcessId.js"
-import { hbAssignmentJson, nodeJson, nodeJsonText, ZERO_BLOCK_HASH } from "./json.js"
+import { hbAssignmentJson, nodeJson, nodeJsonText, ZERO_BLOCK_HASH } from "../legacy-json.js"
 
 /** Default page size of `GET /{id}` (upstream's default). */
 export const DEFAULT_LIMIT = 100
@@ -33,13 +33,14 @@ export interface PageQuery {
  * Process (nonce 0) is on the first page only, i.e. when `from` is absent (K13). Nonce mode (`fromNonce` or
  * `toNonce` given): `fromNonce` exclusive (-1 or absent = from the Process), `toNonce` inclusive, cursor = nonce.
  * Reads `limit + 1` entries to learn `has_next_page`, so a page that says there is more always has edges.
- * Returns the page as JSON text (`Api.Page`'s encoded form), rendered edge by edge (`nodeJsonText`).
+ * Returns the page as UTF-8 JSON (`Api.Page`'s encoded form): each edge's stored node JSON (`Entry.nodeJson`,
+ * the read model the SQL stores write at append) or, where there is none, the node rendered now (`nodeJsonText`).
  */
 export const legacyPage = (
   store: AssignmentStore["Type"],
   processId: ProcessId,
   query: PageQuery
-): Effect.Effect<string, StoreError> => {
+): Effect.Effect<Uint8Array, StoreError> => {
   const limit = Math.min(query.limit ?? DEFAULT_LIMIT, MAX_LIMIT)
   const byNonce = query.fromNonce !== undefined || query.toNonce !== undefined
   const read: Effect.Effect<ReadonlyArray<Entry>, StoreError> = byNonce
@@ -57,16 +58,24 @@ export const legacyPage = (
           (rows) => rows.filter((e) => e.assignment.slot !== 0).slice(0, limit + 1)
         )
   return Effect.map(read, (rows) => {
-    const edges: Array<string> = []
+    const count = Math.min(rows.length, limit)
+    const parts: Array<Uint8Array> = [utf8(`{"page_info":{"has_next_page":${rows.length > limit}},"edges":[`)]
     const options = { showAnchor: query.showAnchor }
-    for (let i = 0; i < Math.min(rows.length, limit); i++) {
+    for (let i = 0; i < count; i++) {
       const entry = rows[i]!
       const cursor = byNonce ? entry.assignment.slot : entry.assignment.timestamp
-      edges.push(`{"cursor":"${cursor}","node":${nodeJsonText(entry, options)}}`)
+      parts.push(utf8(`${i === 0 ? "" : ","}{"cursor":"${cursor}","node":`))
+      // the stored node JSON (the read model) unless the anchor must be shown, which it renders without
+      const stored = query.showAnchor === true ? undefined : entry.nodeJson
+      parts.push(stored ?? utf8(nodeJsonText(entry, options)), CLOSE)
     }
-    return `{"page_info":{"has_next_page":${rows.length > limit}},"edges":[${edges.join(",")}]}`
+    parts.push(utf8("]}"))
+    return Buffer.concat(parts)
   })
 }
+
+const utf8 = (text: string): Buffer => Buffer.from(text, "utf8")
+const CLOSE = utf8("}")
 
 /** The decoded query of a HyperBEAM schedule read, slots inclusive; `latest` is the process's last slot. */
 export interface SlotRange {

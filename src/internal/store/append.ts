@@ -6,7 +6,9 @@ import type { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Cause, Effect, Exit, Metric, MetricBoundaries, Option } from "effect"
 import type { Assignment, Message } from "../../Assignment.js"
+import { NODE_JSON_MAX_BYTES } from "../../AssignmentStore.js"
 import { StoreConflict, StoreError } from "../../errors.js"
+import { nodeJsonText } from "../legacy-json.js"
 
 /** One queued append. */
 export interface Append {
@@ -24,7 +26,7 @@ export const batchSize = Metric.histogram(
   "Appends committed per store transaction"
 )
 
-/** Rows per INSERT statement: 10 parameters each stays far below SQLite's 32,766 and PostgreSQL's 65,535. */
+/** Rows per INSERT statement: 11 parameters each stays far below SQLite's 32,766 and PostgreSQL's 65,535. */
 const MAX_ROWS_PER_STATEMENT = 500
 /** Payload bytes per INSERT statement, so that 10 MiB bodies never build one huge protocol message. */
 const MAX_BYTES_PER_STATEMENT = 8 * 1024 * 1024
@@ -35,7 +37,9 @@ const statements = (batch: ReadonlyArray<Append>): Array<Array<Append>> => {
   let current: Array<Append> = []
   let bytes = 0
   for (const append of batch) {
-    const size = append.assignment.raw.length + (append.message.raw?.length ?? 0)
+    // a stored node JSON is at most ~3 times its message (NODE_JSON_MAX_BYTES)
+    const message = append.message.raw?.length ?? 0
+    const size = append.assignment.raw.length + message + (message <= NODE_JSON_MAX_BYTES ? 3 * message + 4096 : 0)
     if (current.length > 0 && (current.length >= MAX_ROWS_PER_STATEMENT || bytes + size > MAX_BYTES_PER_STATEMENT)) {
       out.push(current)
       current = []
@@ -46,6 +50,19 @@ const statements = (batch: ReadonlyArray<Append>): Array<Array<Append>> => {
   }
   if (current.length > 0) out.push(current)
   return out
+}
+
+/**
+ * The entry's legacy node JSON for the read model, or null for a message over NODE_JSON_MAX_BYTES or one that
+ * is not a data item (the library accepts any bytes; a reader then renders, or reports, it from the bytes).
+ */
+const nodeJsonOf = (assignment: Assignment, message: Message): Uint8Array | null => {
+  if (message.raw !== undefined && message.raw.length > NODE_JSON_MAX_BYTES) return null
+  try {
+    return Buffer.from(nodeJsonText({ assignment, message: message.raw }), "utf8")
+  } catch {
+    return null
+  }
 }
 
 const keyOf = (processId: string, slot: Int, assignmentId: string) => `${processId} ${Number(slot)} ${assignmentId}`
@@ -93,7 +110,8 @@ export const makeRun = (sql: SqlClient.SqlClient) => {
         assignment_id: a.id,
         message_id: message.id,
         assignment: a.raw,
-        message: message.raw ?? null
+        message: message.raw ?? null,
+        node_json: nodeJsonOf(a, message)
       }))
     )} ON CONFLICT DO NOTHING RETURNING process_id, slot, assignment_id`
 

@@ -40,7 +40,14 @@ const createTables = Effect.gen(function* () {
 })
 
 /** Applies the pending migrations in one transaction (PostgreSQL locks the migrations table meanwhile). */
+/** The read model of pages: each entry's legacy node JSON (UTF-8), written at append; NULL for older rows. */
+const addNodeJson = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  const bytes = sql.onDialectOrElse({ pg: () => "BYTEA", orElse: () => "BLOB" })
+  yield* sql.unsafe(`ALTER TABLE assignments ADD COLUMN node_json ${bytes}`)
+})
+
 export const migrate = Migrator.make({})({
-  loader: Migrator.fromRecord({ "1_create_assignments": createTables }),
+  loader: Migrator.fromRecord({ "1_create_assignments": createTables, "2_add_node_json": addNodeJson }),
   table: MIGRATIONS_TABLE
 })

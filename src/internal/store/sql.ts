@@ -24,6 +24,7 @@ interface Row {
   readonly message_id: string
   readonly assignment: Uint8Array
   readonly message: Uint8Array | null
+  readonly node_json: Uint8Array | null
 }
 
 interface LatestRow {
@@ -39,7 +40,7 @@ export { batchSize }
 export const DEFAULT_BATCH_SIZE = 128
 
 const COLUMNS =
-  "process_id, slot, epoch, timestamp, block_height, hash_chain, assignment_id, message_id, assignment, message"
+  "process_id, slot, epoch, timestamp, block_height, hash_chain, assignment_id, message_id, assignment, message, node_json"
 
 const storeError = (operation: string) => (error: { readonly message: string; readonly cause?: unknown }) =>
   new StoreError({ operation, reason: reasonOf(error) })
@@ -112,7 +113,11 @@ const toEntry = (operation: string, row: Row): Either.Either<Entry, StoreError> 
     return Either.left(new StoreError({ operation, reason: `corrupt row ${row.process_id}/${row.slot}: ${reason}` }))
   }
   const assignment = new Assignment(fields, { disableValidation: true })
-  return Either.right({ assignment, message: row.message === null ? undefined : bytes(row.message) })
+  return Either.right({
+    assignment,
+    message: row.message === null ? undefined : bytes(row.message),
+    nodeJson: row.node_json === null || row.node_json === undefined ? undefined : bytes(row.node_json)
+  })
 }
 
 /** Decodes every row, in a plain loop (a page is up to 1,000 rows); the first corrupt row fails the read. */

@@ -1,20 +1,20 @@
 /**
- * The legacy JSON text renderers (`internal/http/json`): what they write parses to the fields of the stored
+ * The legacy JSON text renderers (`internal/legacy-json`): what they write parses to the fields of the stored
  * data items and assignments (arbundles' reading of the same bytes, `Assignment.tags`), with JSON-escaped
  * text where clients put arbitrary strings (tags, data, anchor).
  */
 import { DataItem } from "@dha-team/arbundles"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
-import { MessageNode } from "../../../src/Api.js"
-import * as Assignment from "../../../src/Assignment.js"
-import { nodeJsonText } from "../../../src/internal/http/json.js"
-import type { MessageId, ProcessId } from "../../../src/ProcessId.js"
-import * as Wallet from "../../../src/Wallet.js"
-import { signedItem } from "../../fixtures/dataItems.js"
-import { WalletTest } from "../../fixtures/wallet.js"
+import { MessageNode } from "../../src/Api.js"
+import * as Assignment from "../../src/Assignment.js"
+import { nodeJsonText } from "../../src/internal/legacy-json.js"
+import type { MessageId, ProcessId } from "../../src/ProcessId.js"
+import * as Wallet from "../../src/Wallet.js"
+import { signedItem } from "../fixtures/dataItems.js"
+import { WalletTest } from "../fixtures/wallet.js"
 
-describe("internal/http/json: legacy JSON text", () => {
+describe("internal/legacy-json: legacy JSON text", () => {
   it.effect("a node parses to the message's and the assignment's fields, and to the MessageNode schema", () =>
     Effect.gen(function* () {
       const wallet = yield* Wallet.Wallet

@@ -63,6 +63,9 @@ export const NODE_JSON_MAX_BYTES = 64 * 1024
  * - `by: "slot"`: `from` and `to` are slots; `by: "timestamp"`: they are timestamps in ms.
  * - `from` is **exclusive** and `to` **inclusive** (`ao-su-http.md` §4); either may be absent.
  * - `limit`: the most entries returned (1 or more). Callers read `limit + 1` to learn whether a next page exists.
+ * - `nodeJsonOnly`: for readers that need only `Entry.nodeJson` (pages). An entry that has it comes back
+ *   without its data item bytes (`assignment.raw` empty, `message` undefined), so the read does not move them;
+ *   entries without it come back whole. Ignored by the memory store, which keeps no node JSON.
  *
  * In timestamp mode the SQL stores walk the (process, timestamp, slot) index, so ties are broken by slot; that is
  * slot order because a process's timestamps never fall as its slots rise (the scheduler bumps them, K14).
@@ -74,6 +77,7 @@ export interface RangeQuery {
   readonly from?: number | undefined
   readonly to?: number | undefined
   readonly limit: number
+  readonly nodeJsonOnly?: boolean | undefined
 }
 
 /**

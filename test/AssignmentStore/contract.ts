@@ -352,6 +352,16 @@ export const contract = <E>(
               entry.assignment.messageId
             )
           }
+          // a page reader's read: rows with node JSON leave their bytes out, the others come back whole
+          const light = yield* store.range(p, { by: "slot", limit: 10, nodeJsonOnly: true })
+          expect(light.map((e) => [e.assignment.raw.length, e.message?.length])).toEqual([
+            [0, undefined],
+            [0, undefined],
+            [read[2]!.assignment.raw.length, 3],
+            [read[3]!.assignment.raw.length, read[3]!.message!.length]
+          ])
+          expect(light.map((e) => e.nodeJson)).toEqual(read.map((e) => e.nodeJson))
+          expect(light.map((e) => e.assignment.hashChain)).toEqual(read.map((e) => e.assignment.hashChain))
         }).pipe(Effect.provide(WalletTest))
       )
 

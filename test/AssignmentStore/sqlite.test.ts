@@ -134,8 +134,11 @@ describe("AssignmentStore SQLite file", () => {
       const pages = yield* Effect.flatMap(AssignmentStore.AssignmentStore, (store) => {
         const rendered = {
           ...store,
-          range: (...args: Parameters<typeof store.range>) =>
-            Effect.map(store.range(...args), (es) => es.map((e) => ({ assignment: e.assignment, message: e.message })))
+          // every row whole and without its node JSON, so the page is rendered from the bytes
+          range: (processId: ProcessId, query: AssignmentStore.RangeQuery) =>
+            Effect.map(store.range(processId, { ...query, nodeJsonOnly: false }), (es) =>
+              es.map((e) => ({ assignment: e.assignment, message: e.message }))
+            )
         }
         return Effect.all([
           Effect.map(store.range(p, { by: "slot", limit: 10 }), (es) => es.map((e) => e.nodeJson !== undefined)),

@@ -42,19 +42,22 @@ export const legacyPage = (
   query: PageQuery
 ): Effect.Effect<Uint8Array, StoreError> => {
   const limit = Math.min(query.limit ?? DEFAULT_LIMIT, MAX_LIMIT)
+  // the stored node JSON is the page, unless a binary anchor must be shown (it renders that from the bytes)
+  const nodeJsonOnly = query.showAnchor !== true
   const byNonce = query.fromNonce !== undefined || query.toNonce !== undefined
   const read: Effect.Effect<ReadonlyArray<Entry>, StoreError> = byNonce
     ? store.range(processId, {
         by: "slot",
         from: query.fromNonce === undefined || query.fromNonce < 0 ? undefined : query.fromNonce,
         to: query.toNonce,
-        limit: limit + 1
+        limit: limit + 1,
+        nodeJsonOnly
       })
     : query.from === undefined
-      ? store.range(processId, { by: "timestamp", to: query.to, limit: limit + 1 })
+      ? store.range(processId, { by: "timestamp", to: query.to, limit: limit + 1, nodeJsonOnly })
       : // one extra row in case the Process falls in the range: upstream never returns it once `from` is given
         Effect.map(
-          store.range(processId, { by: "timestamp", from: query.from, to: query.to, limit: limit + 2 }),
+          store.range(processId, { by: "timestamp", from: query.from, to: query.to, limit: limit + 2, nodeJsonOnly }),
           (rows) => rows.filter((e) => e.assignment.slot !== 0).slice(0, limit + 1)
         )
   return Effect.map(read, (rows) => {

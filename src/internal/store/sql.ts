@@ -22,7 +22,7 @@ interface Row {
   readonly hash_chain: string
   readonly assignment_id: string
   readonly message_id: string
-  readonly assignment: Uint8Array
+  readonly assignment: Uint8Array | null
   readonly message: Uint8Array | null
   readonly node_json: Uint8Array | null
 }
@@ -42,6 +42,12 @@ export const DEFAULT_BATCH_SIZE = 128
 const COLUMNS =
   "process_id, slot, epoch, timestamp, block_height, hash_chain, assignment_id, message_id, assignment, message, node_json"
 
+/** COLUMNS, with the data item bytes left out of rows that have their node JSON (`RangeQuery.nodeJsonOnly`). */
+const JSON_ONLY_COLUMNS =
+  "process_id, slot, epoch, timestamp, block_height, hash_chain, assignment_id, message_id, " +
+  "CASE WHEN node_json IS NULL THEN assignment END AS assignment, " +
+  "CASE WHEN node_json IS NULL THEN message END AS message, node_json"
+
 const storeError = (operation: string) => (error: { readonly message: string; readonly cause?: unknown }) =>
   new StoreError({ operation, reason: reasonOf(error) })
 
@@ -56,6 +62,8 @@ export const layerOrStoreError =
 
 /** A plain Uint8Array view of a driver's Buffer, so callers see the same type from every layer. */
 const bytes = (b: Uint8Array): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength)
+
+const EMPTY = new Uint8Array(0)
 
 const isCount = (n: number): boolean => Number.isSafeInteger(n) && n >= 0
 
@@ -106,13 +114,18 @@ const toEntry = (operation: string, row: Row): Either.Either<Entry, StoreError> 
     timestamp: Number(row.timestamp),
     blockHeight: Number(row.block_height),
     hashChain: row.hash_chain,
-    raw: row.assignment instanceof Uint8Array ? bytes(row.assignment) : row.assignment
-  }
+    raw:
+      row.assignment instanceof Uint8Array
+        ? bytes(row.assignment)
+        : row.assignment === null && row.node_json !== null
+          ? EMPTY // left out by `nodeJsonOnly`
+          : row.assignment
+  } as const
   const reason = corruption(fields)
   if (reason !== undefined) {
     return Either.left(new StoreError({ operation, reason: `corrupt row ${row.process_id}/${row.slot}: ${reason}` }))
   }
-  const assignment = new Assignment(fields, { disableValidation: true })
+  const assignment = new Assignment({ ...fields, raw: fields.raw as Uint8Array }, { disableValidation: true })
   return Either.right({
     assignment,
     message: row.message === null ? undefined : bytes(row.message),
@@ -182,7 +195,7 @@ export const make = (options: {
       const order = sql.literal(query.by === "slot" ? "slot" : "timestamp, slot")
       return entries(
         "range",
-        sql<Row>`SELECT ${sql.literal(COLUMNS)} FROM assignments WHERE ${sql.and(where)}
+        sql<Row>`SELECT ${sql.literal(query.nodeJsonOnly === true ? JSON_ONLY_COLUMNS : COLUMNS)} FROM assignments WHERE ${sql.and(where)}
           ORDER BY ${order} LIMIT ${Math.max(0, Math.floor(query.limit))}`
       )
     }

@@ -97,6 +97,13 @@ const handlers = (options: Options) => {
               if (processId === undefined || assign === undefined) {
                 return yield* new BadRequest({ error: "process-id and assign must be given together" })
               }
+              // an assignment names an existing transaction; a body would be a message the client believes is
+              // scheduled and is not
+              if ((yield* Body.read(request, bodyLimit)).byteLength > 0) {
+                return yield* new BadRequest({
+                  error: "POST /?process-id&assign takes no body: post a data item to / without them"
+                })
+              }
               return yield* ingest.assign(processId, assign)
             }
             const body = yield* Body.read(request, bodyLimit)

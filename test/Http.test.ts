@@ -284,6 +284,14 @@ describe("Http: legacy ao SU routes", () => {
         400,
         new RegExp(`^Message ${tx} is already scheduled for process ${pid}$`)
       )
+      // a body with an assign is refused, and nothing is assigned
+      const other = idOf(43)
+      expectError(
+        yield* request(`${node.url}/?process-id=${pid}&assign=${other}`, { method: "POST", body: "a message" }),
+        400,
+        /^POST \/\?process-id&assign takes no body/
+      )
+      expect((yield* request(`${node.url}/${pid}`)).json.edges).toHaveLength(2)
     })
   )
 
@@ -501,6 +509,9 @@ describe("Http: bad input gets 4xx {error}, schedules nothing, and the node keep
       expect(put.headers.get("allow")).toBe("GET")
       expectError(yield* request(`${node.url}/${pid}`, { method: "POST" }), 405, /allowed: GET/)
       expectError(yield* request(`${node.url}/a/b/c`), 404, /^Not found: GET \/a\/b\/c$/)
+      // a long path is quoted, not echoed back whole
+      const long = yield* request(`${node.url}/a/${"x".repeat(5_000)}`)
+      expectError(long, 404, /^Not found: GET \/a\/x{197}… \(5003 characters\)$/)
       // still serving; only the accepted message was scheduled
       expect((yield* request(`${node.url}/${pid}`)).json.edges).toHaveLength(2)
       yield* send(node.url, pid, 2, 2)

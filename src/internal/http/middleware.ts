@@ -47,6 +47,10 @@ const pathOf = (url: string): string => {
   return end === -1 ? url : url.slice(0, end)
 }
 
+/** A path as error messages quote it: at most 200 characters, so a long path is not echoed back whole. */
+const quoted = (path: string): string =>
+  path.length <= 200 ? path : `${path.slice(0, 200)}… (${path.length} characters)`
+
 /** The issues of a decode failure as one line: `from: expected a non-negative integer, got "abc"`. */
 const describeDecodeError = (error: HttpApiError.HttpApiDecodeError): string => {
   // an optional parameter fails once per union member ("…", then "Expected undefined"): keep one per path
@@ -82,14 +86,19 @@ export const errors = (extraGets: ReadonlyArray<string>) => {
             // not decode (bad percent-encoding), which is the client's error, not a wrong method
             if (allowed.includes(request.method)) {
               return HttpServerResponse.unsafeJson(
-                { error: `Invalid request path ${path}: it is not valid percent-encoded UTF-8` },
+                { error: `Invalid request path ${quoted(path)}: it is not valid percent-encoded UTF-8` },
                 { status: 400 }
               )
             }
             return allowed.length === 0
-              ? HttpServerResponse.unsafeJson({ error: `Not found: ${request.method} ${path}` }, { status: 404 })
+              ? HttpServerResponse.unsafeJson(
+                  { error: `Not found: ${request.method} ${quoted(path)}` },
+                  { status: 404 }
+                )
               : HttpServerResponse.unsafeJson(
-                  { error: `Method ${request.method} is not allowed on ${path}; allowed: ${allowed.join(", ")}` },
+                  {
+                    error: `Method ${request.method} is not allowed on ${quoted(path)}; allowed: ${allowed.join(", ")}`
+                  },
                   { status: 405, headers: { allow: allowed.join(", ") } }
                 )
           })

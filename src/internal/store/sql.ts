@@ -68,17 +68,13 @@ const EMPTY = new Uint8Array(0)
 const isCount = (n: number): boolean => Number.isSafeInteger(n) && n >= 0
 
 /** Why a row is not a well-formed assignment, or `undefined` (the checks `Assignment`'s schema makes). */
-const corruption = (a: {
-  readonly id: string
-  readonly processId: string
-  readonly messageId: string
-  readonly slot: number
-  readonly epoch: number
-  readonly timestamp: number
-  readonly blockHeight: number
-  readonly hashChain: unknown
-  readonly raw: unknown
-}): string | undefined => {
+const corruption = (
+  a: Readonly<
+    Record<"id" | "processId" | "messageId", string> &
+      Record<"slot" | "epoch" | "timestamp" | "blockHeight", number> &
+      Record<"hashChain" | "raw", unknown>
+  >
+): string | undefined => {
   for (const [name, id] of [
     ["assignment_id", a.id],
     ["process_id", a.processId],

@@ -35,7 +35,12 @@ const version = ((): string => {
 const serveHandler = (settings: Config.Settings) =>
   Effect.gen(function* () {
     const config = yield* Config.resolve(settings)
+    // finalizers run last-in first-out: this one runs after the node has closed, the next one before
+    yield* Effect.addFinalizer(() =>
+      Console.log("SU stopped: requests in flight answered, schedulers and store closed")
+    )
     const node = yield* Node.start(config)
+    yield* Effect.addFinalizer(() => Console.log("SU stopping: refusing new requests, finishing those in flight"))
     yield* Console.log(
       [
         `SU listening on ${node.url}`,

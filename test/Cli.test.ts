@@ -295,6 +295,10 @@ describe("Cli: the binary", () => {
         const results = yield* Effect.promise(() => burst)
         expect(code).toBe(0)
         expect(elapsed).toBeLessThan(5_000)
+        // the shutdown is announced, and its end too, in that order
+        const out = child.stdout()
+        expect(out.indexOf("SU stopping")).toBeGreaterThan(out.indexOf("SU listening"))
+        expect(out.indexOf("SU stopped")).toBeGreaterThan(out.indexOf("SU stopping"))
         const acknowledged = results.filter((r) => r.status === 200).map((r) => r.id)
         // every request got an answer or was refused at the door; none was cut off mid-way with a 5xx
         for (const r of results) expect([0, 200, 503]).toContain(r.status)

@@ -234,6 +234,27 @@ describe("Scheduler: behaviours 19–29", () => {
     }).pipe(Effect.provide(registryLayer({}, gatedStore(control))))
   })
 
+  it.scoped("28: the caller of a write that hangs times out at its deadline; the watchdog then stops", () => {
+    const control = { gate: undefined as Deferred.Deferred<void> | undefined, started: 0 }
+    return Effect.gen(function* () {
+      control.gate = yield* Deferred.make<void>()
+      const scheduler = yield* SchedulerRegistry.find(P, true)
+      const sleepsBefore = (yield* TestClock.sleeps()).length
+      const hung = yield* Effect.fork(Effect.either(scheduler.schedule(messageOf(1), { timeoutMs: 5_000 })))
+      yield* waitUntil(() => control.started === 1)
+      // one watchdog sleep, however many requests wait
+      expect((yield* TestClock.sleeps()).length).toBe(sleepsBefore + 1)
+      yield* TestClock.adjust(5_001)
+      expect(Either.getLeft(yield* Fiber.join(hung))).toEqual(
+        Option.some(expect.objectContaining({ _tag: "SchedulerTimeout", timeoutMs: 5_000 }))
+      )
+      yield* waitUntil(() => Effect.map(TestClock.sleeps(), (sleeps) => sleeps.length === sleepsBefore))
+      // the write was under way: it completes and keeps its slot; the next message takes the next one
+      yield* Deferred.succeed(control.gate, undefined)
+      expect((yield* scheduler.schedule(messageOf(2))).slot).toBe(1)
+    }).pipe(Effect.provide(registryLayer({}, gatedStore(control))))
+  })
+
   it.scoped("28: schedule to a stopped server fails at once with SchedulerStopped", () =>
     Effect.gen(function* () {
       const scheduler = yield* SchedulerRegistry.find(P, true)

@@ -1,4 +1,4 @@
-import { Cause, Clock, Duration, Effect, Either, type Exit, type Fiber, FiberId, Metric, Option } from "effect"
+import { Cause, Clock, Duration, Effect, Either, type Exit, type Fiber, FiberId, Metric, Option, Runtime } from "effect"
 import * as Assignment from "../Assignment.js"
 import { AssignmentStore } from "../AssignmentStore.js"
 import {
@@ -207,19 +207,23 @@ class SchedulerServer implements Server, Scheduler {
       if (this.stopped !== undefined) return Effect.fail(this.stoppedError())
       const timeoutMs = callOptions?.timeoutMs ?? this.settings.timeoutMs
       const request: Request = { message, resume: undefined, calledAt: now, deadline: now + timeoutMs, timeoutMs }
-      const reply = Effect.async<Assignment.Assignment, ScheduleError>((resume) => {
-        request.resume = resume
-        if (!this.offer(request)) {
-          request.resume = undefined
-          return resume(Effect.fail(new MailboxFull({ processId: this.processId, capacity: this.settings.capacity })))
-        }
-        Metrics.mailboxDepth.unsafeUpdate(this.depth, [])
-        // the caller left (interrupted): the server drops the request if it has not started it
-        return Effect.sync(() => {
-          if (request.resume !== undefined) settle(request, Effect.interrupt, clock.unsafeCurrentTimeMillis())
+      const reply = (watchdogRuntime: Runtime.Runtime<never> | undefined) =>
+        Effect.async<Assignment.Assignment, ScheduleError>((resume) => {
+          request.resume = resume
+          if (!this.offer(request)) {
+            request.resume = undefined
+            return resume(Effect.fail(new MailboxFull({ processId: this.processId, capacity: this.settings.capacity })))
+          }
+          Metrics.mailboxDepth.unsafeUpdate(this.depth, [])
+          // started only once the request is queued, so the watchdog cannot miss it
+          if (watchdogRuntime !== undefined) this.watch(watchdogRuntime, request.deadline)
+          // the caller left (interrupted): the server drops the request if it has not started it
+          return Effect.sync(() => {
+            if (request.resume !== undefined) settle(request, Effect.interrupt, clock.unsafeCurrentTimeMillis())
+          })
         })
-      })
-      return request.deadline < this.watchdogAt ? Effect.zipRight(this.watch(request.deadline), reply) : reply
+      // the watchdog must wake by this deadline: it is (re)started on the caller's runtime (its Clock)
+      return request.deadline < this.watchdogAt ? Effect.flatMap(Effect.runtime<never>(), reply) : reply(undefined)
     })
     // under Effect's built-in tracer nobody sees the span, and making one (with its stack trace) cost about a
     // tenth of an unsigned schedule
@@ -230,16 +234,16 @@ class SchedulerServer implements Server, Scheduler {
     )
   }
 
-  /** (Re)starts the watchdog so that it wakes by `deadline` (the earliest deadline of the waiting requests). */
-  private watch(deadline: number): Effect.Effect<void> {
-    return Effect.suspend(() => {
-      this.stopWatchdog()
-      const generation = this.watchdogGeneration
-      this.watchdogAt = deadline
-      return Effect.map(Effect.forkDaemon(this.expire(generation)), (fiber) => {
-        if (this.watchdogGeneration === generation) this.watchdog = fiber
-      })
-    })
+  /**
+   * (Re)starts the watchdog so that it wakes by `deadline` (the earliest deadline of the waiting requests), as a
+   * root fiber of `runtime`: it outlives the call that started it and ends when no request waits.
+   */
+  private watch(runtime: Runtime.Runtime<never>, deadline: number): void {
+    this.stopWatchdog()
+    const generation = this.watchdogGeneration
+    this.watchdogAt = deadline
+    const fiber = Runtime.runFork(runtime)(this.expire(generation))
+    if (this.watchdogGeneration === generation && this.watchdogAt !== Number.POSITIVE_INFINITY) this.watchdog = fiber
   }
 
   private stopWatchdog(): void {

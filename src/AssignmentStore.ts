@@ -51,7 +51,8 @@ export interface Entry {
 
 /**
  * The largest message (bytes) whose node JSON the SQL stores keep next to the row; larger ones are rendered
- * when read, so a 10 MiB body is not stored twice. 64 KiB.
+ * when read, so a 10 MiB body is not stored twice. 64 KiB. Our read model: the legacy ao SU renders every page
+ * from its rows (`json.rs`), HyperBEAM has no page JSON.
  *
  * @since 0.1.0
  */

@@ -14,6 +14,7 @@ import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 import { Context, Effect, type Exit, Layer } from "effect"
 import { WalletError } from "./errors.js"
+import { cacheByOwner } from "./internal/by-owner.js"
 
 /**
  * An Arweave JWK key file: `{kty: "RSA", e: "AQAB", n, d, p, q, dp, dq, qi}` as unpadded base64url.
@@ -77,15 +78,9 @@ export const ownerToAddress = (owner: Uint8Array): string =>
  * The public keys of the last few owners, found by their bytes: a node verifies many items of few signers (its
  * clients, the MUs), and parsing the JWK again cost as much as the verification.
  */
-const publicKeys: Array<{ readonly owner: Buffer; readonly key: Crypto.KeyObject }> = []
-const publicKeyOf = (owner: Uint8Array): Crypto.KeyObject => {
-  const bytes = Buffer.from(owner.buffer, owner.byteOffset, owner.byteLength)
-  for (const entry of publicKeys) if (entry.owner.equals(bytes)) return entry.key
-  const key = Crypto.createPublicKey({ key: { kty: "RSA", n: bytes.toString("base64url"), e: "AQAB" }, format: "jwk" })
-  if (publicKeys.length >= 16) publicKeys.pop()
-  publicKeys.unshift({ owner: Buffer.from(bytes), key })
-  return key
-}
+const publicKeyOf = cacheByOwner(16, (owner) =>
+  Crypto.createPublicKey({ key: { kty: "RSA", n: owner.toString("base64url"), e: "AQAB" }, format: "jwk" })
+)
 
 /**
  * Verifies an RSA-PSS SHA-256 signature of `data` by `owner` (the public modulus n, e = 65537).

@@ -9,6 +9,7 @@ import { type Assignment, padBlockHeight } from "../Assignment.js"
 import type { Entry } from "../AssignmentStore.js"
 import * as DataItem from "../DataItem.js"
 import { ownerToAddress, SIGNATURE_LENGTH } from "../Wallet.js"
+import { cacheByOwner } from "./by-owner.js"
 
 /** base64url of 32 zero bytes: the `block-hash` of a node without a gateway (HyperBEAM's `{0, 0, <<0:256>>}`). */
 export const ZERO_BLOCK_HASH = Buffer.alloc(32).toString("base64url")
@@ -48,20 +49,12 @@ export interface RenderOptions {
 /** `{address, key}` of an owner, as JSON text. */
 type OwnerJson = { readonly address: string; readonly key: string; readonly text: string }
 
-/**
- * The last few owners seen: a page holds many items of few owners (the SU, a few clients). Found by comparing
- * the 512 bytes (a `memcmp`), not by their base64url text, which would be made again for every item.
- */
-const owners: Array<{ readonly bytes: Buffer; readonly json: OwnerJson }> = []
-const ownerOf = (ownerBytes: Buffer): OwnerJson => {
-  for (const owner of owners) if (owner.bytes.equals(ownerBytes)) return owner.json
-  const key = ownerBytes.toString("base64url")
-  const address = ownerToAddress(ownerBytes)
-  const json = { address, key, text: JSON.stringify({ address, key }) }
-  if (owners.length >= 8) owners.pop()
-  owners.unshift({ bytes: Buffer.from(ownerBytes), json })
-  return json
-}
+/** The last few owners' JSON: a page holds many items of few owners (the SU, a few clients). */
+const ownerOf = cacheByOwner(8, (owner): OwnerJson => {
+  const key = owner.toString("base64url")
+  const address = ownerToAddress(owner)
+  return { address, key, text: JSON.stringify({ address, key }) }
+})
 
 const asBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 

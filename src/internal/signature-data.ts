@@ -30,12 +30,18 @@ const blobHash = (blob: Uint8Array): Buffer => {
 const EMPTY = new Uint8Array(0)
 const EMPTY_BLOB = blobHash(EMPTY)
 
-/** The fold over `["dataitem", "1", "1", owner, target = empty, anchor = empty]` of an 8-element list. */
-const prefixOf = (owner: Uint8Array): Buffer => {
-  let acc = sha384(utf8("list8"))
-  for (const chunk of [utf8("dataitem"), utf8("1"), utf8("1"), owner, EMPTY, EMPTY]) acc = sha384(acc, blobHash(chunk))
+/** `deepHash` of a list, from `acc` (the list's tag, or a fold so far): `acc = sha384(acc ‖ deepHash(chunk))`. */
+const fold = (acc: Buffer, chunks: ReadonlyArray<Uint8Array>): Buffer => {
+  for (const chunk of chunks) acc = sha384(acc, blobHash(chunk))
   return acc
 }
+
+/** The tag of an ANS-104 item's 8-element list, where every fold starts. */
+const LIST8 = sha384(utf8("list8"))
+
+/** The fold over `["dataitem", "1", "1", owner, target = empty, anchor = empty]`. */
+const prefixOf = (owner: Uint8Array): Buffer =>
+  fold(LIST8, [utf8("dataitem"), utf8("1"), utf8("1"), owner, EMPTY, EMPTY])
 
 /**
  * The signature data of any data item from its raw fields: the same fold over all eight elements, computed
@@ -48,9 +54,8 @@ export const signatureData = (item: {
   readonly anchor: Uint8Array
   readonly tags: Uint8Array
   readonly data: Uint8Array
-}): Buffer => {
-  let acc = sha384(utf8("list8"))
-  for (const chunk of [
+}): Buffer =>
+  fold(LIST8, [
     utf8("dataitem"),
     utf8("1"),
     utf8(String(item.signatureType)),
@@ -59,11 +64,7 @@ export const signatureData = (item: {
     item.anchor,
     item.tags,
     item.data
-  ]) {
-    acc = sha384(acc, blobHash(chunk))
-  }
-  return acc
-}
+  ])
 
 const prefixes = new WeakMap<Uint8Array, Buffer>()
 
@@ -78,5 +79,6 @@ export const assignmentSignatureData = (owner: Uint8Array, rawTags: Uint8Array):
     prefix = prefixOf(owner)
     prefixes.set(owner, prefix)
   }
-  return sha384(sha384(prefix, blobHash(rawTags)), EMPTY_BLOB)
+  // the last two folds, tags then the empty data (whose deep hash is a constant)
+  return sha384(fold(prefix, [rawTags]), EMPTY_BLOB)
 }

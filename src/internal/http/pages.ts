@@ -68,8 +68,7 @@ export const legacyPage = (
       const entry = rows[i]!
       const cursor = byNonce ? entry.assignment.slot : entry.assignment.timestamp
       parts.push(utf8(`${i === 0 ? "" : ","}{"cursor":"${cursor}","node":`))
-      // the stored node JSON (the read model) unless the anchor must be shown, which it renders without
-      const stored = query.showAnchor === true ? undefined : entry.nodeJson
+      const stored = nodeJsonOnly ? entry.nodeJson : undefined
       parts.push(stored ?? utf8(nodeJsonText(entry, options)), CLOSE)
     }
     parts.push(utf8("]}"))

@@ -78,11 +78,10 @@ export const make = (): AssignmentStore["Type"] => {
         // by message id within the process, or by assignment id (unique everywhere) if it is this process's;
         // the earlier of the two, as the SQL stores order them
         const byMessage = schedules.get(processId)?.byMessage.get(id)
-        const byAssignment = byId.get(id)
-        const own = byAssignment?.assignment.id === id && byAssignment.assignment.processId === processId
-        const candidates = [byMessage, own ? byAssignment : undefined].filter((e) => e !== undefined)
-        candidates.sort((a, b) => a.assignment.slot - b.assignment.slot)
-        return Option.fromNullable(candidates[0])
+        const found = byId.get(id)
+        const byAssignment = found?.assignment.id === id && found.assignment.processId === processId ? found : undefined
+        if (byMessage === undefined || byAssignment === undefined) return Option.fromNullable(byMessage ?? byAssignment)
+        return Option.some(byMessage.assignment.slot <= byAssignment.assignment.slot ? byMessage : byAssignment)
       }
       return Option.fromNullable(byId.get(id))
     })

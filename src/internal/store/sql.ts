@@ -125,7 +125,7 @@ const toEntry = (operation: string, row: Row): Either.Either<Entry, StoreError> 
   return Either.right({
     assignment,
     message: row.message === null ? undefined : bytes(row.message),
-    nodeJson: row.node_json === null || row.node_json === undefined ? undefined : bytes(row.node_json)
+    nodeJson: row.node_json === null ? undefined : bytes(row.node_json)
   })
 }
 

@@ -13,10 +13,11 @@ import { HttpServer } from "@effect/platform"
 import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import * as AssignmentStore from "../src/AssignmentStore.js"
-import * as Http from "../src/Http.js"
 import * as NameService from "../src/NameService.js"
+import * as Http from "../src/node/Http.js"
+import * as SignerPool from "../src/node/SignerPool.js"
 import * as SchedulerRegistry from "../src/SchedulerRegistry.js"
-import * as SignerPool from "../src/SignerPool.js"
+import * as SqliteStore from "../src/sqlite/SqliteStore.js"
 import * as Wallet from "../src/Wallet.js"
 import { walletJwk } from "../test/fixtures/wallet.js"
 
@@ -24,7 +25,7 @@ const storeArg = process.argv[2] ?? "memory"
 const BLOCK_HEIGHT = 1_500_000
 
 const wallet = Layer.orDie(Wallet.layerJwk(walletJwk))
-const store = storeArg === "memory" ? AssignmentStore.layerMemory : AssignmentStore.layerSqlite({ filename: storeArg })
+const store = storeArg === "memory" ? AssignmentStore.layerMemory : SqliteStore.layer({ filename: storeArg })
 const registry = Layer.unwrapEffect(
   Effect.map(SignerPool.SignerPool, (signer) =>
     SchedulerRegistry.layer({ mode: "local_confirmation", blockHeight: () => BLOCK_HEIGHT, signer })

@@ -21,7 +21,9 @@ import * as AssignmentStore from "../src/AssignmentStore.js"
 import type { StoreError } from "../src/errors.js"
 import * as NameService from "../src/NameService.js"
 import type { ProcessId } from "../src/ProcessId.js"
+import * as PgStore from "../src/pg/PgStore.js"
 import * as SchedulerRegistry from "../src/SchedulerRegistry.js"
+import * as SqliteStore from "../src/sqlite/SqliteStore.js"
 import { appendFakeChain, randomMessageId, randomProcessId } from "../test/fixtures/assignments.js"
 import { WalletTest } from "../test/fixtures/wallet.js"
 import { fmt, median, printHeader, printRow, scratchDir, time, withPgSchema } from "./store-measure.js"
@@ -133,11 +135,11 @@ const program = Effect.gen(function* () {
   const filename = Path.join(dir, "su.sqlite")
   // seeded with synchronous NORMAL and big batches to save time; restarted with the defaults (FULL), as a node is
   yield* run("SQLite", (seeding) =>
-    AssignmentStore.layerSqlite(seeding ? { filename, synchronous: "NORMAL", batchSize: 1_000 } : { filename })
+    SqliteStore.layer(seeding ? { filename, synchronous: "NORMAL", batchSize: 1_000 } : { filename })
   )
 
   yield* withPgSchema((url, schema) =>
-    run("PostgreSQL", (seeding) => AssignmentStore.layerPg({ url, schema, ...(seeding ? { batchSize: 1_000 } : {}) }))
+    run("PostgreSQL", (seeding) => PgStore.layer({ url, schema, ...(seeding ? { batchSize: 1_000 } : {}) }))
   )
 })
 

@@ -9,8 +9,8 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { SqlClient } from "@effect/sql"
 import { Effect, type Scope } from "effect"
-import * as AssignmentStore from "../src/AssignmentStore.js"
 import { StoreError } from "../src/errors.js"
+import * as PgStore from "../src/pg/PgStore.js"
 
 /** Runs `effect` and returns its value with the wall time it took, in ms. */
 export const time = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
@@ -55,7 +55,7 @@ export const withPgSchema = <E, R>(
   const schema = `su_bench_${Crypto.randomBytes(4).toString("hex")}`
   const dropSchema = Effect.flatMap(SqlClient.SqlClient, (sql) => sql`DROP SCHEMA IF EXISTS ${sql(schema)} CASCADE`)
   return run(url, schema).pipe(
-    Effect.ensuring(Effect.ignore(Effect.provide(dropSchema, AssignmentStore.layerPgClient({ url, schema })))),
+    Effect.ensuring(Effect.ignore(Effect.provide(dropSchema, PgStore.layerClient({ url, schema })))),
     Effect.catchIf(
       (e): e is StoreError => e instanceof StoreError,
       (e) => Effect.sync(() => console.log(`| PostgreSQL | skipped: ${e.message} |`))

@@ -12,6 +12,8 @@ import { Effect, Layer } from "effect"
 import { Message } from "../src/Assignment.js"
 import * as AssignmentStore from "../src/AssignmentStore.js"
 import type { StoreError } from "../src/errors.js"
+import * as PgStore from "../src/pg/PgStore.js"
+import * as SqliteStore from "../src/sqlite/SqliteStore.js"
 import { BASE_TIMESTAMP, fake, randomProcessId } from "../test/fixtures/assignments.js"
 import { fmt, median, printHeader, printRow, scratchDir, time, withPgSchema } from "./store-measure.js"
 
@@ -127,9 +129,9 @@ const program = Effect.gen(function* () {
   const dir = yield* scratchDir("su-bench-")
   for (const synchronous of ["FULL", "NORMAL"] as const) {
     const filename = Path.join(dir, `${synchronous}.db`)
-    yield* run(`SQLite ${synchronous}`, () => AssignmentStore.layerSqlite({ filename, synchronous }))
+    yield* run(`SQLite ${synchronous}`, () => SqliteStore.layer({ filename, synchronous }))
   }
-  yield* withPgSchema((url, schema) => run("PostgreSQL", () => AssignmentStore.layerPg({ url, schema })))
+  yield* withPgSchema((url, schema) => run("PostgreSQL", () => PgStore.layer({ url, schema })))
 })
 
 Effect.runPromise(Effect.scoped(program)).catch((error) => {

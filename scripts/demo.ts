@@ -14,9 +14,9 @@ import { parseArgs } from "node:util"
 import { ArweaveSigner, createData } from "@dha-team/arbundles"
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect } from "effect"
-import * as Client from "../src/Client.js"
-import { DEFAULT_HOST, DEFAULT_PORT } from "../src/Config.js"
+import { DEFAULT_HOST, DEFAULT_PORT } from "../src/node/Config.js"
 import * as Wallet from "../src/Wallet.js"
+import * as Client from "../test/fixtures/client.js"
 
 const { values } = parseArgs({
   options: {

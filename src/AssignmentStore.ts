@@ -1,5 +1,7 @@
 /**
- * Where assignments live: the storage contract every scheduler writes through, and its layers.
+ * Where assignments live: the storage contract every scheduler writes through, and the in-memory store. The
+ * durable stores are in their own entry points: `effect-scheduler-registry/sqlite` (`SqliteStore`) and
+ * `effect-scheduler-registry/pg` (`PgStore`), both on the SQL store of `SqlStore`.
  *
  * Mirrors `dev_scheduler_cache` (write / read / list / latest) and the legacy ao SU's `messages` and
  * `processes` tables, with their failures fixed: (process, slot) and the assignment id are unique, so a second
@@ -7,16 +9,10 @@
  *
  * @since 0.1.0
  */
-import type { SqlClient } from "@effect/sql"
-import type { PgClient } from "@effect/sql-pg"
-import type { SqliteClient } from "@effect/sql-sqlite-node"
-import { Context, Effect, Layer, type Metric, type Option, type Scope } from "effect"
+import { Context, Effect, Layer, type Option } from "effect"
 import type { Assignment, Message } from "./Assignment.js"
 import type { StoreConflict, StoreError } from "./errors.js"
 import * as Memory from "./internal/store/memory.js"
-import * as Pg from "./internal/store/pg.js"
-import * as Sql from "./internal/store/sql.js"
-import * as Sqlite from "./internal/store/sqlite.js"
 import type { ProcessId } from "./ProcessId.js"
 
 /**
@@ -123,122 +119,3 @@ export const makeMemory: Effect.Effect<AssignmentStore["Type"]> = Effect.sync(Me
  * @since 0.1.0
  */
 export const layerMemory: Layer.Layer<AssignmentStore> = Layer.effect(AssignmentStore, makeMemory)
-
-/**
- * Options of the SQL stores.
- *
- * - `batchSize`: the most appends committed in one transaction by the group-commit writer (default 128).
- *   Appends that arrive while a transaction runs wait for the next one, which takes up to `batchSize` of them.
- *
- * @since 0.1.0
- */
-export interface SqlOptions {
-  readonly batchSize?: number | undefined
-}
-
-/**
- * The durable store on the `SqlClient` in context (SQLite or PostgreSQL: the SQL is the same).
- *
- * Runs the schema migrations (`@effect/sql` Migrator, table `assignment_store_migrations`), then starts one
- * writer fiber in the current scope. Appends are queued; the writer takes up to `batchSize` of them and writes
- * them in one transaction (group commit), and each `append` returns after that transaction has committed, so
- * an acknowledged assignment is durable (as durable as the client's commit, see docs/storage.md). A
- * `StoreConflict` fails only its own append, never the batch. Mirrors `dev_scheduler_cache`'s write/read/list
- * with the legacy ao SU's tables, keyed by (process, slot) instead of timestamp (K12).
- *
- * Fails with `StoreError` (operation `migrate`) if the schema cannot be created or upgraded.
- *
- * @since 0.1.0
- */
-export const makeSql = (
-  options: SqlOptions = {}
-): Effect.Effect<AssignmentStore["Type"], StoreError, SqlClient.SqlClient | Scope.Scope> => Sql.make(options)
-
-/**
- * `makeSql` as a Layer over a `SqlClient` you provide (to share one client or pool with other services).
- *
- * @since 0.1.0
- */
-export const layerSql = (options: SqlOptions = {}): Layer.Layer<AssignmentStore, StoreError, SqlClient.SqlClient> =>
-  Layer.scoped(AssignmentStore, makeSql(options))
-
-/**
- * Options of the SQLite store.
- *
- * - `filename`: the database file; its directory is created if missing. WAL mode adds `-wal` and `-shm` files
- *   beside it.
- * - `synchronous`: when SQLite fsyncs. `"FULL"` (default): every commit fsyncs the WAL, so an acknowledged
- *   append survives a process crash and an OS crash or power loss; it costs one fsync per transaction, which
- *   group commit shares among up to `batchSize` appends. `"NORMAL"`: the WAL is fsynced only at checkpoints;
- *   an acknowledged append survives a process crash (SIGKILL) but the last transactions may be lost on power
- *   loss, which would let the node sign a second assignment for a slot it had already acknowledged.
- *
- * @since 0.1.0
- */
-export interface SqliteOptions extends SqlOptions {
-  readonly filename: string
-  readonly synchronous?: "FULL" | "NORMAL" | undefined
-}
-
-/**
- * The SQLite client the store uses: `@effect/sql-sqlite-node` (better-sqlite3, one connection) in WAL mode
- * with `PRAGMA synchronous` set from `options`. Fails with `StoreError` (operation `open`) if the file cannot be
- * opened.
- *
- * @since 0.1.0
- */
-export const layerSqliteClient = (
-  options: SqliteOptions
-): Layer.Layer<SqliteClient.SqliteClient | SqlClient.SqlClient, StoreError> => Sqlite.layerClient(options)
-
-/**
- * A durable store in the SQLite file `options.filename`. Fails with `StoreError` (operation `open` or
- * `migrate`). Layout and durability: docs/storage.md.
- *
- * @since 0.1.0
- */
-export const layerSqlite = (options: SqliteOptions): Layer.Layer<AssignmentStore, StoreError> =>
-  layerSql(options).pipe(Layer.provide(layerSqliteClient(options)))
-
-/**
- * Options of the PostgreSQL store.
- *
- * - `url`: a `postgres://user:password@host:port/database` connection string (libpq parameters allowed).
- * - `schema`: the schema that holds the tables (default `public`), created if missing and set as every
- *   connection's `search_path`; a plain identifier (letters, digits, `_`). Give each test run its own.
- * - `maxConnections`: the pool size (default 10). Writes use one connection at a time; reads use the rest.
- *
- * @since 0.1.0
- */
-export interface PgOptions extends SqlOptions {
-  readonly url: string
-  readonly schema?: string | undefined
-  readonly maxConnections?: number | undefined
-}
-
-/**
- * The PostgreSQL client the store uses: `@effect/sql-pg` with `search_path` = `options.schema` and
- * `synchronous_commit = on` on every connection, after creating the schema if missing. Fails with `StoreError`
- * (operation `open`) if the server does not answer or the schema name is not a plain identifier.
- *
- * @since 0.1.0
- */
-export const layerPgClient = (options: PgOptions): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, StoreError> =>
-  Pg.layerClient(options)
-
-/**
- * A durable store in PostgreSQL. Fails with `StoreError` (operation `open` or `migrate`). A COMMIT returns
- * once the server has flushed its WAL, so an acknowledged append survives a crash of this node or of the server.
- *
- * @since 0.1.0
- */
-export const layerPg = (options: PgOptions): Layer.Layer<AssignmentStore, StoreError> =>
-  layerSql(options).pipe(Layer.provide(layerPgClient(options)))
-
-/**
- * Histogram of the number of appends committed per transaction by the SQL stores' group-commit writer
- * (`assignment_store_batch_size`, buckets 1, 2, 4, … 512). Its count is the number of transactions.
- *
- * @since 0.1.0
- */
-export const batchSize: Metric.Metric.Histogram<number> = Sql.batchSize

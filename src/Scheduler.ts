@@ -17,7 +17,9 @@
 import type { Effect, Fiber } from "effect"
 import type { Assignment, AssignmentSigner, Message } from "./Assignment.js"
 import type { ScheduleError, SchedulerStopped } from "./errors.js"
+import * as Internal from "./internal/scheduler.js"
 import type { ProcessId } from "./ProcessId.js"
+import type { Wallet } from "./Wallet.js"
 
 /**
  * When `schedule` replies (`scheduling_mode` in HyperBEAM, behaviour 24):
@@ -37,14 +39,14 @@ export type Mode = "aggressive" | "local_confirmation" | "remote_confirmation" |
  *
  * @since 0.1.0
  */
-export const DEFAULT_TIMEOUT_MS = 10_000
+export const DEFAULT_TIMEOUT_MS: number = Internal.DEFAULT_TIMEOUT_MS
 
 /**
  * Default capacity of a scheduler's mailbox, in requests.
  *
  * @since 0.1.0
  */
-export const DEFAULT_MAILBOX_CAPACITY = 4_096
+export const DEFAULT_MAILBOX_CAPACITY: number = Internal.DEFAULT_MAILBOX_CAPACITY
 
 /**
  * Options of one scheduler server. All optional; defaults in brackets.
@@ -114,4 +116,21 @@ export interface Scheduler {
   readonly fiber: Fiber.RuntimeFiber<void, unknown>
 }
 
-export { make, type Server } from "./internal/scheduler.js"
+/**
+ * A scheduler server before it runs: its `handle`, the server loop `run(started)` to fork, and `attach` to give
+ * the handle its fiber. The registry forks `run` into its own scope, so the server outlives the request that
+ * started it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Server = Internal.Server
+
+/**
+ * A scheduler server for `processId`, signing with `options.signer` or else in-line with `wallet`. Not started:
+ * fork `run` and `attach` the fiber (`SchedulerRegistry` does both, and is how applications get schedulers).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: (processId: ProcessId, wallet: Wallet["Type"], options?: Options) => Server = Internal.make

@@ -27,7 +27,7 @@ import {
   StoreError
 } from "./errors.js"
 import { admit } from "./internal/admit.js"
-import { isTracing } from "./internal/tracing.js"
+import { isTracing } from "./internal/tracer.js"
 import type { NameService } from "./NameService.js"
 import type { ProcessId } from "./ProcessId.js"
 import * as Scheduler from "./Scheduler.js"
@@ -321,11 +321,3 @@ export const getWallet = (): Effect.Effect<Wallet["Type"], never, SchedulerRegis
  */
 export const getProcesses = (): Effect.Effect<ReadonlyArray<ProcessId>, never, SchedulerRegistry> =>
   Effect.flatMap(SchedulerRegistry, (r) => r.getProcesses())
-
-/**
- * The same `SchedulerRegistry` over `@effect/cluster`: schedulers as sharded entities, one writer per process
- * across runners (`ClusterRegistry.layerCluster`, `ClusterRegistry.layerClusterNode`; see docs/scaling.md).
- *
- * @since 0.1.0
- */
-export { type ClusterNodeOptions, type ClusterOptions, layerCluster, layerClusterNode } from "./ClusterRegistry.js"

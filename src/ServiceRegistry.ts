@@ -17,7 +17,6 @@
 import {
   Cause,
   type Clock,
-  Data,
   Deferred,
   Effect,
   Exit,
@@ -34,50 +33,16 @@ import {
 import { RegistryClosed, RestartLimitExceeded } from "./errors.js"
 import * as Metrics from "./internal/metrics.js"
 import { Name, NameService } from "./NameService.js"
+import { Passivated, RegistryEvent, type UnregisterReason } from "./Service.js"
 
 /**
- * Why a service left the registry:
- * `exited` (its fiber completed), `failed` (an error or defect; the cause is attached), `interrupted`,
- * `passivated` (it stopped itself after being idle) or `registry_closed`.
+ * Why a service left, the registry's events and the `Passivated` marker, re-exported from `Service`, where a
+ * service (such as a scheduler) finds them without knowing its registry.
  *
  * @since 0.1.0
+ * @category models
  */
-export type UnregisterReason = "exited" | "failed" | "interrupted" | "passivated" | "registry_closed"
-
-/**
- * A registry event. `name` is the service's (service type, node, id).
- *
- * - `Registered`: the name was claimed and the service fiber forked.
- * - `Activated`: the service finished starting (e.g. a scheduler recovered its slot and chain).
- * - `Passivated`: the service stopped itself after being idle; `Unregistered` with reason `passivated` follows.
- * - `Unregistered`: the entry is gone; `reason` says why, and `cause` holds a failure's cause.
- *
- * @since 0.1.0
- */
-export type RegistryEvent = Data.TaggedEnum<{
-  Registered: { readonly name: Name }
-  Activated: { readonly name: Name }
-  Passivated: { readonly name: Name }
-  Unregistered: {
-    readonly name: Name
-    readonly reason: UnregisterReason
-    readonly cause: Option.Option<Cause.Cause<unknown>>
-  }
-}>
-
-/**
- * Constructors and matchers for `RegistryEvent`.
- *
- * @since 0.1.0
- */
-export const RegistryEvent = Data.taggedEnum<RegistryEvent>()
-
-/**
- * What a service's fiber returns when it stops itself after being idle; the registry reports `passivated`.
- *
- * @since 0.1.0
- */
-export const Passivated: unique symbol = Symbol.for("effect-scheduler-registry/Passivated")
+export { Passivated, RegistryEvent, type UnregisterReason } from "./Service.js"
 
 /**
  * A service about to start: its handle, and the fiber body `run(ready)`, which must run `ready` once the

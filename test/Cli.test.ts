@@ -3,17 +3,23 @@
  * a child process: `--help`, `--version`, `wallet`, and `serve` with a graceful SIGTERM under load.
  */
 import { type ChildProcess, spawn as spawnChild } from "node:child_process"
+import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { Command } from "@effect/cli"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Either, Exit } from "effect"
-import * as Client from "../src/Client.js"
-import * as Config from "../src/Config.js"
+import * as Config from "../src/node/Config.js"
 import { bundleEntry } from "./fixtures/child.js"
+import * as Client from "./fixtures/client.js"
 import { messageItem, processItem } from "./fixtures/dataItems.js"
 import { fixtureWallet, post, request, startNode, tempDir } from "./fixtures/node.js"
 import { type Edge, tag, walk } from "./fixtures/su.js"
+
+/** The version `--version` must print: the package's own. */
+const packageVersion = (
+  JSON.parse(Fs.readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }
+).version
 
 const ROOT = Path.resolve(import.meta.dirname, "..")
 const NODE_ADDRESS = "b1ayEFhXXqrS30fIn5k8ARPglHDKWXkVp_0wbTwo5UI"
@@ -168,9 +174,9 @@ interface Child {
 }
 
 /** The CLI bundled once by esbuild: plain `node` starts it in about half the time tsx takes. */
-const bin = bundleEntry(new URL("../src/bin.ts", import.meta.url))
+const bin = bundleEntry(new URL("../src/node/bin.ts", import.meta.url))
 
-/** Runs the bundled `src/bin.ts …args` directly under node (so signals reach it, not a wrapper). */
+/** Runs the bundled `src/node/bin.ts …args` directly under node (so signals reach it, not a wrapper). */
 const runBin = (script: string, args: ReadonlyArray<string>): Child => {
   const child = spawnChild(process.execPath, [script, ...args], {
     cwd: ROOT,
@@ -228,7 +234,7 @@ describe("Cli: the binary", () => {
           run("serve", "--port", "abc")
         ])
         expect(version.code).toBe(0)
-        expect(version.out.trim()).toBe("0.1.0")
+        expect(version.out.trim()).toBe(packageVersion)
         expect(help.code).toBe(0)
         for (const flag of [
           "--port",

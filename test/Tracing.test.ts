@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
 import { Effect, Fiber, Layer } from "effect"
 import * as SchedulerRegistry from "../src/SchedulerRegistry.js"
-import * as Tracing from "../src/Tracing.js"
+import * as Tracing from "../src/tracing/Tracing.js"
 import { idOf, messageOf } from "./fixtures/ids.js"
 import { registryLayer } from "./fixtures/registry.js"
 

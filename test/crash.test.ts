@@ -3,7 +3,7 @@
  * restarted on the same SQLite file, RESTARTS times; after every restart nothing acknowledged is lost and the
  * schedule goes on exactly where the store left off.
  *
- * The child (test/crash/scheduler-child.ts) runs a SchedulerRegistry over `AssignmentStore.layerSqlite` with
+ * The child (test/crash/scheduler-child.ts) runs a SchedulerRegistry over `SqliteStore.layer` with
  * `synchronous: "NORMAL"`, schedules for PROCESSES processes with 4 concurrent callers each, and prints every
  * acknowledged assignment (a line printed after `schedule` returned). NORMAL is the weaker setting: it skips the
  * fsync at commit, which only matters if the OS itself goes down; a SIGKILL loses no committed transaction in
@@ -38,6 +38,7 @@ import * as Assignment from "../src/Assignment.js"
 import * as AssignmentStore from "../src/AssignmentStore.js"
 import type { StoreError } from "../src/errors.js"
 import type { ProcessId } from "../src/ProcessId.js"
+import * as SqliteStore from "../src/sqlite/SqliteStore.js"
 import { randomProcessId } from "./fixtures/assignments.js"
 import { bundleEntry } from "./fixtures/child.js"
 import { walletJwk } from "./fixtures/wallet.js"
@@ -232,7 +233,7 @@ const check = (
     const listed = yield* store.listProcesses()
     if ([...listed].sort().join() !== [...processIds].sort().join()) problems.push(`listProcesses: ${listed}`)
     return { schedules, heads, problems }
-  }).pipe(Effect.provide(AssignmentStore.layerSqlite({ filename })))
+  }).pipe(Effect.provide(SqliteStore.layer({ filename })))
 
 /** The slots acknowledged more than once (by one child or across restarts). */
 const reacknowledged = (acks: ReadonlyArray<Ack>) => {

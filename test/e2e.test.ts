@@ -9,9 +9,10 @@ import { describe, expect, it } from "@effect/vitest"
 import { type Clock, Context, Effect, Either, Exit, Layer, Scope } from "effect"
 import * as Assignment from "../src/Assignment.js"
 import * as AssignmentStore from "../src/AssignmentStore.js"
-import * as Client from "../src/Client.js"
 import * as DataItem from "../src/DataItem.js"
 import type { ProcessId } from "../src/ProcessId.js"
+import * as SqliteStore from "../src/sqlite/SqliteStore.js"
+import * as Client from "./fixtures/client.js"
 import { hashChain } from "./fixtures/cu-hash-chain.js"
 import { messageItem, processItem } from "./fixtures/dataItems.js"
 import { post, request, startNode, tempDir } from "./fixtures/node.js"
@@ -40,7 +41,7 @@ const withStore = <A>(
   f: (store: AssignmentStore.AssignmentStore["Type"]) => Effect.Effect<A, unknown>
 ) =>
   Effect.scoped(
-    Effect.flatMap(Layer.build(AssignmentStore.layerSqlite({ filename })), (ctx) =>
+    Effect.flatMap(Layer.build(SqliteStore.layer({ filename })), (ctx) =>
       f(Context.get(ctx, AssignmentStore.AssignmentStore))
     )
   )

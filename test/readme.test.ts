@@ -3,7 +3,8 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Layer } from "effect"
-import { Assignment, AssignmentStore, NameService, SchedulerRegistry, Wallet } from "../src/index.js"
+import { Assignment, NameService, SchedulerRegistry, Wallet } from "../src/index.js"
+import * as SqliteStore from "../src/sqlite/SqliteStore.js"
 import { walletJwk } from "./fixtures/wallet.js"
 
 describe("README", () => {
@@ -16,7 +17,7 @@ describe("README", () => {
         Layer.mergeAll(
           NameService.layer,
           Wallet.layerFile(Path.join(dir, "wallet.json")),
-          AssignmentStore.layerSqlite({ filename: Path.join(dir, "su.sqlite") })
+          SqliteStore.layer({ filename: Path.join(dir, "su.sqlite") })
         )
       )
     )

@@ -12,6 +12,7 @@ import { Effect, Layer } from "effect"
 import * as Assignment from "../src/Assignment.js"
 import * as AssignmentStore from "../src/AssignmentStore.js"
 import * as SchedulerRegistry from "../src/SchedulerRegistry.js"
+import * as SqliteStore from "../src/sqlite/SqliteStore.js"
 import { appendFakeChain, randomMessageId, randomProcessId } from "./fixtures/assignments.js"
 import { registryLayer } from "./fixtures/registry.js"
 
@@ -32,7 +33,7 @@ describe("restart at scale", () => {
         // the node that wrote the schedule, then stopped
         const head = yield* Effect.flatMap(AssignmentStore.AssignmentStore, (store) =>
           appendFakeChain(store, p, COUNT)
-        ).pipe(Effect.provide(AssignmentStore.layerSqlite({ filename, synchronous: "NORMAL", batchSize: 1_000 })))
+        ).pipe(Effect.provide(SqliteStore.layer({ filename, synchronous: "NORMAL", batchSize: 1_000 })))
         expect(head.slot).toBe(COUNT - 1)
 
         // the restarted node: a new registry over the reopened file
@@ -43,10 +44,7 @@ describe("restart at scale", () => {
           const store = yield* AssignmentStore.AssignmentStore
           const tail = yield* store.range(p, { by: "slot", from: COUNT - 2, limit: 10 })
           return { info, next, tail }
-        }).pipe(
-          Effect.scoped,
-          Effect.provide(registryLayer({}, Layer.orDie(AssignmentStore.layerSqlite({ filename }))))
-        )
+        }).pipe(Effect.scoped, Effect.provide(registryLayer({}, Layer.orDie(SqliteStore.layer({ filename })))))
 
         expect({ slot: info.slot, assignmentId: info.assignmentId, hashChain: info.hashChain }).toEqual({
           slot: COUNT - 1,

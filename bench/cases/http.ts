@@ -27,8 +27,9 @@ import {
   tags
 } from "../../src/Assignment.js"
 import * as AssignmentStore from "../../src/AssignmentStore.js"
+import * as SignerPool from "../../src/node/SignerPool.js"
 import type { MessageId, ProcessId } from "../../src/ProcessId.js"
-import * as SignerPool from "../../src/SignerPool.js"
+import * as SqliteStore from "../../src/sqlite/SqliteStore.js"
 import * as Wallet from "../../src/Wallet.js"
 import { BASE_TIMESTAMP, BLOCK_HEIGHT, randomMessageId } from "../../test/fixtures/assignments.js"
 import { messageTags, processTags, randomAnchor } from "../../test/fixtures/dataItems.js"
@@ -188,7 +189,7 @@ const seed = async (file: string, rows: number): Promise<{ processId: ProcessId;
     })
   )
   const timestamps: Array<number> = []
-  const store = AssignmentStore.layerSqlite({ filename: file, synchronous: "NORMAL", batchSize: 512 })
+  const store = SqliteStore.layer({ filename: file, synchronous: "NORMAL", batchSize: 512 })
   await Effect.runPromise(
     Effect.scoped(
       Effect.gen(function* () {

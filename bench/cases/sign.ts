@@ -16,8 +16,9 @@ import { Context, Effect, Exit, Layer, Scope } from "effect"
 import { Message } from "../../src/Assignment.js"
 import * as AssignmentStore from "../../src/AssignmentStore.js"
 import * as NameService from "../../src/NameService.js"
+import * as SignerPool from "../../src/node/SignerPool.js"
 import * as SchedulerRegistry from "../../src/SchedulerRegistry.js"
-import * as SignerPool from "../../src/SignerPool.js"
+import * as SqliteStore from "../../src/sqlite/SqliteStore.js"
 import * as Wallet from "../../src/Wallet.js"
 import { randomMessageId, randomProcessId } from "../../test/fixtures/assignments.js"
 import { walletJwk } from "../../test/fixtures/wallet.js"
@@ -175,7 +176,7 @@ const durable = async (options: Options): Promise<Row> => {
   const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "su-bench-"))
   try {
     const { registry, close } = await open(
-      AssignmentStore.layerSqlite({ filename: Path.join(dir, "su.sqlite"), synchronous: "FULL" }),
+      SqliteStore.layer({ filename: Path.join(dir, "su.sqlite"), synchronous: "FULL" }),
       true
     )
     await scheduleRun(registry, 8, 3)

@@ -11,11 +11,16 @@ import {
 } from "../errors.js"
 import type { ProcessId } from "../ProcessId.js"
 import type { Info, Mode, Options, Scheduler } from "../Scheduler.js"
-import { DEFAULT_MAILBOX_CAPACITY, DEFAULT_TIMEOUT_MS } from "../Scheduler.js"
-import { Passivated } from "../ServiceRegistry.js"
+import { Passivated } from "../Service.js"
 import type { Wallet } from "../Wallet.js"
 import * as Metrics from "./metrics.js"
-import { nativeTracer } from "./tracing.js"
+import { nativeTracer } from "./tracer.js"
+
+/** Default deadline of a `schedule` call, in ms (`Scheduler.DEFAULT_TIMEOUT_MS`). */
+export const DEFAULT_TIMEOUT_MS = 10_000
+
+/** Default capacity of a scheduler's mailbox, in requests (`Scheduler.DEFAULT_MAILBOX_CAPACITY`). */
+export const DEFAULT_MAILBOX_CAPACITY = 4_096
 
 interface Request {
   readonly message: Assignment.Message

@@ -8,8 +8,9 @@ import { Effect, Either, Layer, Metric, Option } from "effect"
 import { type Assignment, Message } from "../../src/Assignment.js"
 import * as AssignmentStore from "../../src/AssignmentStore.js"
 import { StoreConflict } from "../../src/errors.js"
-import { nodeJsonText } from "../../src/internal/legacy-json.js"
+import { nodeJsonText } from "../../src/internal/wire-format.js"
 import type { ProcessId } from "../../src/ProcessId.js"
+import * as SqlStore from "../../src/sql/SqlStore.js"
 import { Wallet } from "../../src/Wallet.js"
 import { fake, randomMessageId, randomProcessId, type Scheduled, schedule } from "../fixtures/assignments.js"
 import { messageTags, signedItem } from "../fixtures/dataItems.js"
@@ -236,7 +237,7 @@ export const contract = <E>(
     it.effect("concurrent appends for many processes all land, in order, each caller with its own result", () =>
       Effect.gen(function* () {
         const store = yield* AssignmentStore.AssignmentStore
-        const before = yield* Metric.value(AssignmentStore.batchSize)
+        const before = yield* Metric.value(SqlStore.batchSize)
         const processes = Array.from({ length: 200 }, () => randomProcessId())
         const schedules = processes.map((p) => [0, 1, 2].map((slot) => fake(p, slot)))
         const results = yield* Effect.forEach(
@@ -251,7 +252,7 @@ export const contract = <E>(
           expect(got.map((e) => e.assignment.id)).toEqual(entries.map((e) => e.assignment.id))
         }
         if (options.sql) {
-          const after = yield* Metric.value(AssignmentStore.batchSize)
+          const after = yield* Metric.value(SqlStore.batchSize)
           expect(after.sum - before.sum).toBe(600)
           // 600 appends from 200 fibers: far fewer transactions than appends.
           expect(after.count - before.count).toBeLessThan(60)

@@ -5,6 +5,7 @@
  */
 import { Effect } from "effect"
 import * as AssignmentStore from "../../src/AssignmentStore.js"
+import * as SqliteStore from "../../src/sqlite/SqliteStore.js"
 import { fake, randomProcessId } from "../fixtures/assignments.js"
 
 const [filename, synchronous] = process.argv.slice(2) as [string, "FULL" | "NORMAL"]
@@ -24,6 +25,6 @@ const writer = (processId: ReturnType<typeof randomProcessId>) =>
   )
 
 Effect.forEach(Array.from({ length: 8 }, randomProcessId), writer, { concurrency: "unbounded" }).pipe(
-  Effect.provide(AssignmentStore.layerSqlite({ filename, synchronous })),
+  Effect.provide(SqliteStore.layer({ filename, synchronous })),
   Effect.runPromise
 )

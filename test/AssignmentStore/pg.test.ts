@@ -6,6 +6,8 @@ import { SqlClient } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import * as AssignmentStore from "../../src/AssignmentStore.js"
+import * as PgStore from "../../src/pg/PgStore.js"
+import * as SqlStore from "../../src/sql/SqlStore.js"
 import { dropSchemaOnClose, pgUnavailable, pgUrl, randomSchema, redacted } from "../fixtures/pg.js"
 import { contract } from "./contract.js"
 
@@ -17,9 +19,9 @@ if (unavailable !== undefined) {
   console.warn(`SKIPPED PostgreSQL store tests: no server at ${redacted(url)}: ${unavailable}`)
 }
 
-const client = AssignmentStore.layerPgClient({ url, schema })
+const client = PgStore.layerClient({ url, schema })
 const clientForRun = Layer.provideMerge(dropSchemaOnClose(schema), client)
-const store = Layer.provideMerge(AssignmentStore.layerSql(), clientForRun)
+const store = Layer.provideMerge(SqlStore.layer(), clientForRun)
 
 describe.skipIf(unavailable !== undefined)("PostgreSQL", () => {
   contract("AssignmentStore PostgreSQL", store, { sql: true })
@@ -41,7 +43,7 @@ describe.skipIf(unavailable !== undefined)("PostgreSQL", () => {
     it.effect("a schema name that is not a plain identifier fails with StoreError", () =>
       Effect.gen(function* () {
         const error = yield* Effect.flip(
-          Effect.provide(AssignmentStore.AssignmentStore, AssignmentStore.layerPg({ url, schema: 'x"; DROP' }))
+          Effect.provide(AssignmentStore.AssignmentStore, PgStore.layer({ url, schema: 'x"; DROP' }))
         )
         expect(error).toMatchObject({ _tag: "StoreError", operation: "open" })
       })

@@ -7,8 +7,10 @@ import { afterAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
 import { Message } from "../../src/Assignment.js"
 import * as AssignmentStore from "../../src/AssignmentStore.js"
-import { legacyPage } from "../../src/internal/http/pages.js"
+import { legacyPage } from "../../src/node/internal/http/pages.js"
 import type { ProcessId } from "../../src/ProcessId.js"
+import * as SqlStore from "../../src/sql/SqlStore.js"
+import * as SqliteStore from "../../src/sqlite/SqliteStore.js"
 import * as Wallet from "../../src/Wallet.js"
 import { fake, randomProcessId, schedule } from "../fixtures/assignments.js"
 import { messageTags, signedItem } from "../fixtures/dataItems.js"
@@ -39,7 +41,7 @@ const appendThenKill = (filename: string, synchronous: "FULL" | "NORMAL", acks: 
     return Effect.sync(() => child.kill("SIGKILL"))
   })
 
-contract("AssignmentStore SQLite", AssignmentStore.layerSqlite({ filename: Path.join(dir, "contract.db") }), {
+contract("AssignmentStore SQLite", SqliteStore.layer({ filename: Path.join(dir, "contract.db") }), {
   sql: true
 })
 
@@ -54,7 +56,7 @@ describe("AssignmentStore SQLite file", () => {
         const filename = Path.join(dir, `pragma-${synchronous}.db`)
         const [mode, sync] = yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
           Effect.all([sql`PRAGMA journal_mode`, sql`PRAGMA synchronous`])
-        ).pipe(Effect.provide(AssignmentStore.layerSqliteClient({ filename, synchronous })))
+        ).pipe(Effect.provide(SqliteStore.layerClient({ filename, synchronous })))
         expect(mode).toEqual([{ journal_mode: "wal" }])
         expect(sync).toEqual([{ synchronous: expected }])
       }
@@ -68,10 +70,10 @@ describe("AssignmentStore SQLite file", () => {
       const entries = [0, 1, 2].map((slot) => fake(p, slot))
       yield* Effect.flatMap(AssignmentStore.AssignmentStore, (store) =>
         Effect.forEach(entries, (e) => store.append(e.assignment, e.message))
-      ).pipe(Effect.provide(AssignmentStore.layerSqlite({ filename })))
+      ).pipe(Effect.provide(SqliteStore.layer({ filename })))
       const [latest, processes] = yield* Effect.flatMap(AssignmentStore.AssignmentStore, (store) =>
         Effect.all([store.latest(p), store.listProcesses()])
-      ).pipe(Effect.provide(AssignmentStore.layerSqlite({ filename })))
+      ).pipe(Effect.provide(SqliteStore.layer({ filename })))
       expect(Option.map(latest, (l) => l.assignmentId)).toEqual(Option.some(entries[2]!.assignment.id))
       expect(processes).toEqual([p])
     })
@@ -84,14 +86,14 @@ describe("AssignmentStore SQLite file", () => {
       const entries = [0, 1, 2].map((slot) => fake(p, slot))
       yield* Effect.flatMap(AssignmentStore.AssignmentStore, (store) =>
         Effect.forEach(entries, (e) => store.append(e.assignment, e.message))
-      ).pipe(Effect.provide(AssignmentStore.layerSqlite({ filename })))
+      ).pipe(Effect.provide(SqliteStore.layer({ filename })))
       const damage = (statement: string) =>
         Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(statement)).pipe(
-          Effect.provide(AssignmentStore.layerSqliteClient({ filename }))
+          Effect.provide(SqliteStore.layerClient({ filename }))
         )
       const read = Effect.flatMap(AssignmentStore.AssignmentStore, (store) =>
         Effect.flip(store.range(p, { by: "slot", limit: 10 }))
-      ).pipe(Effect.provide(AssignmentStore.layerSqlite({ filename })))
+      ).pipe(Effect.provide(SqliteStore.layer({ filename })))
       for (const [statement, reason] of [
         ["UPDATE assignments SET message_id = 'not-an-id' WHERE slot = 1", "message_id expected 43"],
         ["UPDATE assignments SET message_id = assignment_id, timestamp = 1.5 WHERE slot = 1", "timestamp is not"],
@@ -121,7 +123,7 @@ describe("AssignmentStore SQLite file", () => {
       const append = (some: typeof entries) =>
         Effect.flatMap(AssignmentStore.AssignmentStore, (store) =>
           Effect.forEach(some, (e) => store.append(e.assignment, e.message))
-        ).pipe(Effect.provide(AssignmentStore.layerSqlite({ filename })))
+        ).pipe(Effect.provide(SqliteStore.layer({ filename })))
       yield* append(entries.slice(0, 2))
       // back to the layout before migration 2, as a file written by the previous release
       yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
@@ -129,7 +131,7 @@ describe("AssignmentStore SQLite file", () => {
           sql`ALTER TABLE assignments DROP COLUMN node_json`,
           sql`DELETE FROM assignment_store_migrations WHERE migration_id = 2`
         ])
-      ).pipe(Effect.provide(AssignmentStore.layerSqliteClient({ filename })))
+      ).pipe(Effect.provide(SqliteStore.layerClient({ filename })))
       yield* append(entries.slice(2))
       const pages = yield* Effect.flatMap(AssignmentStore.AssignmentStore, (store) => {
         const rendered = {
@@ -147,7 +149,7 @@ describe("AssignmentStore SQLite file", () => {
           legacyPage(store, p, { fromNonce: 1, limit: 10, showAnchor: true }),
           legacyPage(rendered, p, { fromNonce: 1, limit: 10 })
         ])
-      }).pipe(Effect.provide(AssignmentStore.layerSqlite({ filename })))
+      }).pipe(Effect.provide(SqliteStore.layer({ filename })))
       const [stored, page, renderedPage, withAnchor, renderedTail] = pages
       expect(stored).toEqual([false, false, true, true])
       const json = (bytes: Uint8Array) => JSON.parse(Buffer.from(bytes).toString("utf8"))
@@ -162,9 +164,7 @@ describe("AssignmentStore SQLite file", () => {
   it.effect("an append after the store's scope has closed fails with StoreError", () =>
     Effect.gen(function* () {
       const filename = Path.join(dir, "closed.db")
-      const store = yield* Effect.scoped(AssignmentStore.makeSql()).pipe(
-        Effect.provide(AssignmentStore.layerSqliteClient({ filename }))
-      )
+      const store = yield* Effect.scoped(SqlStore.make()).pipe(Effect.provide(SqliteStore.layerClient({ filename })))
       const { assignment, message } = fake(randomProcessId(), 0)
       expect(yield* Effect.flip(store.append(assignment, message))).toMatchObject({
         _tag: "StoreError",
@@ -179,10 +179,7 @@ describe("AssignmentStore SQLite file", () => {
       const blocker = Path.join(dir, "not-a-directory")
       Fs.writeFileSync(blocker, "")
       const error = yield* Effect.flip(
-        Effect.provide(
-          AssignmentStore.AssignmentStore,
-          AssignmentStore.layerSqlite({ filename: Path.join(blocker, "x.db") })
-        )
+        Effect.provide(AssignmentStore.AssignmentStore, SqliteStore.layer({ filename: Path.join(blocker, "x.db") }))
       )
       expect(error).toMatchObject({ _tag: "StoreError", operation: "open" })
     })
@@ -200,7 +197,7 @@ describe("AssignmentStore SQLite file", () => {
         expect(acked.size).toBe(8)
         const stored = yield* Effect.flatMap(AssignmentStore.AssignmentStore, (store) =>
           Effect.forEach(acked, (p) => store.range(p, { by: "slot", limit: 1_000_000 }))
-        ).pipe(Effect.provide(AssignmentStore.layerSqlite({ filename })))
+        ).pipe(Effect.provide(SqliteStore.layer({ filename })))
         const ids = new Set(stored.flat().map((e) => e.assignment.id as string))
         expect(lines.filter((line) => !ids.has(line.split(" ")[2]!))).toEqual([])
       }),

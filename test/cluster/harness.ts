@@ -14,7 +14,9 @@ import { fileURLToPath } from "node:url"
 import { SqlClient } from "@effect/sql"
 import { Deferred, Duration, Effect, Exit, Layer, type Scope } from "effect"
 import * as AssignmentStore from "../../src/AssignmentStore.js"
-import * as ClusterRegistry from "../../src/ClusterRegistry.js"
+import * as ClusterRegistry from "../../src/cluster/ClusterRegistry.js"
+import * as PgStore from "../../src/pg/PgStore.js"
+import * as SqlStore from "../../src/sql/SqlStore.js"
 import { bundleEntry } from "../fixtures/child.js"
 import { dropSchemaOnClose } from "../fixtures/pg.js"
 
@@ -47,9 +49,9 @@ export const TEST_LOCKS: LockSettings = {
  */
 export const prepareSchema = (url: string, schema: string, locks: LockSettings = TEST_LOCKS) =>
   Effect.gen(function* () {
-    const client = AssignmentStore.layerPgClient({ url, schema, maxConnections: 4 })
+    const client = PgStore.layerClient({ url, schema, maxConnections: 4 })
     const tables = Layer.mergeAll(
-      AssignmentStore.layerSql(),
+      SqlStore.layer(),
       Layer.discard(
         ClusterRegistry.layerRunnerStorage({
           shardsPerGroup: locks.shards,

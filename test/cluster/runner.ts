@@ -25,11 +25,12 @@ import * as Readline from "node:readline"
 import { RunnerStorage } from "@effect/cluster"
 import { Effect, Layer, Logger, Queue, Runtime } from "effect"
 import { Message } from "../../src/Assignment.js"
-import * as AssignmentStore from "../../src/AssignmentStore.js"
-import * as ClusterRegistry from "../../src/ClusterRegistry.js"
+import * as ClusterRegistry from "../../src/cluster/ClusterRegistry.js"
 import type { MessageId } from "../../src/ProcessId.js"
+import * as PgStore from "../../src/pg/PgStore.js"
 import type * as Scheduler from "../../src/Scheduler.js"
 import { SchedulerRegistry } from "../../src/SchedulerRegistry.js"
+import * as SqlStore from "../../src/sql/SqlStore.js"
 import * as Wallet from "../../src/Wallet.js"
 
 const env = (name: string, fallback?: string): string => {
@@ -71,12 +72,12 @@ const hangable = Layer.effect(
   })
 ).pipe(Layer.provide(ClusterRegistry.layerRunnerStorage(runnerOptions)))
 
-const client = AssignmentStore.layerPgClient({ url: env("PG_URL"), schema: env("CLUSTER_SCHEMA"), maxConnections: 6 })
+const client = PgStore.layerClient({ url: env("PG_URL"), schema: env("CLUSTER_SCHEMA"), maxConnections: 6 })
 const wallet = Wallet.layerJwk(JSON.parse(Fs.readFileSync(env("WALLET_FILE"), "utf8")))
 
 const cluster = ClusterRegistry.layerCluster({ timeoutMs: 30_000 }).pipe(
   Layer.provideMerge(
-    Layer.merge(ClusterRegistry.layerSharding(runnerOptions).pipe(Layer.provide(hangable)), AssignmentStore.layerSql())
+    Layer.merge(ClusterRegistry.layerSharding(runnerOptions).pipe(Layer.provide(hangable)), SqlStore.layer())
   ),
   Layer.provide(client),
   Layer.provide(wallet)

@@ -17,10 +17,10 @@
 import * as Crypto from "node:crypto"
 import { Effect, Layer } from "effect"
 import { Message } from "../../src/Assignment.js"
-import * as AssignmentStore from "../../src/AssignmentStore.js"
 import * as NameService from "../../src/NameService.js"
 import type * as Scheduler from "../../src/Scheduler.js"
 import * as SchedulerRegistry from "../../src/SchedulerRegistry.js"
+import * as SqliteStore from "../../src/sqlite/SqliteStore.js"
 import * as Wallet from "../../src/Wallet.js"
 import { randomMessageId } from "../fixtures/assignments.js"
 
@@ -68,7 +68,7 @@ const layer = SchedulerRegistry.layer().pipe(
     Layer.mergeAll(
       NameService.layer,
       Wallet.layerFile(walletFile),
-      AssignmentStore.layerSqlite({ filename, synchronous: "NORMAL" })
+      SqliteStore.layer({ filename, synchronous: "NORMAL" })
     )
   )
 )

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Metric, MetricBoundaries } from "effect"
-import { render } from "../../src/internal/prometheus.js"
+import { render } from "../../src/node/internal/prometheus.js"
 
 describe("prometheus: Effect metric snapshot → text exposition 0.0.4", () => {
   it.effect("counters, gauges and histograms, with escaped labels and a +Inf bucket", () =>

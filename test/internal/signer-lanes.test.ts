@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Scope } from "effect"
-import * as Lanes from "../../src/internal/signer-lanes.js"
+import * as Lanes from "../../src/node/internal/signer-lanes.js"
 
 const bytes = (n: number) => new Uint8Array([n])
 /** A lane that "signs" by adding 100 to each byte, after `gate` opens; records each batch it sends. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as AssignmentStore from "../../../src/AssignmentStore.js"
-import { MAX_SPAN, slotRange } from "../../../src/internal/http/pages.js"
+import { MAX_SPAN, slotRange } from "../../../src/node/internal/http/pages.js"
 import { fake, randomProcessId } from "../../fixtures/assignments.js"
 
 describe("pages: HyperBEAM slot ranges (behaviours 35–38)", () => {

@@ -12,9 +12,9 @@ import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import { Command } from "@effect/cli"
 import { Console, Effect } from "effect"
+import * as Wallet from "../Wallet.js"
 import * as Config from "./Config.js"
 import * as Node from "./Node.js"
-import * as Wallet from "./Wallet.js"
 
 /** The package's version, from the nearest `package.json` above this module (source, build or bundle). */
 const version = ((): string => {

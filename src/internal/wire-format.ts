@@ -4,11 +4,11 @@
  */
 import { DataItem as AnsDataItem } from "@dha-team/arbundles"
 import { Either } from "effect"
-import type { HbAssignment, MessageJson, MessageNode, ProcessJson } from "../Api.js"
 import { type Assignment, padBlockHeight } from "../Assignment.js"
 import type { Entry } from "../AssignmentStore.js"
 import * as DataItem from "../DataItem.js"
 import { ownerToAddress, SIGNATURE_LENGTH } from "../Wallet.js"
+import type { HbAssignment, MessageJson, MessageNode, ProcessJson } from "../WireFormat.js"
 import { cacheByOwner } from "./by-owner.js"
 
 /** base64url of 32 zero bytes: the `block-hash` of a node without a gateway (HyperBEAM's `{0, 0, <<0:256>>}`). */

@@ -8,7 +8,7 @@ import { Cause, Effect, Exit, Metric, MetricBoundaries, Option } from "effect"
 import type { Assignment, Message } from "../../Assignment.js"
 import { NODE_JSON_MAX_BYTES } from "../../AssignmentStore.js"
 import { StoreConflict, StoreError } from "../../errors.js"
-import { nodeJsonText } from "../legacy-json.js"
+import { nodeJsonText } from "../../internal/wire-format.js"
 
 /** One queued append. */
 export interface Append {

@@ -12,19 +12,19 @@
  */
 import { HttpApiBuilder, HttpApiSwagger, type HttpRouter, type HttpServer, HttpServerResponse } from "@effect/platform"
 import { Clock, Effect, Layer, Metric, Option } from "effect"
+import { padBlockHeight } from "../Assignment.js"
+import { AssignmentStore } from "../AssignmentStore.js"
+import type { StoreError } from "../errors.js"
+import { nodeJson, processJson, ZERO_BLOCK_HASH } from "../internal/wire-format.js"
+import * as Metrics from "../Metrics.js"
+import type { ProcessId } from "../ProcessId.js"
+import { getWallet, SchedulerRegistry } from "../SchedulerRegistry.js"
 import { Api, BadRequest } from "./Api.js"
-import { padBlockHeight } from "./Assignment.js"
-import { AssignmentStore } from "./AssignmentStore.js"
-import type { StoreError } from "./errors.js"
 import * as Body from "./internal/http/body.js"
 import * as Ingest from "./internal/http/ingest.js"
 import * as Middleware from "./internal/http/middleware.js"
 import * as Pages from "./internal/http/pages.js"
-import { nodeJson, processJson, ZERO_BLOCK_HASH } from "./internal/legacy-json.js"
 import * as Prometheus from "./internal/prometheus.js"
-import * as Metrics from "./Metrics.js"
-import type { ProcessId } from "./ProcessId.js"
-import { getWallet, SchedulerRegistry } from "./SchedulerRegistry.js"
 
 /**
  * Default largest request body, in bytes (10 MiB): a larger `POST /` gets 413.

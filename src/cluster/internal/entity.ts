@@ -29,12 +29,12 @@ import {
 import type { Message } from "../../Assignment.js"
 import type { AssignmentStore } from "../../AssignmentStore.js"
 import { type ScheduleError, SchedulerStopped, StoreError } from "../../errors.js"
+import * as Metrics from "../../internal/metrics.js"
 import { Name } from "../../NameService.js"
 import { type ProcessId, parseEither } from "../../ProcessId.js"
 import * as Scheduler from "../../Scheduler.js"
 import { RegistryEvent, type UnregisterReason } from "../../ServiceRegistry.js"
 import { Wallet } from "../../Wallet.js"
-import * as Metrics from "../metrics.js"
 import type { SchedulerEntity } from "./protocol.js"
 
 /** The service type of the events' names, as the local registry's (`SchedulerRegistry.SERVICE_TYPE`). */

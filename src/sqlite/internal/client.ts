@@ -8,12 +8,8 @@ import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { Context, Effect, Layer } from "effect"
 import type { StoreError } from "../../errors.js"
-import { layerOrStoreError } from "./sql.js"
-
-export interface Options {
-  readonly filename: string
-  readonly synchronous?: "FULL" | "NORMAL" | undefined
-}
+import { layerOrStoreError } from "../../sql/internal/store.js"
+import type { Options } from "../SqliteStore.js"
 
 /** The WAL file is truncated back to this size (bytes) after a checkpoint; 10 MiB bodies would otherwise keep it large. */
 const JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024

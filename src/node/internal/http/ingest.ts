@@ -3,15 +3,15 @@
  * verified, routed by its `Type` tag to the scheduler of its process, and assigned the next nonce there.
  */
 import { Effect, Either, Metric, Option } from "effect"
+import { type Assignment, Message } from "../../../Assignment.js"
+import type { AssignmentStore } from "../../../AssignmentStore.js"
+import * as DataItem from "../../../DataItem.js"
+import type { InvalidDataItem, ScheduleError, StoreError } from "../../../errors.js"
+import * as Metrics from "../../../Metrics.js"
+import type { MessageId, ProcessId } from "../../../ProcessId.js"
+import type { Scheduler } from "../../../Scheduler.js"
+import type { FindError, SchedulerRegistry } from "../../../SchedulerRegistry.js"
 import { BadRequest, InternalError, Unavailable } from "../../Api.js"
-import { type Assignment, Message } from "../../Assignment.js"
-import type { AssignmentStore } from "../../AssignmentStore.js"
-import * as DataItem from "../../DataItem.js"
-import type { InvalidDataItem, ScheduleError, StoreError } from "../../errors.js"
-import * as Metrics from "../../Metrics.js"
-import type { MessageId, ProcessId } from "../../ProcessId.js"
-import type { Scheduler } from "../../Scheduler.js"
-import type { FindError, SchedulerRegistry } from "../../SchedulerRegistry.js"
 
 /** The HTTP errors a library failure maps to. */
 export type HttpError = BadRequest | Unavailable | InternalError

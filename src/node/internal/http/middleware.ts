@@ -11,8 +11,8 @@ import {
   HttpServerResponse
 } from "@effect/platform"
 import { Cause, Clock, Effect, Metric, MetricLabel, Option } from "effect"
+import * as Metrics from "../../../Metrics.js"
 import { Api, BadRequest } from "../../Api.js"
-import * as Metrics from "../../Metrics.js"
 
 interface Route {
   readonly method: string

@@ -33,7 +33,7 @@ import type { SocketServer } from "@effect/platform"
 import { NodeClusterSocket } from "@effect/platform-node"
 import type { SqlClient } from "@effect/sql"
 import { Cause, type ConfigError, Duration, Effect, Either, Layer, Option, Schedule, type Scope } from "effect"
-import * as AssignmentStore from "./AssignmentStore.js"
+import * as AssignmentStore from "../AssignmentStore.js"
 import {
   type FindError,
   MailboxFull,
@@ -44,14 +44,16 @@ import {
   SchedulingDisabled,
   StoreConflict,
   StoreError
-} from "./errors.js"
-import { admit } from "./internal/admit.js"
-import { scheduleErrorClasses } from "./internal/cluster/protocol.js"
-import type { ProcessId } from "./ProcessId.js"
-import * as Scheduler from "./Scheduler.js"
+} from "../errors.js"
+import { admit } from "../internal/admit.js"
+import type { ProcessId } from "../ProcessId.js"
+import * as PgStore from "../pg/PgStore.js"
+import * as Scheduler from "../Scheduler.js"
+import { type FindOptions, SchedulerRegistry } from "../SchedulerRegistry.js"
+import * as SqlStore from "../sql/SqlStore.js"
+import { Wallet } from "../Wallet.js"
+import { scheduleErrorClasses } from "./internal/protocol.js"
 import * as SchedulerEntity from "./SchedulerEntity.js"
-import { type FindOptions, SchedulerRegistry } from "./SchedulerRegistry.js"
-import { Wallet } from "./Wallet.js"
 
 /**
  * Options of `layerCluster`: the entity's `SchedulerEntity.Options` (`Scheduler.Options` of every server:
@@ -369,7 +371,7 @@ export const shardingConfig = (options: RunnerOptions): Partial<ShardingConfig.S
 /**
  * The shard locks and the runner list in SQL: `@effect/cluster`'s `SqlRunnerStorage` (tables
  * `cluster_runners`, and `cluster_locks` for the leased locks) on the `SqlClient` you provide, which can be
- * the assignment store's (`AssignmentStore.layerPgClient`): one database, one schema. Retries its table
+ * the assignment store's (`PgStore.layerClient`): one database, one schema. Retries its table
  * creation 3 times, as runners that start together race on `CREATE TABLE IF NOT EXISTS`. Fails with
  * `StoreError` (operation `open`).
  *
@@ -431,7 +433,7 @@ export interface ClusterNodeOptions extends ClusterOptions, RunnerOptions {
 
 /**
  * Everything a node needs to be one runner of a scheduler cluster, given its `Wallet`: the `SchedulerRegistry`
- * over the cluster (`layerCluster`), the PostgreSQL `AssignmentStore` (`AssignmentStore.layerPg`) and this
+ * over the cluster (`layerCluster`), the PostgreSQL `AssignmentStore` (`PgStore.layer`) and this
  * runner's `Sharding` (`layerSharding`), whose shard locks and runner list live in the same database and
  * schema (`layerRunnerStorage`), through one connection pool. Serve HTTP over it as over the local registry:
  * `Http.layer(…)` needs exactly `SchedulerRegistry | AssignmentStore`.
@@ -447,12 +449,12 @@ export const layerClusterNode = (
   StoreError | SocketServer.SocketServerError | ConfigError.ConfigError,
   Wallet
 > => {
-  const client = AssignmentStore.layerPgClient({
+  const client = PgStore.layerClient({
     url: options.pgUrl,
     schema: options.schema,
     maxConnections: options.maxConnections
   })
-  const store = AssignmentStore.layerSql({ batchSize: options.batchSize })
+  const store = SqlStore.layer({ batchSize: options.batchSize })
   const sharding = layerSharding(options).pipe(Layer.provide(layerRunnerStorage(options)))
   return layerCluster(options).pipe(Layer.provideMerge(Layer.merge(sharding, store)), Layer.provide(client))
 }

@@ -16,16 +16,16 @@ import type { HttpServerError, SocketServer, WorkerError } from "@effect/platfor
 import { HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { type ConfigError, Context, Effect, Layer, type Scope } from "effect"
-import * as AssignmentStore from "./AssignmentStore.js"
-import * as ClusterRegistry from "./ClusterRegistry.js"
-import type { StoreError, WalletError } from "./errors.js"
+import * as AssignmentStore from "../AssignmentStore.js"
+import type * as ClusterRegistry from "../cluster/ClusterRegistry.js"
+import type { StoreError, WalletError } from "../errors.js"
+import * as NameService from "../NameService.js"
+import type { Mode } from "../Scheduler.js"
+import * as SchedulerRegistry from "../SchedulerRegistry.js"
+import * as Wallet from "../Wallet.js"
 import * as Http from "./Http.js"
-import * as NameService from "./NameService.js"
-import type { Mode } from "./Scheduler.js"
-import * as SchedulerRegistry from "./SchedulerRegistry.js"
+import { importPeer } from "./internal/peer.js"
 import * as SignerPool from "./SignerPool.js"
-import * as Tracing from "./Tracing.js"
-import * as Wallet from "./Wallet.js"
 
 /**
  * Where assignments are stored:
@@ -112,9 +112,19 @@ export type StartError =
 export const layerStore = (config: StoreConfig): Layer.Layer<AssignmentStore.AssignmentStore, StoreError> => {
   switch (config.kind) {
     case "sqlite":
-      return AssignmentStore.layerSqlite({ filename: config.filename })
+      return importPeer(
+        () => import("../sqlite/SqliteStore.js"),
+        (SqliteStore) => SqliteStore.layer({ filename: config.filename }),
+        "the SQLite store (--store sqlite)",
+        ["@effect/sql", "@effect/sql-sqlite-node"]
+      )
     case "pg":
-      return AssignmentStore.layerPg({ url: config.url, schema: config.schema })
+      return importPeer(
+        () => import("../pg/PgStore.js"),
+        (PgStore) => PgStore.layer({ url: config.url, schema: config.schema }),
+        "the PostgreSQL store (--store pg)",
+        ["@effect/sql", "@effect/sql-pg"]
+      )
     case "memory":
       return AssignmentStore.layerMemory
   }
@@ -178,7 +188,16 @@ const layerServer = (config: NodeConfig) =>
  * @since 0.1.0
  */
 export const layer = (config: NodeConfig): Layer.Layer<Wallet.Wallet | HttpServer.HttpServer, StartError> => {
-  const tracing = config.otlpUrl === undefined ? Layer.empty : Tracing.layerOtlp({ url: config.otlpUrl })
+  const otlpUrl = config.otlpUrl
+  const tracing =
+    otlpUrl === undefined
+      ? Layer.empty
+      : importPeer(
+          () => import("../tracing/Tracing.js"),
+          (Tracing) => Tracing.layerOtlp({ url: otlpUrl }),
+          "trace export (--otlp-url)",
+          ["@effect/opentelemetry", "@opentelemetry/sdk-trace-base"]
+        )
   const registryOptions: SchedulerRegistry.Options = {
     mode: config.mode,
     blockHeight: () => config.blockHeight,
@@ -205,14 +224,20 @@ export const layer = (config: NodeConfig): Layer.Layer<Wallet.Wallet | HttpServe
     StartError
   > =
     config.cluster !== undefined && config.store.kind === "pg"
-      ? ClusterRegistry.layerClusterNode({
-          ...config.cluster,
-          pgUrl: config.store.url,
-          schema: config.store.schema,
-          mode: config.mode,
-          blockHeight: () => config.blockHeight,
-          idleTimeToLiveMs: config.idleTimeToLiveMs
-        }).pipe(Layer.provideMerge(Layer.merge(Wallet.layerFile(config.walletPath), tracing)))
+      ? importPeer(
+          () => import("../cluster/ClusterRegistry.js"),
+          (ClusterRegistry) =>
+            ClusterRegistry.layerClusterNode({
+              ...config.cluster,
+              pgUrl: (config.store as { readonly url: string }).url,
+              schema: (config.store as { readonly schema?: string | undefined }).schema,
+              mode: config.mode,
+              blockHeight: () => config.blockHeight,
+              idleTimeToLiveMs: config.idleTimeToLiveMs
+            }),
+          "the cluster (--cluster)",
+          ["@effect/cluster", "@effect/rpc", "@effect/sql", "@effect/sql-pg"]
+        ).pipe(Layer.provideMerge(Layer.merge(Wallet.layerFile(config.walletPath), tracing)))
       : registry.pipe(
           Layer.provideMerge(
             Layer.mergeAll(NameService.layer, Wallet.layerFile(config.walletPath), layerStore(config.store), tracing)

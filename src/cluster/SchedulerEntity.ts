@@ -14,10 +14,10 @@
  */
 import type { Sharding } from "@effect/cluster"
 import { Context, type Layer } from "effect"
-import type { AssignmentStore } from "./AssignmentStore.js"
-import * as Internal from "./internal/cluster/entity.js"
-import * as Protocol from "./internal/cluster/protocol.js"
-import type { Wallet } from "./Wallet.js"
+import type { AssignmentStore } from "../AssignmentStore.js"
+import type { Wallet } from "../Wallet.js"
+import * as Internal from "./internal/entity.js"
+import * as Protocol from "./internal/protocol.js"
 
 /**
  * The entity type name, `"Scheduler"`: part of every entity address, so all runners must agree on it.

@@ -6,13 +6,8 @@ import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { Context, Effect, Layer, Redacted } from "effect"
 import { StoreError } from "../../errors.js"
-import { layerOrStoreError } from "./sql.js"
-
-export interface Options {
-  readonly url: string
-  readonly schema?: string | undefined
-  readonly maxConnections?: number | undefined
-}
+import { layerOrStoreError } from "../../sql/internal/store.js"
+import type { Options } from "../PgStore.js"
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
 

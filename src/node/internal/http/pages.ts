@@ -3,11 +3,11 @@
  * `AssignmentStore.range` reads, never a whole schedule.
  */
 import { Effect } from "effect"
-import type { Aos2Schedule, HttpSchedule } from "../../Api.js"
-import type { AssignmentStore, Entry } from "../../AssignmentStore.js"
-import type { StoreError } from "../../errors.js"
-import type { ProcessId } from "../../ProcessId.js"
-import { hbAssignmentJson, nodeJson, nodeJsonText, ZERO_BLOCK_HASH } from "../legacy-json.js"
+import type { AssignmentStore, Entry } from "../../../AssignmentStore.js"
+import type { StoreError } from "../../../errors.js"
+import { hbAssignmentJson, nodeJson, nodeJsonText, ZERO_BLOCK_HASH } from "../../../internal/wire-format.js"
+import type { ProcessId } from "../../../ProcessId.js"
+import type { Aos2Schedule, HttpSchedule } from "../../../WireFormat.js"
 
 /** Default page size of `GET /{id}` (upstream's default). */
 export const DEFAULT_LIMIT = 100

@@ -25,10 +25,10 @@ import * as WorkerThreads from "node:worker_threads"
 import { Worker, type WorkerError } from "@effect/platform"
 import { NodeWorker } from "@effect/platform-node"
 import { Context, Effect, Layer, type Scope } from "effect"
-import type { AssignmentSigner } from "./Assignment.js"
+import type { AssignmentSigner } from "../Assignment.js"
+import { Wallet } from "../Wallet.js"
 import * as Lanes from "./internal/signer-lanes.js"
 import { InitialMessage, Sign, type SignerRequest } from "./internal/signer-protocol.js"
-import { Wallet } from "./Wallet.js"
 
 /**
  * A running signer pool. It is an `AssignmentSigner` (`owner`, `sign`), so it can be passed as

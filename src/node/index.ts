@@ -1,0 +1,50 @@
+/**
+ * `effect-scheduler-registry/node`: the SU node: the HTTP API real ao clients call, its server, configuration,
+ * command line and signer threads. Needs the optional peers `@effect/platform`, `@effect/platform-node` and
+ * `@effect/cli`, plus those of the store it runs on (`/sqlite` by default).
+ *
+ * @since 0.2.0
+ */
+
+/**
+ * The HTTP API definition (`HttpApi`): routes, inputs, errors.
+ *
+ * @since 0.2.0
+ * @category modules
+ */
+export * as Api from "./Api.js"
+/**
+ * The `su` command line.
+ *
+ * @since 0.2.0
+ * @category modules
+ */
+export * as Cli from "./Cli.js"
+/**
+ * Settings: flags, environment variables and defaults.
+ *
+ * @since 0.2.0
+ * @category modules
+ */
+export * as Config from "./Config.js"
+/**
+ * The HTTP handlers and server Layer.
+ *
+ * @since 0.2.0
+ * @category modules
+ */
+export * as Http from "./Http.js"
+/**
+ * The node assembled from a configuration.
+ *
+ * @since 0.2.0
+ * @category modules
+ */
+export * as Node from "./Node.js"
+/**
+ * Signing on worker threads.
+ *
+ * @since 0.2.0
+ * @category modules
+ */
+export * as SignerPool from "./SignerPool.js"

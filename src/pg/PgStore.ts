@@ -1,0 +1,74 @@
+/**
+ * The durable store in PostgreSQL (`@effect/sql-pg`): for several nodes of a cluster, or a database server the
+ * operator already runs. The same SQL and group commit as every `SqlStore`.
+ *
+ * Mirrors the legacy ao SU's PostgreSQL store (`DATABASE_URL`; `permaweb/ao@ff178d51 servers/su/migrations`).
+ *
+ * @since 0.2.0
+ */
+import type { SqlClient } from "@effect/sql"
+import type { PgClient } from "@effect/sql-pg"
+import { Config, type ConfigError, Effect, Layer } from "effect"
+import type { AssignmentStore } from "../AssignmentStore.js"
+import type { StoreError } from "../errors.js"
+import * as SqlStore from "../sql/SqlStore.js"
+import * as Internal from "./internal/client.js"
+
+/**
+ * Options of the PostgreSQL store.
+ *
+ * - `url`: a `postgres://user:password@host:port/database` connection string (libpq parameters allowed).
+ * - `schema` [`public`]: the schema that holds the tables, created if missing and set as every connection's
+ *   `search_path`; a plain identifier (letters, digits, `_`). Give each test run its own.
+ * - `maxConnections` [10]: the pool size. Writes use one connection at a time; reads use the rest.
+ * - `batchSize` [128]: see `SqlStore.Options`.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export interface Options extends SqlStore.Options {
+  readonly url: string
+  readonly schema?: string | undefined
+  readonly maxConnections?: number | undefined
+}
+
+/**
+ * The PostgreSQL client the store uses: `@effect/sql-pg` with `search_path` = `options.schema` and
+ * `synchronous_commit = on` on every connection, after creating the schema if missing. Fails with `StoreError`
+ * (operation `open`) if the server does not answer or the schema name is not a plain identifier.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerClient = (options: Options): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, StoreError> =>
+  Internal.layerClient(options)
+
+/**
+ * A durable store in PostgreSQL. Fails with `StoreError` (operation `open` or `migrate`). A COMMIT returns once
+ * the server has flushed its WAL, so an acknowledged append survives a crash of this node or of the server.
+ *
+ * @example
+ * ```ts
+ * import { PgStore } from "effect-scheduler-registry/pg"
+ *
+ * const StoreLive = PgStore.layer({ url: "postgres://127.0.0.1:5432/postgres", schema: "su" })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<AssignmentStore, StoreError> =>
+  SqlStore.layer(options).pipe(Layer.provide(layerClient(options)))
+
+/**
+ * `layer` with its options read from `Config`, as `@effect/sql-pg`'s `PgClient.layerConfig`:
+ * `PgStore.layerConfig({ url: Config.string("SU_PG_URL") })`. Fails with `ConfigError` when the config does not
+ * load, or `StoreError` as `layer` does.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config.Wrap<Options>
+): Layer.Layer<AssignmentStore, StoreError | ConfigError.ConfigError> =>
+  Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))

@@ -1,0 +1,88 @@
+/**
+ * The durable store in one SQLite file (`@effect/sql-sqlite-node`, better-sqlite3): the node's embedded
+ * default. WAL mode, `synchronous = FULL`, group commit (`SqlStore`).
+ *
+ * Mirrors the legacy ao SU's local store generation (`USE_LOCAL_STORE`, one node's own disk;
+ * `permaweb/ao@ff178d51 servers/su/src/domain/clients/local_store`) with the SQL layout of `SqlStore`.
+ *
+ * @since 0.2.0
+ */
+import type { SqlClient } from "@effect/sql"
+import type { SqliteClient } from "@effect/sql-sqlite-node"
+import { Config, type ConfigError, Effect, Layer } from "effect"
+import type { AssignmentStore } from "../AssignmentStore.js"
+import type { StoreError } from "../errors.js"
+import * as SqlStore from "../sql/SqlStore.js"
+import * as Internal from "./internal/client.js"
+
+/**
+ * Options of the SQLite store.
+ *
+ * - `filename`: the database file; its directory is created if missing. WAL mode adds `-wal` and `-shm` files
+ *   beside it.
+ * - `synchronous` [`"FULL"`]: when SQLite fsyncs. `"FULL"`: every commit fsyncs the WAL, so an acknowledged
+ *   append survives a process crash and an OS crash or power loss; it costs one fsync per transaction, which
+ *   group commit shares among up to `batchSize` appends. `"NORMAL"`: the WAL is fsynced only at checkpoints;
+ *   an acknowledged append survives a process crash (SIGKILL) but the last transactions may be lost on power
+ *   loss, which would let the node sign a second assignment for a slot it had already acknowledged.
+ * - `batchSize` [128]: see `SqlStore.Options`.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export interface Options extends SqlStore.Options {
+  readonly filename: string
+  readonly synchronous?: "FULL" | "NORMAL" | undefined
+}
+
+/**
+ * The SQLite client the store uses: `@effect/sql-sqlite-node` (one connection) in WAL mode with
+ * `PRAGMA synchronous` set from `options`. Fails with `StoreError` (operation `open`) if the file cannot be
+ * opened.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerClient = (
+  options: Options
+): Layer.Layer<SqliteClient.SqliteClient | SqlClient.SqlClient, StoreError> => Internal.layerClient(options)
+
+/**
+ * A durable store in the SQLite file `options.filename`. Fails with `StoreError` (operation `open` or
+ * `migrate`). Layout and durability: docs/storage.md.
+ *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { NameService, SchedulerRegistry, Wallet } from "effect-scheduler-registry"
+ * import { SqliteStore } from "effect-scheduler-registry/sqlite"
+ *
+ * const RegistryLive = SchedulerRegistry.layer().pipe(
+ *   Layer.provide(
+ *     Layer.mergeAll(
+ *       NameService.layer,
+ *       Wallet.layerFile("./data/wallet.json"),
+ *       SqliteStore.layer({ filename: "./data/su.sqlite" })
+ *     )
+ *   )
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<AssignmentStore, StoreError> =>
+  SqlStore.layer(options).pipe(Layer.provide(layerClient(options)))
+
+/**
+ * `layer` with its options read from `Config`, as `@effect/sql-sqlite-node`'s `SqliteClient.layerConfig`:
+ * `SqliteStore.layerConfig({ filename: Config.string("SU_SQLITE_FILE") })`. Fails with `ConfigError` when the
+ * config does not load, or `StoreError` as `layer` does.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config.Wrap<Options>
+): Layer.Layer<AssignmentStore, StoreError | ConfigError.ConfigError> =>
+  Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))

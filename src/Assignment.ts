@@ -2,11 +2,11 @@
  * The assignment: the SU's signed statement that a message holds a slot (nonce) in a process's schedule.
  *
  * Each assignment is a signed ANS-104 data item with the ao.TN.1 tags the legacy ao SU writes
- * (`ao-su-http.md` §5): Process, Epoch, Nonce, Hash-Chain, Block-Height, Timestamp, Data-Protocol=ao,
+ * (`docs/behaviours.md` §4.5): Process, Epoch, Nonce, Hash-Chain, Block-Height, Timestamp, Data-Protocol=ao,
  * Type=Assignment, Variant=ao.TN.1 and Message. Its `target` and `anchor` are empty, as upstream's are.
  * The data items are built and verified with `@dha-team/arbundles`, the ANS-104 library aoconnect uses.
  *
- * The hash chain is the legacy ao SU / CU algorithm (`scheduler-behaviour.md` §6), which the CU recomputes:
+ * The hash chain is the legacy ao SU / CU algorithm (`docs/behaviours.md` §6), which the CU recomputes:
  * - `HC(slot 0) = b64url(sha256(b64url_decode(process_id)))`
  * - `HC(slot k+1) = b64url(sha256(b64url_decode(assignment_id_k) ‖ b64url_decode(HC_k)))`
  *

@@ -58,7 +58,7 @@ export const NODE_JSON_MAX_BYTES = 64 * 1024
  * A range read of one process's schedule, ordered by slot.
  *
  * - `by: "slot"`: `from` and `to` are slots; `by: "timestamp"`: they are timestamps in ms.
- * - `from` is **exclusive** and `to` **inclusive** (`ao-su-http.md` §4); either may be absent.
+ * - `from` is **exclusive** and `to` **inclusive** (`docs/behaviours.md` §4.4); either may be absent.
  * - `limit`: the most entries returned (1 or more). Callers read `limit + 1` to learn whether a next page exists.
  * - `nodeJsonOnly`: for readers that need only `Entry.nodeJson` (pages). An entry that has it comes back
  *   without its data item bytes (`assignment.raw` empty, `message` undefined), so the read does not move them;

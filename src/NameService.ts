@@ -1,7 +1,7 @@
 /**
  * The name service: names → live fibers, with "only ever one registrant for a given name at a time".
  *
- * Mirrors HyperBEAM's `hb_name` (`scheduler-behaviour.md` §1) on a `Ref<HashMap>` held by a Layer, with its
+ * Mirrors HyperBEAM's `hb_name` (`docs/behaviours.md` §1) on a `Ref<HashMap>` held by a Layer, with its
  * failures fixed:
  * - a holder that has exited counts as free and is replaced atomically (K5, behaviour 6);
  * - an entry is removed as soon as its fiber exits, however it exits (K8), by an exit observer that

@@ -2,7 +2,7 @@
  * Process and message ids: 32-byte values written as 43-character unpadded base64url text.
  *
  * HyperBEAM keys its registry by whatever form an id arrived in, so a raw 32-byte id and its 43-character
- * form named two different schedulers (`scheduler-behaviour.md` §2, race 5). We normalise at the boundary:
+ * form named two different schedulers (`docs/behaviours.md` §2, race 5). We normalise at the boundary:
  * every id inside the library is the canonical 43-character form.
  *
  * @since 0.1.0

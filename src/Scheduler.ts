@@ -3,7 +3,7 @@
  * links it into the hash chain, signs the assignment and stores it.
  *
  * Mirrors HyperBEAM's `dev_scheduler_server` ("a deliberate bottleneck": one server per process, assignment
- * serialised through its mailbox; `scheduler-behaviour.md` §3), with its failures fixed:
+ * serialised through its mailbox; `docs/behaviours.md` §3), with its failures fixed:
  * - slots are strictly sequential from 0 with no gap and no duplicate (behaviours 19–20, K11);
  * - in the sync modes the slot and chain advance only after the store write succeeded, so a failed write
  *   consumes no slot and the caller gets the typed error (behaviour 27);

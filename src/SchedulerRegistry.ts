@@ -2,7 +2,7 @@
  * The scheduler registry: finds, or starts, the one scheduler server of a process.
  *
  * Mirrors HyperBEAM's `dev_scheduler_registry` (`find/1,2,3`, `get_wallet/0`, `get_processes/0`;
- * `scheduler-behaviour.md` §2) on the generic `ServiceRegistry` over the `NameService`, with its races fixed:
+ * `docs/behaviours.md` §2) on the generic `ServiceRegistry` over the `NameService`, with its races fixed:
  * - `find(p, true)` is an atomic get-or-create: every concurrent caller gets the same scheduler and exactly
  *   one server starts (K1, K3);
  * - registration completes before `find` returns, so an immediate `find(p)` finds it (behaviour 12, PR #660);

@@ -1,7 +1,7 @@
 /**
  * The node wallet: an Arweave RSA key that signs assignments.
  *
- * Mirrors HyperBEAM's `ar_wallet` / `rsa_pss` / `hb:wallet()` (`scheduler-behaviour.md` §5), with its hazards
+ * Mirrors HyperBEAM's `ar_wallet` / `rsa_pss` / `hb:wallet()` (`docs/behaviours.md` §5), with its hazards
  * fixed: the key file is read once, a missing file is created atomically (temporary file, then a hard link
  * that fails if another creator won) with mode 0600, concurrent first calls get the same key, and a malformed
  * file is a typed `WalletError` instead of a crash. The private key never appears in logs, errors, `toString`,

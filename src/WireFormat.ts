@@ -69,7 +69,7 @@ export const MessageNode = Schema.Struct({
 }).annotations({ identifier: "MessageNode" })
 
 /**
- * A page of a process's schedule (§4): `{page_info: {has_next_page}, edges: [{cursor, node}]}`. `cursor` is the
+ * A page of a process's schedule (docs/behaviours.md §4.4): `{page_info: {has_next_page}, edges: [{cursor, node}]}`. `cursor` is the
  * entry's timestamp in ms as a string (or its nonce in nonce mode); pass the last one as the next `from`.
  * `has_next_page` is never true on a page without edges.
  *
@@ -81,7 +81,7 @@ export const Page = Schema.Struct({
 }).annotations({ identifier: "Page" })
 
 /**
- * `GET /processes/{id}` (§6): the Process data item, with `block` the 12-digit Block-Height string of its
+ * `GET /processes/{id}` (docs/behaviours.md §4.6): the Process data item, with `block` the 12-digit Block-Height string of its
  * nonce-0 assignment (the CU `parseInt`s it) and `timestamp` that assignment's timestamp as a JSON number (ms).
  * `data` is the payload as text, or null when it is not valid UTF-8 (upstream's `data_if_string`).
  *

@@ -1,7 +1,7 @@
 /**
  * Assignment: the hash chain against the CU's reference function and a golden vector
- * (`scheduler-behaviour.md` §6, `known-failures.md` "Additional checks" 1), `verifyChain`, and the signed
- * ao.TN.1 data item (`ao-su-http.md` §5).
+ * (`docs/behaviours.md` §6 and §9, additional check 1), `verifyChain`, and the signed
+ * ao.TN.1 data item (`docs/behaviours.md` §4.5).
  */
 import * as Crypto from "node:crypto"
 import { DataItem } from "@dha-team/arbundles"

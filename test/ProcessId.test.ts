@@ -1,6 +1,6 @@
 /**
  * ProcessId: normalising raw 32-byte ids and their 43-character base64url text at the boundary
- * (`scheduler-behaviour.md` behaviour 10), with a typed `InvalidProcessId` naming what is wrong.
+ * (`docs/behaviours.md` behaviour 10), with a typed `InvalidProcessId` naming what is wrong.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, FastCheck as fc, Schema } from "effect"

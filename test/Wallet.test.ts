@@ -1,5 +1,5 @@
 /**
- * Wallet: RSA-PSS signing and verification, addresses, the key file (`scheduler-behaviour.md` §5,
+ * Wallet: RSA-PSS signing and verification, addresses, the key file (`docs/behaviours.md` §5,
  * behaviours 44–46) and that the private key never leaks.
  */
 import * as Crypto from "node:crypto"

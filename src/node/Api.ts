@@ -2,12 +2,12 @@
  * The SU's HTTP API as an `@effect/platform` `HttpApi`: every route, its inputs, its JSON shapes and its errors.
  * `Http.ts` implements it; `/openapi.json` and the Swagger page at `/docs` are generated from it.
  *
- * Mirrors the legacy ao SU (ao.TN.1, `permaweb/ao servers/su`, `ao-su-http.md` §2–§6) that the CU, the MU and
- * aoconnect call, plus the HyperBEAM `~scheduler@1.0` reads `status`, `slot` and `schedule` (§7). Field names
+ * Mirrors the legacy ao SU (ao.TN.1, `permaweb/ao servers/su`, `docs/behaviours.md` §4.2–§4.6) that the CU, the MU and
+ * aoconnect call, plus the HyperBEAM `~scheduler@1.0` reads `status`, `slot` and `schedule` (§4.7). Field names
  * and value types are the wire format those clients parse: snake_case pages, string cursors, 12-digit
  * zero-padded block heights, every tag value a string.
  *
- * Every error body is `{"error": "<message>"}` (§3).
+ * Every error body is `{"error": "<message>"}` (§4.3).
  *
  * @since 0.1.0
  */
@@ -76,7 +76,7 @@ const wire = <A extends { readonly error: string }, I, R>(
 /**
  * 400: the request cannot be served as sent: a malformed id or query parameter, an invalid data item, a
  * process this SU does not host, a duplicate message. Upstream answers 400 for all of these, e.g.
- * `"Message or Process not found"` (§3).
+ * `"Message or Process not found"` (§4.3).
  *
  * @since 0.1.0
  */
@@ -153,7 +153,7 @@ export const IntParam = integerFromString(Number.MIN_SAFE_INTEGER, "an integer")
 
 /**
  * The query of `GET /{id}`. `process-id` is optional and defaults to the path id: aoconnect's
- * `getMessagesByRange` leaves it out (§2, "compatibility trap"). `from` is exclusive and `to` inclusive,
+ * `getMessagesByRange` leaves it out (§4.2, "compatibility trap"). `from` is exclusive and `to` inclusive,
  * timestamps in ms; `from-nonce` (exclusive, -1 = from the start) and `to-nonce` (inclusive) switch to nonce
  * mode; `limit` defaults to 100 and is capped at 1000. `show-anchor` renders non-UTF-8 anchors as base64url.
  *
@@ -190,7 +190,7 @@ export const ScheduleParams = Schema.Struct({
 const ProcessIdPath = Schema.Struct({ processId: idParam(ProcessId) })
 
 /**
- * The legacy ao SU routes (ao.TN.1), as the CU, the MU and aoconnect call them (§2).
+ * The legacy ao SU routes (ao.TN.1), as the CU, the MU and aoconnect call them (§4.2).
  *
  * @since 0.1.0
  */
@@ -233,7 +233,7 @@ export class SuGroup extends HttpApiGroup.make("su", { topLevel: true })
   ) {}
 
 /**
- * The HyperBEAM `~scheduler@1.0` reads (§7).
+ * The HyperBEAM `~scheduler@1.0` reads (§4.7).
  *
  * @since 0.1.0
  */

@@ -3,8 +3,8 @@
  * document at `/openapi.json`, a Swagger page at `/docs`, `{"error": …}` bodies for every failure and request
  * metrics.
  *
- * Mirrors the legacy ao SU's routes (`servers/su/src/main.rs`, `flows.rs`; `ao-su-http.md` §2–§6) and
- * HyperBEAM's `~scheduler@1.0` `status`, `slot` and `schedule` reads (§7). Writes go through the registry:
+ * Mirrors the legacy ao SU's routes (`servers/su/src/main.rs`, `flows.rs`; `docs/behaviours.md` §4.2–§4.6) and
+ * HyperBEAM's `~scheduler@1.0` `status`, `slot` and `schedule` reads (§4.7). Writes go through the registry:
  * `find(p, true)` starts the scheduler of a process hosted here, which assigns the next nonce; reads come from
  * the `AssignmentStore`, the durable record, with bounded `range` reads.
  *

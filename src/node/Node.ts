@@ -3,7 +3,7 @@
  * `NodeConfig` and run until its scope closes.
  *
  * Mirrors the legacy ao SU binary (`./su su <port>`: `SU_WALLET_PATH`, `DATABASE_URL` / `SU_DATA_DIR`,
- * port 9000; `ao-su-http.md` §1). Shutdown is graceful and ordered: the server stops taking requests (late ones
+ * port 9000; `docs/behaviours.md` §4.1). Shutdown is graceful and ordered: the server stops taking requests (late ones
  * on open connections get 503) and waits for those in flight (at most `shutdownGraceMs`, then open connections
  * are closed), then the registry interrupts its schedulers (each finishes the assignment it is writing), then
  * the store closes.

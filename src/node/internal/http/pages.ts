@@ -1,5 +1,5 @@
 /**
- * Schedule reads: the legacy SU page (`ao-su-http.md` §4) and HyperBEAM's slot range (§7), both as bounded
+ * Schedule reads: the legacy SU page (`docs/behaviours.md` §4.4) and HyperBEAM's slot range (§4.7), both as bounded
  * `AssignmentStore.range` reads, never a whole schedule.
  */
 import { Effect } from "effect"

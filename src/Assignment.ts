@@ -85,7 +85,7 @@ export const nextHashChain = (previousAssignmentId: string, previousHashChain: s
  */
 export const verifyChain = (
   processId: string,
-  assignments: ReadonlyArray<Pick<Assignment, "id" | "slot" | "hashChain">>
+  assignments: ReadonlyArray<{ readonly id: string; readonly slot: number; readonly hashChain: string }>
 ): number | undefined => {
   let expected = initialHashChain(processId)
   for (let i = 0; i < assignments.length; i++) {

@@ -9,13 +9,12 @@
  *
  * @since 0.1.0
  */
-import * as Crypto from "node:crypto"
 import { DataItem as AnsDataItem, byteArrayToLong, MAX_TAG_BYTES, MIN_BINARY_SIZE } from "@dha-team/arbundles"
 import { Effect, Either } from "effect"
 import { InvalidDataItem } from "./errors.js"
 import { signatureData } from "./internal/signature-data.js"
 import type { MessageId } from "./ProcessId.js"
-import { verify as verifyRsa } from "./Wallet.js"
+import { ownerToAddress, verify as verifyRsa } from "./Wallet.js"
 
 /**
  * One ANS-104 tag. Names and values are UTF-8 strings.
@@ -52,13 +51,6 @@ export interface DataItem {
   readonly tags: ReadonlyArray<Tag>
   readonly data: Uint8Array
 }
-
-/**
- * The address of an owner as the legacy SU writes it in `owner.address`: base64url(sha256(owner bytes)).
- *
- * @since 0.1.0
- */
-export const addressOf = (owner: Uint8Array): string => Crypto.createHash("sha256").update(owner).digest("base64url")
 
 const invalid = (reason: string) => Either.left(new InvalidDataItem({ reason }))
 
@@ -98,7 +90,7 @@ export const decode = (raw: Uint8Array): Either.Either<DataItem, InvalidDataItem
       signatureType,
       signature: item.rawSignature,
       owner: item.rawOwner,
-      ownerAddress: addressOf(item.rawOwner),
+      ownerAddress: ownerToAddress(item.rawOwner),
       target: target.byteLength === 0 ? undefined : item.target,
       anchor: anchor.byteLength === 0 ? undefined : anchor,
       tags,

@@ -12,27 +12,43 @@
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
-import { Context, Effect, type Exit, Layer } from "effect"
+import { Context, Effect, type Exit, Layer, ParseResult, Schema } from "effect"
 import { WalletError } from "./errors.js"
 import { cacheByOwner } from "./internal/by-owner.js"
 
+const Base64Url = Schema.String.pipe(
+  Schema.minLength(1, { message: () => "is empty" }),
+  Schema.pattern(/^[A-Za-z0-9_-]+$/, { message: () => "is not unpadded base64url" })
+)
+
 /**
- * An Arweave JWK key file: `{kty: "RSA", e: "AQAB", n, d, p, q, dp, dq, qi}` as unpadded base64url.
+ * An Arweave JWK key file as a Schema: `{kty: "RSA", e: "AQAB", n, d, p, q, dp, dq, qi}`, every field unpadded
+ * base64url (`kty` may be absent on input and is then taken as `"RSA"`). The one definition of the key's shape:
+ * the key file, the wallet and the signer threads all use it.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const Jwk = Schema.Struct({
+  kty: Schema.optionalWith(Schema.Literal("RSA"), { default: () => "RSA" as const }),
+  e: Base64Url,
+  n: Base64Url,
+  d: Base64Url,
+  p: Base64Url,
+  q: Base64Url,
+  dp: Base64Url,
+  dq: Base64Url,
+  qi: Base64Url,
+  ext: Schema.optional(Schema.Boolean)
+})
+
+/**
+ * An Arweave JWK key file (`Jwk`'s type).
  *
  * @since 0.1.0
+ * @category models
  */
-export interface ArweaveJwk {
-  readonly kty: "RSA"
-  readonly e: string
-  readonly n: string
-  readonly d: string
-  readonly p: string
-  readonly q: string
-  readonly dp: string
-  readonly dq: string
-  readonly qi: string
-  readonly ext?: boolean | undefined
-}
+export interface ArweaveJwk extends Schema.Schema.Type<typeof Jwk> {}
 
 /**
  * Length of an RSA-4096 signature and of the owner (public modulus `n`), in bytes.
@@ -106,23 +122,25 @@ export const verify = (owner: Uint8Array, data: Uint8Array, signature: Uint8Arra
   }
 }
 
-const JWK_FIELDS = ["n", "e", "d", "p", "q", "dp", "dq", "qi"] as const
+const decodeJwk = Schema.decodeUnknownEither(Jwk)
 
 /**
- * Checks that `input` is an RSA Arweave JWK and says what is wrong otherwise.
+ * Checks that `input` is an RSA Arweave JWK (`Jwk`) and says what is wrong otherwise.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const validateJwk = (input: unknown): ArweaveJwk | string => {
   if (typeof input !== "object" || input === null || Array.isArray(input)) return "the key is not a JSON object"
-  const record = input as Record<string, unknown>
-  if (record.kty !== undefined && record.kty !== "RSA") return `unsupported key type ${JSON.stringify(record.kty)}`
-  for (const field of JWK_FIELDS) {
-    const value = record[field]
-    if (typeof value !== "string" || value.length === 0) return `missing or empty field "${field}"`
-    if (!/^[A-Za-z0-9_-]+$/.test(value)) return `field "${field}" is not unpadded base64url`
-  }
-  return { ...(record as unknown as ArweaveJwk), kty: "RSA" }
+  const kty = (input as { readonly kty?: unknown }).kty
+  if (kty !== undefined && kty !== "RSA") return `unsupported key type ${JSON.stringify(kty)}`
+  const decoded = decodeJwk(input)
+  if (decoded._tag === "Right") return decoded.right
+  const issue = ParseResult.ArrayFormatter.formatErrorSync(decoded.left)[0]
+  const field = `field "${issue?.path.join(".") ?? "?"}"`
+  return issue?.message === "is not unpadded base64url"
+    ? `${field} is not unpadded base64url`
+    : `missing or empty ${field}`
 }
 
 const hidden = { toString: () => "Wallet(<redacted>)", toJSON: () => "Wallet(<redacted>)" }

@@ -68,10 +68,10 @@ describe("DataItem", () => {
     })
   )
 
-  it("decode does not check the signature; addressOf is sha256 of the owner", async () => {
+  it("decode does not check the signature; ownerAddress is Wallet.ownerToAddress of the owner", async () => {
     const item = await messageItem(idOf(3), 9)
     const decoded = Either.getOrThrow(DataItem.decode(tampered(Uint8Array.from(item.getRaw()))))
     expect(decoded.id).toBe(item.id)
-    expect(DataItem.addressOf(decoded.owner)).toBe(decoded.ownerAddress)
+    expect(ownerToAddress(decoded.owner)).toBe(decoded.ownerAddress)
   })
 })

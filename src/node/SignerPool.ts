@@ -24,9 +24,9 @@ import { pathToFileURL } from "node:url"
 import * as WorkerThreads from "node:worker_threads"
 import { Worker, type WorkerError } from "@effect/platform"
 import { NodeWorker } from "@effect/platform-node"
-import { Context, Effect, Layer, type Scope } from "effect"
+import { Context, Effect, Layer, Schema, type Scope } from "effect"
 import type { AssignmentSigner } from "../Assignment.js"
-import { Wallet } from "../Wallet.js"
+import { Jwk, Wallet } from "../Wallet.js"
 import * as Lanes from "./internal/signer-lanes.js"
 import { InitialMessage, Sign, type SignerRequest } from "./internal/signer-protocol.js"
 
@@ -107,19 +107,8 @@ export const make = (
   Effect.gen(function* () {
     const wallet = yield* Wallet
     const size = Math.max(1, options.size ?? Os.availableParallelism())
-    const jwk = wallet.privateKey.export({ format: "jwk" })
     const initial = new InitialMessage({
-      jwk: {
-        kty: "RSA",
-        n: jwk.n!,
-        e: jwk.e!,
-        d: jwk.d!,
-        p: jwk.p!,
-        q: jwk.q!,
-        dp: jwk.dp!,
-        dq: jwk.dq!,
-        qi: jwk.qi!
-      }
+      jwk: Schema.decodeUnknownSync(Jwk)(wallet.privateKey.export({ format: "jwk" }))
     })
     const workers = yield* Effect.forEach(
       Array.from({ length: size }),

@@ -33,12 +33,10 @@ import * as Metrics from "../../internal/metrics.js"
 import { Name } from "../../NameService.js"
 import { type ProcessId, parseEither } from "../../ProcessId.js"
 import * as Scheduler from "../../Scheduler.js"
+import { SERVICE_TYPE } from "../../SchedulerRegistry.js"
 import { RegistryEvent, type UnregisterReason } from "../../ServiceRegistry.js"
 import { Wallet } from "../../Wallet.js"
 import type { SchedulerEntity } from "./protocol.js"
-
-/** The service type of the events' names, as the local registry's (`SchedulerRegistry.SERVICE_TYPE`). */
-const SERVICE_TYPE = "scheduler@1.0"
 
 export interface Hosted {
   readonly processId: ProcessId

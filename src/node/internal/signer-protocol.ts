@@ -4,23 +4,14 @@
  * sides so the schemas cannot drift apart.
  */
 import { Schema } from "effect"
+import { Jwk } from "../../Wallet.js"
 
 /** The private key as an RSA JWK (unpadded base64url fields), sent to each worker once, when it starts. */
 export class InitialMessage extends Schema.TaggedRequest<InitialMessage>()("InitialMessage", {
   failure: Schema.Never,
   success: Schema.Void,
   payload: {
-    jwk: Schema.Struct({
-      kty: Schema.Literal("RSA"),
-      n: Schema.String,
-      e: Schema.String,
-      d: Schema.String,
-      p: Schema.String,
-      q: Schema.String,
-      dp: Schema.String,
-      dq: Schema.String,
-      qi: Schema.String
-    })
+    jwk: Jwk
   }
 }) {}
 

@@ -17,16 +17,20 @@
  * @since 0.1.0
  */
 import { Context, Effect, Either, Layer, Option, type Queue, type Scope, type Stream } from "effect"
+import type { Assignment, Message } from "./Assignment.js"
 import { AssignmentStore } from "./AssignmentStore.js"
 import {
   type FindError,
+  type HostError,
   NotFound,
   SchedulerStopped,
   SchedulingDisabled,
   type StoreConflict,
-  StoreError
+  StoreError,
+  type SubmitError
 } from "./errors.js"
 import { admit } from "./internal/admit.js"
+import * as Hosting from "./internal/hosting.js"
 import { isTracing } from "./internal/tracer.js"
 import type { NameService } from "./NameService.js"
 import type { ProcessId } from "./ProcessId.js"
@@ -60,11 +64,14 @@ export interface FindOptions extends Scheduler.Options {
  * - `identities`: further wallets the node holds besides the `Wallet` service (HyperBEAM's several identities);
  * - `restartPolicy`: bounded restarts after failures [5 in 60,000 ms];
  * - `eventsCapacity`: the `events` buffer per subscriber [1,024].
+ * - `schedulerOf`: for a process this node does not hold, the address its `Scheduler` tag names, if known (the
+ *   node looks it up on the Arweave network); `host` then fails with `HostedElsewhere` instead of `NotFound`.
  *
  * @since 0.1.0
  */
 export interface Options extends Scheduler.Options {
   readonly identities?: ReadonlyArray<Wallet["Type"]> | undefined
+  readonly schedulerOf?: ((processId: ProcessId) => Effect.Effect<Option.Option<string>>) | undefined
   readonly restartPolicy?: ServiceRegistry.RestartPolicy | undefined
   readonly eventsCapacity?: number | undefined
 }
@@ -80,6 +87,16 @@ export interface Options extends Scheduler.Options {
  * - `getWallets()`: every identity the node holds, the default first.
  * - `getProcesses()`: ids of the live schedulers (`get_processes/0`); `listProcesses()`: every process the
  *   store knows, live or not.
+ * - `host(p)`: the scheduler that hosts `p` on this node, started if needed: a live one, else the one of a
+ *   process the store holds (slot 0 stored), under the identity its `Scheduler` tag names (reactivating a
+ *   passivated server). Fails with `NotFound` for a process this node does not hold, or `HostedElsewhere` when
+ *   `Options.schedulerOf` says another scheduler unit's address schedules it (the node then redirects).
+ * - `spawn(process, scheduler)`: creates a process whose `Scheduler` tag is `scheduler`: the identity with that
+ *   address starts its scheduler and assigns the process slot 0. `HostedElsewhere` if no identity of this node
+ *   has that address. Idempotent: the same process item again gives its stored slot-0 assignment.
+ * - `schedule(p, message)`: `host(p)`, then the message's assignment. Idempotent: a message the schedule
+ *   already holds (a client's retry) gives its stored assignment and takes no slot; a different message with
+ *   the same id fails with `StoreConflict`. Duplicates are detected once, where they are written (the store).
  * - `events`: `Registered`, `Activated`, `Passivated` and `Unregistered` events (`ServiceRegistry.RegistryEvent`);
  *   `subscribe`: the same as a scoped queue, from the moment of subscription. A subscriber that falls more than
  *   `eventsCapacity` events behind loses the oldest; the registry never waits for it.
@@ -99,6 +116,9 @@ export class SchedulerRegistry extends Context.Tag("effect-scheduler-registry/Sc
     readonly getWallets: () => Effect.Effect<ReadonlyArray<Wallet["Type"]>>
     readonly getProcesses: () => Effect.Effect<ReadonlyArray<ProcessId>>
     readonly listProcesses: () => Effect.Effect<ReadonlyArray<ProcessId>, StoreError>
+    readonly host: (processId: string | Uint8Array) => Effect.Effect<Scheduler.Scheduler, HostError>
+    readonly spawn: (process: Message, scheduler: string) => Effect.Effect<Assignment, SubmitError>
+    readonly schedule: (processId: string | Uint8Array, message: Message) => Effect.Effect<Assignment, SubmitError>
     readonly events: Stream.Stream<ServiceRegistry.RegistryEvent>
     readonly subscribe: Effect.Effect<Queue.Dequeue<ServiceRegistry.RegistryEvent>, never, Scope.Scope>
   }
@@ -270,12 +290,22 @@ export const make = (options: Options = {}) =>
           })
       : findUntraced
 
+    const walletFor = (address: string) =>
+      Effect.succeed(Option.fromNullable(identities.find((w) => w.address === address)))
+
     const getProcesses = () => Effect.map(services.entries(), (entries) => entries.map((e) => e.handle.processId))
 
+    const hosting = yield* Hosting.make(
+      { find, walletFor, getWallet: () => Effect.succeed(wallet) },
+      store,
+      options.schedulerOf
+    )
+
     return SchedulerRegistry.of({
+      ...hosting,
       find,
       getWallet: () => Effect.succeed(wallet),
-      walletFor: (address) => Effect.succeed(Option.fromNullable(identities.find((w) => w.address === address))),
+      walletFor,
       getWallets: () => Effect.succeed(identities),
       getProcesses,
       listProcesses: () => store.listProcesses(),

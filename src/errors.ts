@@ -236,3 +236,38 @@ export type FindError =
   | SchedulerStopped
   | RestartLimitExceeded
   | InvalidProcessId
+
+/**
+ * The process is scheduled by another scheduler unit: its `Scheduler` tag names `scheduler`, an address this
+ * node holds no wallet for. The node answers it with a redirect to that SU's location when it knows it
+ * (HyperBEAM's `find_server`, the legacy SU router's 307), else with 400.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class HostedElsewhere extends Schema.TaggedError<HostedElsewhere>()("HostedElsewhere", {
+  processId: Schema.String,
+  scheduler: Schema.String
+}) {
+  override get message(): string {
+    return `Process ${this.processId} is scheduled by ${this.scheduler}, not by this scheduler unit`
+  }
+}
+
+/**
+ * Every way `SchedulerRegistry.host` can fail: `find`'s errors, and `HostedElsewhere` for a process another
+ * scheduler unit schedules.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export type HostError = FindError | HostedElsewhere
+
+/**
+ * Every way `SchedulerRegistry.schedule` and `SchedulerRegistry.spawn` can fail: hosting the process, then
+ * scheduling on it.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export type SubmitError = HostError | ScheduleError

@@ -46,6 +46,7 @@ import {
   StoreError
 } from "../errors.js"
 import { admit } from "../internal/admit.js"
+import * as Hosting from "../internal/hosting.js"
 import type { ProcessId } from "../ProcessId.js"
 import * as PgStore from "../pg/PgStore.js"
 import * as Scheduler from "../Scheduler.js"
@@ -263,10 +264,15 @@ export const makeCluster = (
         return Effect.map(activate(handleOf(processId)), remember)
       })
 
+    const walletFor = (address: string) =>
+      Effect.succeed(address === wallet.address ? Option.some(wallet) : Option.none<Wallet["Type"]>())
+    const hosting = yield* Hosting.make({ find, walletFor, getWallet: () => Effect.succeed(wallet) }, store, undefined)
+
     return SchedulerRegistry.of({
+      ...hosting,
       find,
       getWallet: () => Effect.succeed(wallet),
-      walletFor: (address) => Effect.succeed(address === wallet.address ? Option.some(wallet) : Option.none()),
+      walletFor,
       getWallets: () => Effect.succeed([wallet]),
       getProcesses: () => Effect.sync(() => hosted.entries().map((h) => h.processId)),
       listProcesses: () => store.listProcesses(),

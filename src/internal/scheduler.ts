@@ -6,7 +6,7 @@ import {
   type ScheduleError,
   SchedulerStopped,
   SchedulerTimeout,
-  type StoreConflict,
+  StoreConflict,
   type StoreError
 } from "../errors.js"
 import type { ProcessId } from "../ProcessId.js"
@@ -330,6 +330,16 @@ class SchedulerServer implements Server, Scheduler {
           now
         )
         return
+      }
+      // aggressive mode replies before the write, so a duplicate must be refused before it takes a slot (the sync
+      // modes learn it from the write itself, which refuses it and consumes nothing)
+      if (self.mode === "aggressive" && Option.isSome(yield* store.getMessage(request.message.id, self.processId))) {
+        const conflict = new StoreConflict({
+          processId: self.processId,
+          slot: self.slot + 1,
+          reason: "message already scheduled"
+        })
+        return settle(request, Effect.fail(conflict), yield* Clock.currentTimeMillis)
       }
       const assignment = yield* Assignment.build(signer, {
         processId: self.processId,

@@ -71,18 +71,12 @@ const handlers = (options: Options) => {
     const registry = yield* SchedulerRegistry
     const store = yield* AssignmentStore
     const wallet = yield* getWallet()
-    const ingest = yield* Ingest.make(registry, store, wallet.address)
-    const requireHosted = (processId: ProcessId) =>
-      Effect.flatMap(ingest.hostedScheduler(processId), (found) =>
-        Option.isSome(found)
-          ? Effect.succeed(found.value)
-          : Effect.fail(new BadRequest({ error: `Process ${processId} is not hosted by this scheduler unit` }))
-      )
-    return { registry, store, address: wallet.address, ingest, requireHosted }
+    const requireHosted = (processId: ProcessId) => Ingest.requireHosted(registry, processId)
+    return { registry, store, address: wallet.address, requireHosted }
   })
 
   const su = HttpApiBuilder.group(Api, "su", (h) =>
-    Effect.map(context, ({ address, ingest, store }) => {
+    Effect.map(context, ({ address, registry, store }) => {
       const fromStore = <A>(effect: Effect.Effect<A, StoreError>) => Effect.catchAll(effect, Ingest.failHttp)
       return h
         .handle("info", () => Effect.map(Clock.currentTimeMillis, (now) => ({ timestamp: String(now), address })))
@@ -104,13 +98,13 @@ const handlers = (options: Options) => {
                   error: "POST /?process-id&assign takes no body: post a data item to / without them"
                 })
               }
-              return yield* ingest.assign(processId, assign)
+              return yield* Ingest.assign(registry, processId, assign)
             }
             const body = yield* Body.read(request, bodyLimit)
             if (body.byteLength === 0) {
               return yield* new BadRequest({ error: "The body is empty: POST / takes a signed ANS-104 data item" })
             }
-            return yield* ingest.postDataItem(body)
+            return yield* Ingest.postDataItem(registry, body)
           })
         )
         .handle("timestamp", () =>

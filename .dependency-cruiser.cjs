@@ -3,7 +3,8 @@
  * uses; nothing points back up:
  *
  *   node ──► cluster ──► pg ──► sql ──► core        tracing ──► core        testing ──► core
- *     └──► sqlite ──► sql                                                    (core = src/*.ts, src/internal/)
+ *     ├──► sqlite ──► sql                                                    (core = src/*.ts, src/internal/)
+ *     └──► network (gateway, uploads, locations) ──► core
  *
  * - core (src/*.ts and src/internal/) imports no other layer: a library user with the memory store loads no
  *   SQL, cluster, node or OpenTelemetry code;
@@ -12,7 +13,7 @@
  * - no cycles, except through type-only imports (an internal module imports its public module's types).
  */
 const layer = (name) => `^src/${name}/`
-const core = "^src/(?!(sql|sqlite|pg|node|cluster|tracing|testing)/)"
+const core = "^src/(?!(sql|sqlite|pg|network|node|cluster|tracing|testing)/)"
 
 /** `from` may import only the layers in `allowed` (and itself, and packages). */
 const only = (name, from, allowed) => ({
@@ -37,6 +38,7 @@ module.exports = {
     only("sqlite-imports-core-and-sql", layer("sqlite"), [core, layer("sql")]),
     only("pg-imports-core-and-sql", layer("pg"), [core, layer("sql")]),
     only("tracing-imports-only-core", layer("tracing"), [core]),
+    only("network-imports-only-core", layer("network"), [core]),
     only("testing-imports-only-core", layer("testing"), [core]),
     only("cluster-never-imports-the-node", layer("cluster"), [core, layer("sql"), layer("pg")]),
     {

@@ -30,6 +30,7 @@ import * as Path from "node:path"
 import { HelpDoc, Options, ValidationError } from "@effect/cli"
 import { Config, type ConfigError, Effect, Either, Schema } from "effect"
 import { DEFAULT_BODY_LIMIT } from "./Http.js"
+import * as Setting from "./internal/setting.js"
 import type { NodeConfig, StoreConfig } from "./Node.js"
 
 /**
@@ -108,83 +109,95 @@ const Port = Schema.Int.pipe(Schema.between(0, 65535))
 const PositiveInt = Schema.Int.pipe(Schema.positive())
 const NonNegativeInt = Schema.Int.pipe(Schema.nonNegative())
 
-/** One setting: its environment `Config` (with default) and its flag, which falls back to that `Config`. */
-const setting = <A>(env: Config.Config<A>, flag: Options.Options<A>, description: string) => ({
-  env,
-  flag: flag.pipe(Options.withFallbackConfig(env), Options.withDescription(description))
-})
-
-const optionalSetting = <A>(env: Config.Config<A>, flag: Options.Options<A>, description: string) => ({
-  env: Config.option(env),
-  flag: flag.pipe(Options.withFallbackConfig(env), Options.optional, Options.withDescription(description))
-})
-
 /** `SU_IDENTITIES`: comma-separated wallet files; read by both the environment and the flag's fallback. */
 const identitiesEnv = Config.array(Config.string(), "SU_IDENTITIES").pipe(Config.withDefault([] as Array<string>))
 
+/**
+ * Every setting, one spec each (`internal/setting.ts`): its flag, its environment variable, its default and its
+ * rule, from which both the `serve` flags and `fromEnv` are made.
+ */
 const settings = {
-  port: setting(
-    Config.integer("SU_PORT").pipe(Config.withDefault(DEFAULT_PORT)),
-    Options.integer("port").pipe(Options.withSchema(Port)),
-    `Port to listen on, 0 for any free port (env SU_PORT, default ${DEFAULT_PORT})`
-  ),
-  host: setting(
-    Config.string("SU_HOST").pipe(Config.withDefault(DEFAULT_HOST)),
-    Options.text("host"),
-    `Address to listen on (env SU_HOST, default ${DEFAULT_HOST})`
-  ),
-  dataDir: setting(
-    Config.string("SU_DATA_DIR").pipe(Config.withDefault(DEFAULT_DATA_DIR)),
-    Options.directory("data-dir"),
-    `Directory of the wallet and the SQLite store (env SU_DATA_DIR, default ${DEFAULT_DATA_DIR})`
-  ),
-  wallet: optionalSetting(
-    Config.string("SU_WALLET"),
-    Options.file("wallet"),
-    "Arweave JWK key file, created if missing (env SU_WALLET, default <data-dir>/wallet.json)"
-  ),
-  store: setting(
-    Config.literal(...STORES)("SU_STORE").pipe(Config.withDefault("sqlite" as const)),
-    Options.choice("store", STORES),
-    "Assignment store: sqlite (<data-dir>/su.sqlite), pg (needs --pg-url) or memory (env SU_STORE, default sqlite)"
-  ),
-  pgUrl: optionalSetting(
-    Config.string("SU_PG_URL"),
-    Options.text("pg-url"),
-    "PostgreSQL connection string for --store pg, postgres://user:pass@host:port/db (env SU_PG_URL)"
-  ),
-  mode: setting(
-    Config.literal(...MODES)("SU_MODE").pipe(Config.withDefault("local_confirmation" as const)),
-    Options.choice("mode", MODES),
-    "When POST / replies: local_confirmation (after the store write), aggressive (after signing) or " +
-      "remote_confirmation (env SU_MODE, default local_confirmation)"
-  ),
-  bodyLimit: setting(
-    Config.integer("SU_BODY_LIMIT").pipe(Config.withDefault(DEFAULT_BODY_LIMIT)),
-    Options.integer("body-limit").pipe(Options.withSchema(PositiveInt)),
-    `Largest request body in bytes; larger ones get 413 (env SU_BODY_LIMIT, default ${DEFAULT_BODY_LIMIT})`
-  ),
-  blockHeight: setting(
-    Config.integer("SU_BLOCK_HEIGHT").pipe(Config.withDefault(0)),
-    Options.integer("block-height").pipe(Options.withSchema(NonNegativeInt)),
-    "Arweave block height stamped on assignments and /timestamp (env SU_BLOCK_HEIGHT, default 0)"
-  ),
-  idleTtl: setting(
-    Config.integer("SU_IDLE_TTL").pipe(Config.withDefault(DEFAULT_IDLE_TTL_MS)),
-    Options.integer("idle-ttl").pipe(Options.withSchema(NonNegativeInt)),
-    `ms without a request before a scheduler passivates; 0 = never (env SU_IDLE_TTL, default ${DEFAULT_IDLE_TTL_MS})`
-  ),
-  otlpUrl: optionalSetting(
-    Config.string("SU_OTLP_URL"),
-    Options.text("otlp-url"),
-    "Export traces as OTLP/HTTP JSON to this URL, e.g. http://127.0.0.1:4318/v1/traces (env SU_OTLP_URL)"
-  ),
-  signers: setting(
-    Config.integer("SU_SIGNERS").pipe(Config.withDefault(0)),
-    Options.integer("signers").pipe(Options.withSchema(NonNegativeInt)),
-    "Worker threads that sign assignments, so several processes sign on several cores; 0 signs in-line " +
-      "(env SU_SIGNERS, default 0)"
-  ),
+  port: Setting.integer({
+    flag: "port",
+    env: "SU_PORT",
+    rule: Port,
+    what: "0–65535",
+    default: DEFAULT_PORT,
+    text: "HTTP port to listen on; 0 picks a free port"
+  }),
+  host: Setting.text({ flag: "host", env: "SU_HOST", default: DEFAULT_HOST, text: "Address to listen on" }),
+  dataDir: Setting.text({
+    flag: "data-dir",
+    env: "SU_DATA_DIR",
+    default: DEFAULT_DATA_DIR,
+    kind: "directory",
+    text: "Directory of the wallet and the SQLite store"
+  }),
+  wallet: Setting.optionalText({
+    flag: "wallet",
+    env: "SU_WALLET",
+    kind: "file",
+    shown: "<data-dir>/wallet.json",
+    text: "Arweave JWK key file, created if missing"
+  }),
+  store: Setting.choice({
+    flag: "store",
+    env: "SU_STORE",
+    choices: STORES,
+    default: "sqlite",
+    text: "Assignment store: sqlite (<data-dir>/su.sqlite), pg (needs --pg-url) or memory"
+  }),
+  pgUrl: Setting.optionalText({
+    flag: "pg-url",
+    env: "SU_PG_URL",
+    text: "PostgreSQL connection string for --store pg, postgres://user:pass@host:port/db"
+  }),
+  mode: Setting.choice({
+    flag: "mode",
+    env: "SU_MODE",
+    choices: MODES,
+    default: "local_confirmation",
+    text:
+      "When POST / replies: local_confirmation (after the store write), aggressive (after signing) or " +
+      "remote_confirmation"
+  }),
+  bodyLimit: Setting.integer({
+    flag: "body-limit",
+    env: "SU_BODY_LIMIT",
+    rule: PositiveInt,
+    what: "a positive integer",
+    default: DEFAULT_BODY_LIMIT,
+    text: "Largest request body in bytes; larger ones get 413"
+  }),
+  blockHeight: Setting.integer({
+    flag: "block-height",
+    env: "SU_BLOCK_HEIGHT",
+    rule: NonNegativeInt,
+    what: "a non-negative integer",
+    default: 0,
+    text: "Arweave block height stamped on assignments and /timestamp"
+  }),
+  idleTtl: Setting.integer({
+    flag: "idle-ttl",
+    env: "SU_IDLE_TTL",
+    rule: NonNegativeInt,
+    what: "a non-negative integer (ms)",
+    default: DEFAULT_IDLE_TTL_MS,
+    text: "ms without a request before a scheduler passivates; 0 = never"
+  }),
+  otlpUrl: Setting.optionalText({
+    flag: "otlp-url",
+    env: "SU_OTLP_URL",
+    text: "Export traces as OTLP/HTTP JSON to this URL, e.g. http://127.0.0.1:4318/v1/traces"
+  }),
+  signers: Setting.integer({
+    flag: "signers",
+    env: "SU_SIGNERS",
+    rule: NonNegativeInt,
+    what: "a non-negative integer",
+    default: 0,
+    text: "Worker threads that sign assignments, so several processes sign on several cores; 0 signs in-line"
+  }),
   identities: {
     env: identitiesEnv,
     // repeated flags, else the environment: `repeated` gives [] when absent, so the fallback is explicit
@@ -200,46 +213,57 @@ const settings = {
           "and signed by it; repeat for more (env SU_IDENTITIES, comma-separated)"
       )
     )
-  },
-  cluster: setting(
-    Config.boolean("SU_CLUSTER").pipe(Config.withDefault(false)),
-    Options.boolean("cluster"),
-    "Run as one runner of a scheduler cluster over PostgreSQL (needs --store pg) (env SU_CLUSTER, default false)"
-  ),
-  pgSchema: optionalSetting(
-    Config.string("SU_PG_SCHEMA"),
-    Options.text("pg-schema"),
-    "PostgreSQL schema of the tables (env SU_PG_SCHEMA, default public)"
-  ),
-  runnerHost: setting(
-    Config.string("SU_RUNNER_HOST").pipe(Config.withDefault("localhost")),
-    Options.text("runner-host"),
-    "Where other runners reach this one (env SU_RUNNER_HOST, default localhost)"
-  ),
-  runnerPort: setting(
-    Config.integer("SU_RUNNER_PORT").pipe(Config.withDefault(34431)),
-    Options.integer("runner-port").pipe(Options.withSchema(Port)),
-    "The runner's port for other runners (env SU_RUNNER_PORT, default 34431)"
-  ),
-  shards: setting(
-    Config.integer("SU_SHARDS").pipe(Config.withDefault(300)),
-    Options.integer("shards").pipe(Options.withSchema(PositiveInt)),
-    "Shards of the cluster; every runner must agree (env SU_SHARDS, default 300)"
-  ),
-  shardLockExpirationMs: setting(
-    Config.integer("SU_SHARD_LOCK_EXPIRATION_MS").pipe(Config.withDefault(35_000)),
-    Options.integer("shard-lock-expiration-ms").pipe(Options.withSchema(PositiveInt)),
-    "ms after its last refresh before a runner's shards may move (env SU_SHARD_LOCK_EXPIRATION_MS, default 35000)"
-  ),
-  shardLockRefreshMs: setting(
-    Config.integer("SU_SHARD_LOCK_REFRESH_MS").pipe(Config.withDefault(10_000)),
-    Options.integer("shard-lock-refresh-ms").pipe(Options.withSchema(PositiveInt)),
-    "ms between shard-lock refreshes (env SU_SHARD_LOCK_REFRESH_MS, default 10000)"
-  )
-}
-
-const optionalFlag = <A>(flag: Options.Options<{ _tag: "Some"; value: A } | { _tag: "None" }>) =>
-  Options.map(flag, (o): A | undefined => (o._tag === "Some" ? o.value : undefined))
+  } satisfies Setting.Setting<ReadonlyArray<string>>,
+  cluster: Setting.boolean({
+    flag: "cluster",
+    env: "SU_CLUSTER",
+    text: "Run as one runner of a scheduler cluster over PostgreSQL (needs --store pg)"
+  }),
+  pgSchema: Setting.optionalText({
+    flag: "pg-schema",
+    env: "SU_PG_SCHEMA",
+    shown: "public",
+    text: "PostgreSQL schema of the tables"
+  }),
+  runnerHost: Setting.text({
+    flag: "runner-host",
+    env: "SU_RUNNER_HOST",
+    default: "localhost",
+    text: "Where other runners reach this one"
+  }),
+  runnerPort: Setting.integer({
+    flag: "runner-port",
+    env: "SU_RUNNER_PORT",
+    rule: Port,
+    what: "0–65535",
+    default: 34431,
+    text: "The runner's port for other runners"
+  }),
+  shards: Setting.integer({
+    flag: "shards",
+    env: "SU_SHARDS",
+    rule: PositiveInt,
+    what: "a positive integer",
+    default: 300,
+    text: "Shards of the cluster; every runner must agree"
+  }),
+  shardLockExpirationMs: Setting.integer({
+    flag: "shard-lock-expiration-ms",
+    env: "SU_SHARD_LOCK_EXPIRATION_MS",
+    rule: PositiveInt,
+    what: "a positive integer (ms)",
+    default: 35_000,
+    text: "ms after its last refresh before a runner's shards may move"
+  }),
+  shardLockRefreshMs: Setting.integer({
+    flag: "shard-lock-refresh-ms",
+    env: "SU_SHARD_LOCK_REFRESH_MS",
+    rule: PositiveInt,
+    what: "a positive integer (ms)",
+    default: 10_000,
+    text: "ms between shard-lock refreshes"
+  })
+} satisfies { readonly [K in keyof Settings]: Setting.Setting<Settings[K]> }
 
 /**
  * The flags of `serve`, each falling back to its environment variable, then its default; `Command.make` turns
@@ -247,28 +271,7 @@ const optionalFlag = <A>(flag: Options.Options<{ _tag: "Some"; value: A } | { _t
  *
  * @since 0.1.0
  */
-export const serveOptions = {
-  port: settings.port.flag,
-  host: settings.host.flag,
-  dataDir: settings.dataDir.flag,
-  wallet: optionalFlag(settings.wallet.flag),
-  store: settings.store.flag,
-  pgUrl: optionalFlag(settings.pgUrl.flag),
-  mode: settings.mode.flag,
-  bodyLimit: settings.bodyLimit.flag,
-  blockHeight: settings.blockHeight.flag,
-  idleTtl: settings.idleTtl.flag,
-  otlpUrl: optionalFlag(settings.otlpUrl.flag),
-  signers: settings.signers.flag,
-  identities: settings.identities.flag,
-  cluster: settings.cluster.flag,
-  pgSchema: optionalFlag(settings.pgSchema.flag),
-  runnerHost: settings.runnerHost.flag,
-  runnerPort: settings.runnerPort.flag,
-  shards: settings.shards.flag,
-  shardLockExpirationMs: settings.shardLockExpirationMs.flag,
-  shardLockRefreshMs: settings.shardLockRefreshMs.flag
-} satisfies { readonly [K in keyof Settings]: Options.Options<Settings[K]> }
+export const serveOptions = Setting.flags(settings)
 
 /**
  * The flags of the `wallet` commands: `--data-dir` and `--wallet`, as for `serve`.
@@ -294,40 +297,7 @@ export const walletPath = (s: Pick<Settings, "dataDir" | "wallet">): string =>
  *
  * @since 0.1.0
  */
-export const fromEnv: Config.Config<Settings> = Config.all({
-  port: Config.validate(settings.port.env, { message: "SU_PORT must be 0–65535", validation: Schema.is(Port) }),
-  host: settings.host.env,
-  dataDir: settings.dataDir.env,
-  wallet: Config.map(settings.wallet.env, (o) => (o._tag === "Some" ? o.value : undefined)),
-  store: settings.store.env,
-  pgUrl: Config.map(settings.pgUrl.env, (o) => (o._tag === "Some" ? o.value : undefined)),
-  mode: settings.mode.env,
-  bodyLimit: Config.validate(settings.bodyLimit.env, {
-    message: "SU_BODY_LIMIT must be a positive integer",
-    validation: Schema.is(PositiveInt)
-  }),
-  blockHeight: Config.validate(settings.blockHeight.env, {
-    message: "SU_BLOCK_HEIGHT must be a non-negative integer",
-    validation: Schema.is(NonNegativeInt)
-  }),
-  idleTtl: Config.validate(settings.idleTtl.env, {
-    message: "SU_IDLE_TTL must be a non-negative integer (ms)",
-    validation: Schema.is(NonNegativeInt)
-  }),
-  otlpUrl: Config.map(settings.otlpUrl.env, (o) => (o._tag === "Some" ? o.value : undefined)),
-  signers: Config.validate(settings.signers.env, {
-    message: "SU_SIGNERS must be a non-negative integer",
-    validation: Schema.is(NonNegativeInt)
-  }),
-  identities: settings.identities.env,
-  cluster: settings.cluster.env,
-  pgSchema: Config.map(settings.pgSchema.env, (o) => (o._tag === "Some" ? o.value : undefined)),
-  runnerHost: settings.runnerHost.env,
-  runnerPort: settings.runnerPort.env,
-  shards: settings.shards.env,
-  shardLockExpirationMs: settings.shardLockExpirationMs.env,
-  shardLockRefreshMs: settings.shardLockRefreshMs.env
-})
+export const fromEnv: Config.Config<Settings> = Setting.env(settings)
 
 /**
  * Fills in derived defaults: the wallet file and the SQLite file under the data directory. Fails with a

@@ -1,0 +1,116 @@
+/**
+ * One spec per setting: a setting's flag and its environment variable are made from the same description,
+ * default and rule, so they cannot drift apart. The flag falls back to the variable, which falls back to the
+ * default; the rule (a Schema) is checked once, on whichever of the two gave the value.
+ */
+import { Options } from "@effect/cli"
+import { Config, Option, Schema } from "effect"
+
+/** A setting: the `serve` flag (with its fallback) and the environment `Config` alone. */
+export interface Setting<A> {
+  readonly flag: Options.Options<A>
+  readonly env: Config.Config<A>
+}
+
+const described = (text: string, env: string, shown: unknown) =>
+  `${text} (env ${env}${shown === undefined ? "" : `, default ${String(shown)}`})`
+
+/** Checks the rule on the variable's value, with a message naming the variable and the rule. */
+const checked = <A>(config: Config.Config<A>, env: string, rule: Schema.Schema<A> | undefined, what: string) =>
+  rule === undefined
+    ? config
+    : Config.validate(config, { message: `${env} must be ${what}`, validation: Schema.is(rule) })
+
+const make = <A>(
+  flag: Options.Options<A>,
+  env: Config.Config<A>,
+  spec: { readonly env: string; readonly text: string; readonly shown?: unknown }
+): Setting<A> => ({
+  env,
+  flag: flag.pipe(Options.withFallbackConfig(env), Options.withDescription(described(spec.text, spec.env, spec.shown)))
+})
+
+/** An integer setting with a rule (e.g. a port, a positive count) and a default. */
+export const integer = (spec: {
+  readonly flag: string
+  readonly env: string
+  readonly rule: Schema.Schema<number>
+  readonly what: string
+  readonly default: number
+  readonly text: string
+}): Setting<number> =>
+  make(
+    Options.integer(spec.flag).pipe(Options.withSchema(spec.rule)),
+    checked(Config.integer(spec.env).pipe(Config.withDefault(spec.default)), spec.env, spec.rule, spec.what),
+    { ...spec, shown: spec.default }
+  )
+
+/** A text setting with a default. */
+export const text = (spec: {
+  readonly flag: string
+  readonly env: string
+  readonly default: string
+  readonly text: string
+  readonly kind?: "text" | "directory" | "file" | undefined
+}): Setting<string> =>
+  make(
+    spec.kind === "directory"
+      ? Options.directory(spec.flag)
+      : spec.kind === "file"
+        ? Options.file(spec.flag)
+        : Options.text(spec.flag),
+    Config.string(spec.env).pipe(Config.withDefault(spec.default)),
+    { ...spec, shown: spec.default }
+  )
+
+/** A text setting that may be absent (`undefined`); `shown` is what the help says happens then. */
+export const optionalText = (spec: {
+  readonly flag: string
+  readonly env: string
+  readonly text: string
+  readonly shown?: string | undefined
+  readonly kind?: "text" | "file" | undefined
+}): Setting<string | undefined> => {
+  const env = Config.string(spec.env)
+  const flag = (spec.kind === "file" ? Options.file(spec.flag) : Options.text(spec.flag)).pipe(
+    Options.withFallbackConfig(env),
+    Options.optional,
+    Options.withDescription(described(spec.text, spec.env, spec.shown)),
+    Options.map(Option.getOrUndefined)
+  )
+  return { flag, env: Config.map(Config.option(env), Option.getOrUndefined) }
+}
+
+/** One of `choices`, with a default. */
+export const choice = <const C extends ReadonlyArray<string>>(spec: {
+  readonly flag: string
+  readonly env: string
+  readonly choices: C
+  readonly default: C[number]
+  readonly text: string
+}): Setting<C[number]> =>
+  make(
+    Options.choice(spec.flag, spec.choices),
+    Config.literal(...spec.choices)(spec.env).pipe(Config.withDefault(spec.default)) as Config.Config<C[number]>,
+    { ...spec, shown: spec.default }
+  )
+
+/** A switch, off by default. */
+export const boolean = (spec: {
+  readonly flag: string
+  readonly env: string
+  readonly text: string
+}): Setting<boolean> =>
+  make(Options.boolean(spec.flag), Config.boolean(spec.env).pipe(Config.withDefault(false)), { ...spec, shown: false })
+
+/** The flags of a record of settings. */
+export const flags = <S extends Record<string, Setting<unknown>>>(
+  settings: S
+): { readonly [K in keyof S]: S[K]["flag"] } =>
+  Object.fromEntries(Object.entries(settings).map(([k, s]) => [k, s.flag])) as never
+
+/** The environment `Config` of a record of settings, with every rule checked. */
+export const env = <S extends Record<string, Setting<unknown>>>(
+  settings: S
+): Config.Config<{ readonly [K in keyof S]: Config.Config.Success<S[K]["env"]> }> =>
+  Config.all(Object.fromEntries(Object.entries(settings).map(([k, s]) => [k, s.env]))) as never

@@ -16,7 +16,18 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Either, Layer, Option, type Queue, type Scope, type Stream } from "effect"
+import {
+  Config,
+  type ConfigError,
+  Context,
+  Effect,
+  Either,
+  Layer,
+  Option,
+  type Queue,
+  type Scope,
+  type Stream
+} from "effect"
 import type { Assignment, Message } from "./Assignment.js"
 import { AssignmentStore } from "./AssignmentStore.js"
 import {
@@ -323,6 +334,19 @@ export const layer = (
   options: Options = {}
 ): Layer.Layer<SchedulerRegistry, never, NameService | Wallet | AssignmentStore> =>
   Layer.scoped(SchedulerRegistry, make(options))
+
+/**
+ * `layer` with its options read from `Config`, as `@effect/sql-sqlite-node`'s `layerConfig`: for example
+ * `SchedulerRegistry.layerConfig({ idleTimeToLiveMs: Config.integer("SU_IDLE_TTL") })`. Fails with `ConfigError`
+ * when the config does not load.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config.Wrap<Options>
+): Layer.Layer<SchedulerRegistry, ConfigError.ConfigError, NameService | Wallet | AssignmentStore> =>
+  Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
 
 /**
  * `find` on the ambient registry. See `SchedulerRegistry`.

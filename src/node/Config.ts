@@ -28,10 +28,13 @@
  */
 import * as Path from "node:path"
 import { HelpDoc, Options, ValidationError } from "@effect/cli"
-import { Config, type ConfigError, Effect, Either, Schema } from "effect"
+import type { HttpServer } from "@effect/platform"
+import { Config, type ConfigError, Effect, Either, Layer, Schema } from "effect"
+import type { Wallet } from "../Wallet.js"
 import { DEFAULT_BODY_LIMIT } from "./Http.js"
 import * as Setting from "./internal/setting.js"
-import type { NodeConfig, StoreConfig } from "./Node.js"
+import type { NodeConfig, StartError, StoreConfig } from "./Node.js"
+import * as Node from "./Node.js"
 
 /**
  * The default port, the legacy ao SU's (`servers/su/README.md`).
@@ -356,3 +359,16 @@ export const resolve = (s: Settings): Either.Either<NodeConfig, ValidationError.
  */
 export const nodeConfigFromEnv: Effect.Effect<NodeConfig, ConfigError.ConfigError | ValidationError.ValidationError> =
   Effect.flatMap(fromEnv, resolve)
+
+/**
+ * The node configured from the environment alone (`nodeConfigFromEnv`), as a Layer: `Node.layer`'s services,
+ * for running a node inside an application without the CLI. Fails with `ConfigError` or `ValidationError` for a
+ * setting that does not parse, or with `Node.StartError`.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerNodeFromEnv: Layer.Layer<
+  Wallet | HttpServer.HttpServer,
+  StartError | ConfigError.ConfigError | ValidationError.ValidationError
+> = Layer.unwrapEffect(Effect.map(nodeConfigFromEnv, Node.layer))

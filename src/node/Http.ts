@@ -11,7 +11,7 @@
  * @since 0.1.0
  */
 import { HttpApiBuilder, HttpApiSwagger, type HttpRouter, type HttpServer, HttpServerResponse } from "@effect/platform"
-import { Clock, Effect, Layer, Metric, Option } from "effect"
+import { Clock, Config, type ConfigError, Effect, Layer, Metric, Option } from "effect"
 import { padBlockHeight } from "../Assignment.js"
 import { AssignmentStore } from "../AssignmentStore.js"
 import type { StoreError } from "../errors.js"
@@ -250,3 +250,18 @@ export const layer = (
     Layer.provide(HttpApiBuilder.middleware(Api, Middleware.errors([DOCS_PATH, OPENAPI_PATH]))),
     Layer.provide(layerApi(options))
   )
+
+/**
+ * `layer` with its options read from `Config`, e.g. `Http.layerConfig({ bodyLimit: Config.integer("SU_BODY_LIMIT") })`.
+ * Fails with `ConfigError` when the config does not load.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config.Wrap<Options>
+): Layer.Layer<
+  never,
+  ConfigError.ConfigError,
+  SchedulerRegistry | AssignmentStore | HttpServer.HttpServer | HttpRouter.HttpRouter.DefaultServices
+> => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))

@@ -24,7 +24,7 @@ import { pathToFileURL } from "node:url"
 import * as WorkerThreads from "node:worker_threads"
 import { Worker, type WorkerError } from "@effect/platform"
 import { NodeWorker } from "@effect/platform-node"
-import { Context, Effect, Layer, Schema, type Scope } from "effect"
+import { Config, type ConfigError, Context, Effect, Layer, Schema, type Scope } from "effect"
 import type { AssignmentSigner } from "../Assignment.js"
 import { Jwk, Wallet } from "../Wallet.js"
 import * as Lanes from "./internal/signer-lanes.js"
@@ -134,3 +134,15 @@ export const make = (
  */
 export const layer = (options: Options = {}): Layer.Layer<SignerPool, WorkerError.WorkerError, Wallet> =>
   Layer.scoped(SignerPool, make(options))
+
+/**
+ * `layer` with its options read from `Config` (e.g. `{ size: Config.integer("SU_SIGNERS") }`). Fails with
+ * `ConfigError` when the config does not load, or `WorkerError` as `layer` does.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config.Wrap<Options>
+): Layer.Layer<SignerPool, WorkerError.WorkerError | ConfigError.ConfigError, Wallet> =>
+  Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))

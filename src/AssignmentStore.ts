@@ -20,6 +20,7 @@ import type { ProcessId } from "./ProcessId.js"
  * (ms). Chosen by slot, never by timestamp (K12).
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Latest {
   readonly slot: number
@@ -38,6 +39,7 @@ export interface Latest {
  * `NODE_JSON_MAX_BYTES`; readers render those from the bytes.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Entry {
   readonly assignment: Assignment
@@ -51,6 +53,7 @@ export interface Entry {
  * from its rows (`json.rs`), HyperBEAM has no page JSON.
  *
  * @since 0.1.0
+ * @category constants
  */
 export const NODE_JSON_MAX_BYTES = 64 * 1024
 
@@ -68,6 +71,7 @@ export const NODE_JSON_MAX_BYTES = 64 * 1024
  * slot order because a process's timestamps never fall as its slots rise (the scheduler bumps them, K14).
  *
  * @since 0.1.0
+ * @category models
  */
 export interface RangeQuery {
   readonly by: "slot" | "timestamp"
@@ -89,6 +93,7 @@ export interface RangeQuery {
  * - `listProcesses()`: every process with at least one assignment.
  *
  * @since 0.1.0
+ * @category models
  */
 export class AssignmentStore extends Context.Tag("effect-scheduler-registry/AssignmentStore")<
   AssignmentStore,
@@ -110,6 +115,7 @@ export class AssignmentStore extends Context.Tag("effect-scheduler-registry/Assi
  * process. Each process's entries live in a slot-indexed array, so `range` by slot is a slice.
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const makeMemory: Effect.Effect<AssignmentStore["Type"]> = Effect.sync(Memory.make)
 
@@ -117,5 +123,6 @@ export const makeMemory: Effect.Effect<AssignmentStore["Type"]> = Effect.sync(Me
  * The in-memory store as a Layer; each build is a fresh, empty store.
  *
  * @since 0.1.0
+ * @category layers
  */
 export const layerMemory: Layer.Layer<AssignmentStore> = Layer.effect(AssignmentStore, makeMemory)

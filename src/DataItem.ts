@@ -21,6 +21,7 @@ import { verify as verifyRsa } from "./Wallet.js"
  * One ANS-104 tag. Names and values are UTF-8 strings.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Tag {
   readonly name: string
@@ -39,6 +40,7 @@ export interface Tag {
  * - `tags`: in the order they were signed; `data`: the payload bytes.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface DataItem {
   readonly id: MessageId
@@ -57,6 +59,7 @@ export interface DataItem {
  * The address of an owner as the legacy SU writes it in `owner.address`: base64url(sha256(owner bytes)).
  *
  * @since 0.1.0
+ * @category utils
  */
 export const addressOf = (owner: Uint8Array): string => Crypto.createHash("sha256").update(owner).digest("base64url")
 
@@ -70,6 +73,7 @@ const toBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.
  * header or its tags do not decode.
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const decode = (raw: Uint8Array): Either.Either<DataItem, InvalidDataItem> => {
   if (raw.byteLength < MIN_BINARY_SIZE) {
@@ -143,6 +147,7 @@ const signatureValid = (item: DataItem): Effect.Effect<boolean> => {
  * that does not verify (tampered, truncated data, or signed with another key).
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const verify = (raw: Uint8Array): Effect.Effect<DataItem, InvalidDataItem> =>
   Effect.flatMap(decode(raw), (item) => {
@@ -165,6 +170,7 @@ export const verify = (raw: Uint8Array): Effect.Effect<DataItem, InvalidDataItem
  * The value of the first tag called `name`, or `undefined`. Names compare exactly, as the legacy SU does.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const tagValue = (item: Pick<DataItem, "tags">, name: string): string | undefined =>
   item.tags.find((t) => t.name === name)?.value

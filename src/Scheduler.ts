@@ -31,6 +31,7 @@ import type { Wallet } from "./Wallet.js"
  * - `disabled`: no scheduler starts (`SchedulingDisabled`).
  *
  * @since 0.1.0
+ * @category models
  */
 export type Mode = "aggressive" | "local_confirmation" | "remote_confirmation" | "disabled"
 
@@ -38,6 +39,7 @@ export type Mode = "aggressive" | "local_confirmation" | "remote_confirmation" |
  * Default deadline of a `schedule` call, in ms (HyperBEAM's later `AbortTime = now + 10 s`).
  *
  * @since 0.1.0
+ * @category constants
  */
 export const DEFAULT_TIMEOUT_MS: number = Internal.DEFAULT_TIMEOUT_MS
 
@@ -45,6 +47,7 @@ export const DEFAULT_TIMEOUT_MS: number = Internal.DEFAULT_TIMEOUT_MS
  * Default capacity of a scheduler's mailbox, in requests.
  *
  * @since 0.1.0
+ * @category constants
  */
 export const DEFAULT_MAILBOX_CAPACITY: number = Internal.DEFAULT_MAILBOX_CAPACITY
 
@@ -62,6 +65,7 @@ export const DEFAULT_MAILBOX_CAPACITY: number = Internal.DEFAULT_MAILBOX_CAPACIT
  *   memory); the next `find(p, true)` or `schedule` reactivates it from the store.
  *
  * @since 0.1.0
+ * @category options
  */
 export interface Options {
   readonly mode?: Mode | undefined
@@ -81,6 +85,7 @@ export interface Options {
  * - `address`: the wallet address that signs; `mode`; `mailboxDepth`: requests waiting.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Info {
   readonly processId: ProcessId
@@ -103,6 +108,7 @@ export interface Info {
  * - `fiber`: the server fiber, which lives in the registry's scope.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Scheduler {
   readonly processId: ProcessId

@@ -34,12 +34,19 @@ import * as Scheduler from "./Scheduler.js"
 import * as ServiceRegistry from "./ServiceRegistry.js"
 import { Wallet } from "./Wallet.js"
 
+/**
+ * Every way `find` can fail (defined in `Errors`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export type { FindError } from "./errors.js"
 
 /**
  * The service type under which schedulers are registered, as in HyperBEAM's `{<<"scheduler@1.0">>, …}`.
  *
  * @since 0.1.0
+ * @category constants
  */
 export const SERVICE_TYPE = "scheduler@1.0"
 
@@ -49,6 +56,7 @@ export const SERVICE_TYPE = "scheduler@1.0"
  * capacity, …) for a server this call starts. They do not change a server that is already running.
  *
  * @since 0.1.0
+ * @category options
  */
 export interface FindOptions extends Scheduler.Options {
   readonly wallet?: Wallet["Type"] | undefined
@@ -62,6 +70,7 @@ export interface FindOptions extends Scheduler.Options {
  * - `eventsCapacity`: the `events` buffer per subscriber [1,024].
  *
  * @since 0.1.0
+ * @category options
  */
 export interface Options extends Scheduler.Options {
   readonly identities?: ReadonlyArray<Wallet["Type"]> | undefined
@@ -85,6 +94,7 @@ export interface Options extends Scheduler.Options {
  *   `eventsCapacity` events behind loses the oldest; the registry never waits for it.
  *
  * @since 0.1.0
+ * @category models
  */
 export class SchedulerRegistry extends Context.Tag("effect-scheduler-registry/SchedulerRegistry")<
   SchedulerRegistry,
@@ -167,6 +177,7 @@ const stoppedBeforeReady = (processId: ProcessId) => (reason: string) =>
  * Builds the registry in the current scope: its scope is the servers' lifetime.
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const make = (options: Options = {}) =>
   Effect.gen(function* () {
@@ -288,6 +299,7 @@ export const make = (options: Options = {}) =>
  * The registry as a Layer. Its scope is the servers' lifetime: closing it interrupts them all in parallel.
  *
  * @since 0.1.0
+ * @category layers
  */
 export const layer = (
   options: Options = {}
@@ -298,6 +310,7 @@ export const layer = (
  * `find` on the ambient registry. See `SchedulerRegistry`.
  *
  * @since 0.1.0
+ * @category accessors
  */
 export const find = (
   processId: string | Uint8Array,
@@ -310,6 +323,7 @@ export const find = (
  * The ambient registry's default wallet.
  *
  * @since 0.1.0
+ * @category accessors
  */
 export const getWallet = (): Effect.Effect<Wallet["Type"], never, SchedulerRegistry> =>
   Effect.flatMap(SchedulerRegistry, (r) => r.getWallet())
@@ -318,6 +332,7 @@ export const getWallet = (): Effect.Effect<Wallet["Type"], never, SchedulerRegis
  * The ids of the ambient registry's live schedulers.
  *
  * @since 0.1.0
+ * @category accessors
  */
 export const getProcesses = (): Effect.Effect<ReadonlyArray<ProcessId>, never, SchedulerRegistry> =>
   Effect.flatMap(SchedulerRegistry, (r) => r.getProcesses())

@@ -50,6 +50,7 @@ export { Passivated, RegistryEvent, type UnregisterReason } from "./Service.js"
  * error waiters get if the service stops before it was ready without a typed failure of its own.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Starter<H, E, R> {
   readonly handle: H
@@ -64,6 +65,7 @@ export interface Starter<H, E, R> {
  * window. Defaults: 5 failures in 60,000 ms.
  *
  * @since 0.1.0
+ * @category options
  */
 export interface RestartPolicy {
   readonly maxFailures?: number | undefined
@@ -76,6 +78,7 @@ export interface RestartPolicy {
  * buffer): publishing never waits, so a slow subscriber never blocks the registry.
  *
  * @since 0.1.0
+ * @category options
  */
 export interface Options {
   readonly serviceType: string
@@ -87,6 +90,7 @@ export interface Options {
  * A live service: its name and handle.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Entry<H> {
   readonly name: Name
@@ -107,6 +111,7 @@ export interface Entry<H> {
  *   `subscribe`: a scoped queue of the events from the moment it is subscribed (for a deterministic start).
  *
  * @since 0.1.0
+ * @category models
  */
 export interface ServiceRegistry<H, E, R> {
   readonly serviceType: string
@@ -156,6 +161,7 @@ const failuresCap = 10_000
  * log annotations, clock) and not the calling request's.
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const make = <H, E, R = never>(
   options: Options

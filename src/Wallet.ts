@@ -20,6 +20,7 @@ import { cacheByOwner } from "./internal/by-owner.js"
  * An Arweave JWK key file: `{kty: "RSA", e: "AQAB", n, d, p, q, dp, dq, qi}` as unpadded base64url.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface ArweaveJwk {
   readonly kty: "RSA"
@@ -38,6 +39,7 @@ export interface ArweaveJwk {
  * Length of an RSA-4096 signature and of the owner (public modulus `n`), in bytes.
  *
  * @since 0.1.0
+ * @category constants
  */
 export const SIGNATURE_LENGTH = 512
 
@@ -50,6 +52,7 @@ export const SIGNATURE_LENGTH = 512
  * - `signSync`: the same, synchronously, for hot paths that already run inside one step.
  *
  * @since 0.1.0
+ * @category models
  */
 export class Wallet extends Context.Tag("effect-scheduler-registry/Wallet")<
   Wallet,
@@ -68,6 +71,7 @@ export class Wallet extends Context.Tag("effect-scheduler-registry/Wallet")<
  * address and is returned as its text unchanged (behaviour 45, `ar_wallet:to_address`).
  *
  * @since 0.1.0
+ * @category utils
  */
 export const ownerToAddress = (owner: Uint8Array): string =>
   owner.length === 32
@@ -87,6 +91,7 @@ const publicKeyOf = cacheByOwner(16, (owner) =>
  * Accepts any salt length, as `rsa_pss:verify` does (behaviour 46). Returns `false` for malformed input.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const verify = (owner: Uint8Array, data: Uint8Array, signature: Uint8Array): boolean => {
   try {
@@ -112,6 +117,7 @@ const JWK_FIELDS = ["n", "e", "d", "p", "q", "dp", "dq", "qi"] as const
  * Checks that `input` is an RSA Arweave JWK and says what is wrong otherwise.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const validateJwk = (input: unknown): ArweaveJwk | string => {
   if (typeof input !== "object" || input === null || Array.isArray(input)) return "the key is not a JSON object"
@@ -131,6 +137,7 @@ const hidden = { toString: () => "Wallet(<redacted>)", toJSON: () => "Wallet(<re
  * Builds the service from a JWK. Fails with `WalletError` (naming `path` when given) if the key is malformed.
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const make = (jwk: unknown, path?: string | undefined): Effect.Effect<Wallet["Type"], WalletError> =>
   Effect.suspend(() => {
@@ -169,6 +176,7 @@ export const make = (jwk: unknown, path?: string | undefined): Effect.Effect<Wal
  * Generates a new RSA-4096 Arweave JWK (e = 65537). Takes about a second or more of CPU.
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const generateJwk: Effect.Effect<ArweaveJwk> = Effect.async<ArweaveJwk>((resume) => {
   Crypto.generateKeyPair("rsa", { modulusLength: 4096, publicExponent: 65537 }, (err, _pub, priv) => {
@@ -236,6 +244,7 @@ const exists = (path: string) =>
  * checks that it is an RSA Arweave JWK). Mirrors `hb:wallet()` / `ar_wallet:load_keyfile`.
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const loadOrCreate = (
   path: string
@@ -266,6 +275,7 @@ export const loadOrCreate = (
  * Fails with `WalletError` naming the file and what is wrong.
  *
  * @since 0.1.0
+ * @category layers
  */
 export const layerFile = (path: string): Layer.Layer<Wallet, WalletError> =>
   Layer.effect(
@@ -281,6 +291,7 @@ export const layerFile = (path: string): Layer.Layer<Wallet, WalletError> =>
  * A Wallet from an in-memory JWK. Fails with `WalletError` if the key is malformed.
  *
  * @since 0.1.0
+ * @category layers
  */
 export const layerJwk = (jwk: unknown): Layer.Layer<Wallet, WalletError> => Layer.effect(Wallet, make(jwk))
 
@@ -288,6 +299,7 @@ export const layerJwk = (jwk: unknown): Layer.Layer<Wallet, WalletError> => Laye
  * A Wallet with a freshly generated RSA-4096 key. Slow (a second or more); tests should prefer the fixture key.
  *
  * @since 0.1.0
+ * @category layers
  */
 export const layerGenerate: Layer.Layer<Wallet> = Layer.effect(
   Wallet,

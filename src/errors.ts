@@ -11,6 +11,7 @@ import { Schema } from "effect"
  * `reason` says what was wrong (length, alphabet, type). Mirrors `hb_util:human_id`'s input rules.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class InvalidProcessId extends Schema.TaggedError<InvalidProcessId>()("InvalidProcessId", {
   input: Schema.String,
@@ -25,6 +26,7 @@ export class InvalidProcessId extends Schema.TaggedError<InvalidProcessId>()("In
  * `NameService.register` found a live holder under the name. Mirrors `hb_name:register/2` returning `error`.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class AlreadyRegistered extends Schema.TaggedError<AlreadyRegistered>()("AlreadyRegistered", {
   name: Schema.String
@@ -39,6 +41,7 @@ export class AlreadyRegistered extends Schema.TaggedError<AlreadyRegistered>()("
  * Mirrors `dev_scheduler_registry:find/1` returning `not_found`.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", {
   processId: Schema.String
@@ -52,6 +55,7 @@ export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", {
  * The registry's Layer is closing or closed: nothing is found and nothing starts.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class RegistryClosed extends Schema.TaggedError<RegistryClosed>()("RegistryClosed", {}) {
   override get message(): string {
@@ -64,6 +68,7 @@ export class RegistryClosed extends Schema.TaggedError<RegistryClosed>()("Regist
  * spawn and kills the caller (behaviour 16); we fail with this error and register nothing.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class SchedulingDisabled extends Schema.TaggedError<SchedulingDisabled>()("SchedulingDisabled", {
   processId: Schema.String
@@ -79,6 +84,7 @@ export class SchedulingDisabled extends Schema.TaggedError<SchedulingDisabled>()
  * Mirrors later `dev_scheduler_server`'s `scheduler_timeout`.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class SchedulerTimeout extends Schema.TaggedError<SchedulerTimeout>()("SchedulerTimeout", {
   processId: Schema.String,
@@ -94,6 +100,7 @@ export class SchedulerTimeout extends Schema.TaggedError<SchedulerTimeout>()("Sc
  * the request was queued or in flight. The slot was not consumed.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class SchedulerStopped extends Schema.TaggedError<SchedulerStopped>()("SchedulerStopped", {
   processId: Schema.String,
@@ -108,6 +115,7 @@ export class SchedulerStopped extends Schema.TaggedError<SchedulerStopped>()("Sc
  * The scheduler's bounded mailbox is full (`capacity` requests); the request was not queued.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class MailboxFull extends Schema.TaggedError<MailboxFull>()("MailboxFull", {
   processId: Schema.String,
@@ -124,6 +132,7 @@ export class MailboxFull extends Schema.TaggedError<MailboxFull>()("MailboxFull"
  * `ServiceRegistry.RestartPolicy`. Mirrors an OTP supervisor's restart intensity (`MaxR` in `MaxT`).
  *
  * @since 0.1.0
+ * @category errors
  */
 export class RestartLimitExceeded extends Schema.TaggedError<RestartLimitExceeded>()("RestartLimitExceeded", {
   name: Schema.String,
@@ -140,6 +149,7 @@ export class RestartLimitExceeded extends Schema.TaggedError<RestartLimitExceede
  * The message cannot be scheduled as given (for example a duplicate message id for the process).
  *
  * @since 0.1.0
+ * @category errors
  */
 export class InvalidMessage extends Schema.TaggedError<InvalidMessage>()("InvalidMessage", {
   reason: Schema.String
@@ -156,6 +166,7 @@ export class InvalidMessage extends Schema.TaggedError<InvalidMessage>()("Invali
  * SU's `write_item` rejections ("Type tag not present", …).
  *
  * @since 0.1.0
+ * @category errors
  */
 export class InvalidDataItem extends Schema.TaggedError<InvalidDataItem>()("InvalidDataItem", {
   reason: Schema.String
@@ -170,6 +181,7 @@ export class InvalidDataItem extends Schema.TaggedError<InvalidDataItem>()("Inva
  * what is wrong. It never carries key material.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class WalletError extends Schema.TaggedError<WalletError>()("WalletError", {
   path: Schema.optional(Schema.String),
@@ -184,6 +196,7 @@ export class WalletError extends Schema.TaggedError<WalletError>()("WalletError"
  * A write would overwrite an existing slot or assignment id. Never a silent success (behaviour 29).
  *
  * @since 0.1.0
+ * @category errors
  */
 export class StoreConflict extends Schema.TaggedError<StoreConflict>()("StoreConflict", {
   processId: Schema.String,
@@ -199,6 +212,7 @@ export class StoreConflict extends Schema.TaggedError<StoreConflict>()("StoreCon
  * The assignment store failed (I/O, SQL, a corrupt row). `operation` names the call.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
   operation: Schema.String,
@@ -213,6 +227,7 @@ export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
  * Every way a `Scheduler.schedule` call can fail.
  *
  * @since 0.1.0
+ * @category errors
  */
 export type ScheduleError =
   | SchedulerTimeout
@@ -227,6 +242,7 @@ export type ScheduleError =
  * Every way `SchedulerRegistry.find` can fail.
  *
  * @since 0.1.0
+ * @category errors
  */
 export type FindError =
   | NotFound

@@ -61,6 +61,7 @@ import * as SchedulerEntity from "./SchedulerEntity.js"
  * `idleTimeToLiveMs`, the entity passivation in ms; `eventsCapacity`). Give every runner the same values.
  *
  * @since 0.1.0
+ * @category options
  */
 export interface ClusterOptions extends SchedulerEntity.Options {}
 
@@ -97,6 +98,7 @@ const HANDLE_CACHE = 10_000
  * Source: `Sharding.makeClient` / `Entity.client` of `@effect/cluster`.
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const makeCluster = (
   options: ClusterOptions = {}
@@ -291,6 +293,7 @@ export const makeCluster = (
  * Source: `Entity.toLayer`, `Sharding.makeClient` of `@effect/cluster`.
  *
  * @since 0.1.0
+ * @category layers
  */
 export const layerCluster = (
   options: ClusterOptions = {}
@@ -319,6 +322,7 @@ export const layerCluster = (
  * - `shardingConfig`: any other `ShardingConfig` field, as is.
  *
  * @since 0.1.0
+ * @category options
  */
 export interface RunnerOptions {
   readonly runnerHost?: string | undefined
@@ -341,6 +345,7 @@ export interface RunnerOptions {
  * also override: `ShardingConfig.layerFromEnv`).
  *
  * @since 0.1.0
+ * @category utils
  */
 export const shardingConfig = (options: RunnerOptions): Partial<ShardingConfig.ShardingConfig["Type"]> => {
   const host = options.runnerHost ?? "localhost"
@@ -376,6 +381,7 @@ export const shardingConfig = (options: RunnerOptions): Partial<ShardingConfig.S
  * `StoreError` (operation `open`).
  *
  * @since 0.1.0
+ * @category layers
  */
 export const layerRunnerStorage = (
   options: RunnerOptions = {}
@@ -400,6 +406,7 @@ export const layerRunnerStorage = (
  * Source: `NodeClusterSocket.layer({ storage: "byo" })` of `@effect/platform-node`.
  *
  * @since 0.1.0
+ * @category layers
  */
 export const layerSharding = (
   options: RunnerOptions = {}
@@ -423,6 +430,7 @@ export const layerSharding = (
  * `batchSize` [128]), the runner (`RunnerOptions`) and the schedulers (`ClusterOptions`).
  *
  * @since 0.1.0
+ * @category options
  */
 export interface ClusterNodeOptions extends ClusterOptions, RunnerOptions {
   readonly pgUrl: string
@@ -441,6 +449,7 @@ export interface ClusterNodeOptions extends ClusterOptions, RunnerOptions {
  * Fails with `StoreError` (database unreachable, tables) or `SocketServerError` (runner port taken).
  *
  * @since 0.1.0
+ * @category layers
  */
 export const layerClusterNode = (
   options: ClusterNodeOptions

@@ -30,6 +30,7 @@ import * as Prometheus from "./internal/prometheus.js"
  * Default largest request body, in bytes (10 MiB): a larger `POST /` gets 413.
  *
  * @since 0.1.0
+ * @category constants
  */
 export const DEFAULT_BODY_LIMIT = 10 * 1024 * 1024
 
@@ -37,6 +38,7 @@ export const DEFAULT_BODY_LIMIT = 10 * 1024 * 1024
  * Where the Swagger page is served.
  *
  * @since 0.1.0
+ * @category constants
  */
 export const DOCS_PATH = "/docs"
 
@@ -44,6 +46,7 @@ export const DOCS_PATH = "/docs"
  * Where the OpenAPI document is served.
  *
  * @since 0.1.0
+ * @category constants
  */
 export const OPENAPI_PATH = "/openapi.json"
 
@@ -55,6 +58,7 @@ export const OPENAPI_PATH = "/openapi.json"
  *   no gateway; pass the same value the registry stamps on assignments).
  *
  * @since 0.1.0
+ * @category options
  */
 export interface Options {
   readonly bodyLimit?: number | undefined
@@ -233,6 +237,7 @@ const handlers = (options: Options) => {
  * server: for `HttpApiBuilder.serve`, `HttpApiBuilder.toWebHandler` or tests.
  *
  * @since 0.1.0
+ * @category layers
  */
 export const layerApi = (options: Options = {}) => HttpApiBuilder.api(Api).pipe(Layer.provide(handlers(options)))
 
@@ -241,6 +246,7 @@ export const layerApi = (options: Options = {}) => HttpApiBuilder.api(Api).pipe(
  * Closing it stops taking requests; the server layer then waits for in-flight requests before it closes.
  *
  * @since 0.1.0
+ * @category layers
  */
 export const layer = (
   options: Options = {}

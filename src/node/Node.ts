@@ -34,6 +34,7 @@ import * as SignerPool from "./SignerPool.js"
  * - `memory`: in memory; nothing survives a restart (tests, demos).
  *
  * @since 0.1.0
+ * @category models
  */
 export type StoreConfig =
   | { readonly kind: "sqlite"; readonly filename: string }
@@ -57,6 +58,7 @@ export type StoreConfig =
  *   store, whose database also holds the shard locks.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface NodeConfig {
   readonly port: number
@@ -80,6 +82,7 @@ export interface NodeConfig {
  * asked) and the files it uses (`walletPath`, and `storePath` for SQLite).
  *
  * @since 0.1.0
+ * @category models
  */
 export interface RunningNode {
   readonly address: string
@@ -95,6 +98,7 @@ export interface RunningNode {
  * (`ServeError`, e.g. already in use).
  *
  * @since 0.1.0
+ * @category errors
  */
 export type StartError =
   | WalletError
@@ -108,6 +112,7 @@ export type StartError =
  * The store Layer of a `StoreConfig`.
  *
  * @since 0.1.0
+ * @category layers
  */
 export const layerStore = (config: StoreConfig): Layer.Layer<AssignmentStore.AssignmentStore, StoreError> => {
   switch (config.kind) {
@@ -186,6 +191,7 @@ const layerServer = (config: NodeConfig) =>
  * address and the bound port).
  *
  * @since 0.1.0
+ * @category layers
  */
 export const layer = (config: NodeConfig): Layer.Layer<Wallet.Wallet | HttpServer.HttpServer, StartError> => {
   const otlpUrl = config.otlpUrl
@@ -260,6 +266,7 @@ export const layer = (config: NodeConfig): Layer.Layer<Wallet.Wallet | HttpServe
  * Starts a node in the current scope and returns where it listens. Closing the scope shuts it down gracefully.
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const start = (config: NodeConfig): Effect.Effect<RunningNode, StartError, Scope.Scope> =>
   Effect.gen(function* () {

@@ -41,6 +41,7 @@ import { InitialMessage, Sign, type SignerRequest } from "./internal/signer-prot
  * - `size`: the number of worker threads.
  *
  * @since 0.1.0
+ * @category models
  */
 export class SignerPool extends Context.Tag("effect-scheduler-registry/SignerPool")<
   SignerPool,
@@ -57,6 +58,7 @@ export class SignerPool extends Context.Tag("effect-scheduler-registry/SignerPoo
  *   signature and under load the per-message cost (encode, post, decode) is paid once per batch.
  *
  * @since 0.1.0
+ * @category options
  */
 export interface Options {
   readonly size?: number | undefined
@@ -100,6 +102,7 @@ const spawn = (): WorkerThreads.Worker => {
  * Fails with `WorkerError` if a worker cannot start.
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const make = (
   options: Options = {}
@@ -142,6 +145,7 @@ export const make = (
  * The pool as a Layer over the ambient `Wallet`; its workers stop when the Layer is released.
  *
  * @since 0.1.0
+ * @category layers
  */
 export const layer = (options: Options = {}): Layer.Layer<SignerPool, WorkerError.WorkerError, Wallet> =>
   Layer.scoped(SignerPool, make(options))

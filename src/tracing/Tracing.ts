@@ -21,6 +21,7 @@ import { Layer } from "effect"
  * Default OpenTelemetry service name.
  *
  * @since 0.1.0
+ * @category constants
  */
 export const SERVICE_NAME = "effect-scheduler-registry"
 
@@ -30,6 +31,7 @@ export const SERVICE_NAME = "effect-scheduler-registry"
  * `effect-scheduler-registry`.
  *
  * @since 0.1.0
+ * @category layers
  */
 export const layer = (options: {
   readonly spanProcessor: SpanProcessor
@@ -46,6 +48,7 @@ export const layer = (options: {
  * exporter and never fail the node.
  *
  * @since 0.1.0
+ * @category layers
  */
 export const layerOtlp = (options: {
   readonly url: string

@@ -114,6 +114,17 @@ export class AssignmentStore extends Context.Tag("effect-scheduler-registry/Assi
  * An in-memory store, for tests and for the library's default. Its writes are atomic but do not survive the
  * process. Each process's entries live in a slot-indexed array, so `range` by slot is a slice.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { AssignmentStore, ProcessId } from "effect-scheduler-registry"
+ *
+ * const program = Effect.gen(function* () {
+ *   const store = yield* AssignmentStore.makeMemory
+ *   return yield* store.latest(ProcessId.unsafeMake("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")) // Option.none()
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -121,6 +132,19 @@ export const makeMemory: Effect.Effect<AssignmentStore["Type"]> = Effect.sync(Me
 
 /**
  * The in-memory store as a Layer; each build is a fresh, empty store.
+ *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { AssignmentStore, NameService, SchedulerRegistry, Wallet } from "effect-scheduler-registry"
+ *
+ * // nothing survives a restart: tests and demos
+ * const RegistryLive = SchedulerRegistry.layer().pipe(
+ *   Layer.provide(
+ *     Layer.mergeAll(NameService.layer, Wallet.layerFile("./data/wallet.json"), AssignmentStore.layerMemory)
+ *   )
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category layers

@@ -112,6 +112,19 @@ const isLive = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean => fiber.u
 /**
  * Builds a name service over a fresh `Ref<HashMap<unknown, Entry>>`.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { NameService } from "effect-scheduler-registry"
+ *
+ * const program = Effect.gen(function* () {
+ *   const names = yield* NameService.make
+ *   const worker = yield* Effect.fork(Effect.never)
+ *   yield* names.register("worker", worker)
+ *   return yield* names.lookup("worker") // Option.some(worker)
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -211,6 +224,18 @@ export const make: Effect.Effect<NameService["Type"]> = Effect.gen(function* () 
 /**
  * A fresh, empty name service. Provide one per node: registries that share it must use distinct names (the
  * scheduler registry's names include its wallet address, as in HyperBEAM PR #1067).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { NameService } from "effect-scheduler-registry"
+ *
+ * const program = Effect.gen(function* () {
+ *   const worker = yield* Effect.fork(Effect.never)
+ *   yield* NameService.register("worker", worker)
+ *   return yield* NameService.lookup("worker")
+ * }).pipe(Effect.provide(NameService.layer))
+ * ```
  *
  * @since 0.1.0
  * @category layers

@@ -136,6 +136,23 @@ export type Server = Internal.Server
  * A scheduler server for `processId`, signing with `options.signer` or else in-line with `wallet`. Not started:
  * fork `run` and `attach` the fiber (`SchedulerRegistry` does both, and is how applications get schedulers).
  *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { Assignment, AssignmentStore, ProcessId, Scheduler, Wallet } from "effect-scheduler-registry"
+ *
+ * const processId = ProcessId.unsafeMake("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+ *
+ * const program = Effect.gen(function* () {
+ *   const wallet = yield* Wallet.Wallet
+ *   const server = Scheduler.make(processId, wallet, { mode: "aggressive" })
+ *   server.attach(yield* Effect.forkScoped(Effect.asVoid(server.run(Effect.void))))
+ *   const id = ProcessId.MessageId.make("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+ *   const message = new Assignment.Message({ id })
+ *   return yield* server.handle.schedule(message) // queued until the server has recovered
+ * }).pipe(Effect.scoped, Effect.provide(Layer.merge(Wallet.layerGenerate, AssignmentStore.layerMemory)))
+ * ```
+ *
  * @since 0.1.0
  * @category constructors
  */

@@ -176,6 +176,23 @@ const stoppedBeforeReady = (processId: ProcessId) => (reason: string) =>
 /**
  * Builds the registry in the current scope: its scope is the servers' lifetime.
  *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { AssignmentStore, NameService, SchedulerRegistry, Wallet } from "effect-scheduler-registry"
+ *
+ * const program = Effect.gen(function* () {
+ *   const registry = yield* SchedulerRegistry.make({ idleTimeToLiveMs: 300_000 })
+ *   const scheduler = yield* registry.find("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", true)
+ *   return yield* scheduler.info
+ * }).pipe(
+ *   Effect.scoped, // closing the scope interrupts every scheduler
+ *   Effect.provide(
+ *     Layer.mergeAll(NameService.layer, Wallet.layerFile("./data/wallet.json"), AssignmentStore.layerMemory)
+ *   )
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -297,6 +314,30 @@ export const make = (options: Options = {}) =>
 
 /**
  * The registry as a Layer. Its scope is the servers' lifetime: closing it interrupts them all in parallel.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { Assignment, NameService, ProcessId, SchedulerRegistry, Wallet } from "effect-scheduler-registry"
+ * import { SqliteStore } from "effect-scheduler-registry/sqlite"
+ *
+ * const RegistryLive = SchedulerRegistry.layer({ idleTimeToLiveMs: 300_000 }).pipe(
+ *   Layer.provide(
+ *     Layer.mergeAll(
+ *       NameService.layer,
+ *       Wallet.layerFile("./data/wallet.json"),
+ *       SqliteStore.layer({ filename: "./data/su.sqlite" })
+ *     )
+ *   )
+ * )
+ *
+ * const program = Effect.gen(function* () {
+ *   const scheduler = yield* SchedulerRegistry.find("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", true)
+ *   const id = ProcessId.MessageId.make("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+ *   const message = new Assignment.Message({ id })
+ *   return yield* scheduler.schedule(message)
+ * }).pipe(Effect.provide(RegistryLive))
+ * ```
  *
  * @since 0.1.0
  * @category layers

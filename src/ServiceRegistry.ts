@@ -160,6 +160,27 @@ const failuresCap = 10_000
  * `FiberSet` of that scope through a runtime captured here, so they carry the registry's context (services,
  * log annotations, clock) and not the calling request's.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { NameService, ServiceRegistry } from "effect-scheduler-registry"
+ *
+ * class Stopped {
+ *   readonly _tag = "Stopped"
+ *   constructor(readonly reason: string) {}
+ * }
+ *
+ * const program = Effect.gen(function* () {
+ *   const registry = yield* ServiceRegistry.make<string, Stopped>({ serviceType: "echo@1.0" })
+ *   // get-or-create: the starter runs only for the caller that wins the name
+ *   return yield* registry.getOrStart("node-1", "echo-1", () => ({
+ *     handle: "echo-1",
+ *     run: (ready) => Effect.zipRight(ready, Effect.never),
+ *     stopped: (reason) => new Stopped(reason)
+ *   }))
+ * }).pipe(Effect.scoped, Effect.provide(NameService.layer))
+ * ```
+ *
  * @since 0.1.0
  * @category constructors
  */

@@ -136,6 +136,18 @@ const hidden = { toString: () => "Wallet(<redacted>)", toJSON: () => "Wallet(<re
 /**
  * Builds the service from a JWK. Fails with `WalletError` (naming `path` when given) if the key is malformed.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Wallet } from "effect-scheduler-registry"
+ *
+ * const program = Effect.gen(function* () {
+ *   const jwk = yield* Wallet.generateJwk
+ *   const wallet = yield* Wallet.make(jwk)
+ *   return wallet.address
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -274,6 +286,17 @@ export const loadOrCreate = (
  * A Wallet from the JWK key file at `path`, created (RSA-4096, mode 0600) if missing.
  * Fails with `WalletError` naming the file and what is wrong.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Wallet } from "effect-scheduler-registry"
+ *
+ * // created (RSA-4096, mode 0600) if the file is missing
+ * const program = Effect.map(Wallet.Wallet, (wallet) => wallet.address).pipe(
+ *   Effect.provide(Wallet.layerFile("./data/wallet.json"))
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category layers
  */
@@ -290,6 +313,14 @@ export const layerFile = (path: string): Layer.Layer<Wallet, WalletError> =>
 /**
  * A Wallet from an in-memory JWK. Fails with `WalletError` if the key is malformed.
  *
+ * @example
+ * ```ts
+ * import * as Fs from "node:fs"
+ * import { Wallet } from "effect-scheduler-registry"
+ *
+ * const WalletLive = Wallet.layerJwk(JSON.parse(Fs.readFileSync("./data/wallet.json", "utf8")))
+ * ```
+ *
  * @since 0.1.0
  * @category layers
  */
@@ -297,6 +328,20 @@ export const layerJwk = (jwk: unknown): Layer.Layer<Wallet, WalletError> => Laye
 
 /**
  * A Wallet with a freshly generated RSA-4096 key. Slow (a second or more); tests should prefer the fixture key.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { AssignmentStore, NameService, SchedulerRegistry, Wallet } from "effect-scheduler-registry"
+ *
+ * // a throwaway node identity, e.g. for a demo
+ * const RegistryLive = SchedulerRegistry.layer().pipe(
+ *   Layer.provide(Layer.mergeAll(NameService.layer, Wallet.layerGenerate, AssignmentStore.layerMemory))
+ * )
+ * const program = Effect.flatMap(SchedulerRegistry.getWallet(), (wallet) => Effect.log(wallet.address)).pipe(
+ *   Effect.provide(RegistryLive)
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category layers

@@ -236,6 +236,24 @@ const handlers = (options: Options) => {
  * The implemented API (`HttpApi.Api`) over the ambient `SchedulerRegistry` and `AssignmentStore`, without a
  * server: for `HttpApiBuilder.serve`, `HttpApiBuilder.toWebHandler` or tests.
  *
+ * @example
+ * ```ts
+ * import { HttpApiBuilder, HttpServer } from "@effect/platform"
+ * import { Layer } from "effect"
+ * import { AssignmentStore, NameService, SchedulerRegistry, Wallet } from "effect-scheduler-registry"
+ * import { Http } from "effect-scheduler-registry/node"
+ *
+ * const RegistryLive = SchedulerRegistry.layer().pipe(
+ *   Layer.provide(Layer.mergeAll(NameService.layer, Wallet.layerGenerate)),
+ *   Layer.provideMerge(AssignmentStore.layerMemory)
+ * )
+ *
+ * // the API as a web handler (`(request: Request) => Promise<Response>`), with no server
+ * const { handler, dispose } = HttpApiBuilder.toWebHandler(
+ *   Layer.mergeAll(Http.layerApi().pipe(Layer.provide(RegistryLive)), HttpServer.layerContext)
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category layers
  */
@@ -244,6 +262,28 @@ export const layerApi = (options: Options = {}) => HttpApiBuilder.api(Api).pipe(
 /**
  * Serves the SU API on the ambient `HttpServer` (e.g. `NodeHttpServer.layer`) until the Layer's scope closes.
  * Closing it stops taking requests; the server layer then waits for in-flight requests before it closes.
+ *
+ * @example
+ * ```ts
+ * import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
+ * import { Layer } from "effect"
+ * import { NameService, SchedulerRegistry, Wallet } from "effect-scheduler-registry"
+ * import { Http } from "effect-scheduler-registry/node"
+ * import { SqliteStore } from "effect-scheduler-registry/sqlite"
+ * import { createServer } from "node:http"
+ *
+ * const RegistryLive = SchedulerRegistry.layer().pipe(
+ *   Layer.provide(Layer.mergeAll(NameService.layer, Wallet.layerFile("./data/wallet.json"))),
+ *   Layer.provideMerge(SqliteStore.layer({ filename: "./data/su.sqlite" }))
+ * )
+ *
+ * const ServerLive = Http.layer({ bodyLimit: 10 * 1024 * 1024 }).pipe(
+ *   Layer.provide(RegistryLive),
+ *   Layer.provide(NodeHttpServer.layer(createServer, { port: 8080 }))
+ * )
+ *
+ * Layer.launch(ServerLive).pipe(NodeRuntime.runMain)
+ * ```
  *
  * @since 0.1.0
  * @category layers

@@ -111,6 +111,24 @@ export type StartError =
 /**
  * The store Layer of a `StoreConfig`.
  *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { NameService, SchedulerRegistry, Wallet } from "effect-scheduler-registry"
+ * import { Node } from "effect-scheduler-registry/node"
+ *
+ * // the store chosen at run time; its SQL peers are loaded only if chosen
+ * const RegistryLive = SchedulerRegistry.layer().pipe(
+ *   Layer.provide(
+ *     Layer.mergeAll(
+ *       NameService.layer,
+ *       Wallet.layerFile("./data/wallet.json"),
+ *       Node.layerStore({ kind: "pg", url: "postgres://127.0.0.1:5432/postgres", schema: "su" })
+ *     )
+ *   )
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category layers
  */
@@ -190,6 +208,26 @@ const layerServer = (config: NodeConfig) =>
  * The node as a Layer that serves until its scope closes, also giving its `Wallet` and `HttpServer` (for the
  * address and the bound port).
  *
+ * @example
+ * ```ts
+ * import { NodeRuntime } from "@effect/platform-node"
+ * import { Layer } from "effect"
+ * import { Node } from "effect-scheduler-registry/node"
+ *
+ * const config: Node.NodeConfig = {
+ *   port: 8080,
+ *   host: "0.0.0.0",
+ *   dataDir: "./data",
+ *   walletPath: "./data/wallet.json",
+ *   store: { kind: "sqlite", filename: "./data/su.sqlite" },
+ *   mode: "local_confirmation",
+ *   bodyLimit: 10 * 1024 * 1024,
+ *   blockHeight: 0
+ * }
+ *
+ * Layer.launch(Node.layer(config)).pipe(NodeRuntime.runMain)
+ * ```
+ *
  * @since 0.1.0
  * @category layers
  */
@@ -264,6 +302,30 @@ export const layer = (config: NodeConfig): Layer.Layer<Wallet.Wallet | HttpServe
 
 /**
  * Starts a node in the current scope and returns where it listens. Closing the scope shuts it down gracefully.
+ *
+ * @example
+ * ```ts
+ * import { NodeRuntime } from "@effect/platform-node"
+ * import { Console, Effect } from "effect"
+ * import { Node } from "effect-scheduler-registry/node"
+ *
+ * const program = Effect.gen(function* () {
+ *   const node = yield* Node.start({
+ *     port: 0, // any free port
+ *     host: "127.0.0.1",
+ *     dataDir: "./data",
+ *     walletPath: "./data/wallet.json",
+ *     store: { kind: "memory" },
+ *     mode: "aggressive",
+ *     bodyLimit: 10 * 1024 * 1024,
+ *     blockHeight: 0
+ *   })
+ *   yield* Console.log(`${node.address} listens on ${node.url}`)
+ *   return yield* Effect.never
+ * })
+ *
+ * Effect.scoped(program).pipe(NodeRuntime.runMain)
+ * ```
  *
  * @since 0.1.0
  * @category constructors

@@ -146,20 +146,6 @@ export class RestartLimitExceeded extends Schema.TaggedError<RestartLimitExceede
 }
 
 /**
- * The message cannot be scheduled as given (for example a duplicate message id for the process).
- *
- * @since 0.1.0
- * @category errors
- */
-export class InvalidMessage extends Schema.TaggedError<InvalidMessage>()("InvalidMessage", {
-  reason: Schema.String
-}) {
-  override get message(): string {
-    return `Invalid message: ${this.reason}`
-  }
-}
-
-/**
  * A data item that cannot be scheduled as it was sent: it does not parse as ANS-104, its signature does not
  * verify (unsigned, tampered or truncated), or it lacks what the ao.TN.1 protocol requires (a `Type` tag, a
  * `target` for a `Message`, …). `reason` says which, in words fit for an HTTP 400 body. Mirrors the legacy ao
@@ -177,8 +163,8 @@ export class InvalidDataItem extends Schema.TaggedError<InvalidDataItem>()("Inva
 }
 
 /**
- * Loading, creating or using a wallet failed. `path` names the key file where there is one; `reason` says
- * what is wrong. It never carries key material.
+ * Loading or creating a wallet failed (signing never fails). `path` names the key file where there is one;
+ * `reason` says what is wrong. It never carries key material.
  *
  * @since 0.1.0
  * @category errors
@@ -224,22 +210,32 @@ export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
 }
 
 /**
- * Every way a `Scheduler.schedule` call can fail.
+ * Every way a `Scheduler.schedule` call can fail:
+ * - `SchedulerTimeout`: no assignment within the deadline; the request was dropped unassigned;
+ * - `SchedulerStopped`: the server stopped (or its write failed in `aggressive` mode) before replying;
+ * - `MailboxFull`: the request was not queued;
+ * - `StoreConflict`: the store refused the append: the message is already scheduled for the process (a
+ *   duplicate, reason `message already scheduled`) or another writer holds the slot or assignment id;
+ * - `StoreError`: the append failed.
+ *
+ * Signing cannot fail: a wallet's or a `SignerPool`'s `sign` has no error channel (`WalletError` only comes
+ * from loading a key, before any scheduler runs).
  *
  * @since 0.1.0
  * @category errors
  */
-export type ScheduleError =
-  | SchedulerTimeout
-  | SchedulerStopped
-  | MailboxFull
-  | InvalidMessage
-  | StoreConflict
-  | StoreError
-  | WalletError
+export type ScheduleError = SchedulerTimeout | SchedulerStopped | MailboxFull | StoreConflict | StoreError
 
 /**
- * Every way `SchedulerRegistry.find` can fail.
+ * Every way `SchedulerRegistry.find` can fail:
+ * - `InvalidProcessId`: the id is neither 43 base64url characters nor 32 bytes;
+ * - `NotFound`: `find(p)` without `genIfNotHosted` found no live scheduler (the cluster registry also looks in
+ *   the store);
+ * - `RegistryClosed`: the registry's Layer is closing or closed;
+ * - `SchedulingDisabled`: `find(p, true)` in `disabled` mode;
+ * - `RestartLimitExceeded`: the process's scheduler failed too often lately (`ServiceRegistry.RestartPolicy`);
+ * - `StoreError`: a new server could not recover its slot and chain from the store;
+ * - `SchedulerStopped`: a new server stopped before it was ready.
  *
  * @since 0.1.0
  * @category errors

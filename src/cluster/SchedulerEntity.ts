@@ -29,8 +29,8 @@ export const ENTITY_TYPE: "Scheduler" = Protocol.ENTITY_TYPE
 
 /**
  * Every error a `Schedule` call can return over the wire: the `ScheduleError` classes of `errors.ts`
- * (`SchedulerTimeout`, `SchedulerStopped`, `MailboxFull`, `InvalidMessage`, `StoreConflict`, `StoreError`,
- * `WalletError`), each encoded as its tagged struct.
+ * (`SchedulerTimeout`, `SchedulerStopped`, `MailboxFull`, `StoreConflict`, `StoreError`), each encoded as its
+ * tagged struct and decoded as an instance of its class.
  *
  * @since 0.1.0
  * @category errors
@@ -132,6 +132,30 @@ export interface Options extends Internal.Options {}
  * wrote its next slot, or its last write committed although it was reported failed): the server is replaced
  * by one that recovers from the store, and the request is run once more on it. A server that stopped (a
  * failed write in aggressive mode, a failed recovery) is replaced by the next request the same way.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { Wallet } from "effect-scheduler-registry"
+ * import { ClusterRegistry, SchedulerEntity } from "effect-scheduler-registry/cluster"
+ * import { PgStore } from "effect-scheduler-registry/pg"
+ *
+ * const options = { url: "postgres://127.0.0.1:5432/postgres" }
+ * const Base = Layer.mergeAll(
+ *   ClusterRegistry.layerSharding().pipe(
+ *     Layer.provide(ClusterRegistry.layerRunnerStorage()),
+ *     Layer.provide(PgStore.layerClient(options))
+ *   ),
+ *   PgStore.layer(options),
+ *   Wallet.layerFile("./data/wallet.json")
+ * )
+ *
+ * // this runner hosts the scheduler entities of its shards: which ones, now
+ * const hosted = Effect.map(SchedulerEntity.HostedSchedulers, (h) => h.entries().map((e) => e.processId))
+ * const program = hosted.pipe(
+ *   Effect.provide(SchedulerEntity.layer({ idleTimeToLiveMs: 300_000 }).pipe(Layer.provide(Base)))
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category layers

@@ -31,6 +31,7 @@ import { SIGNATURE_LENGTH, verify as verifySignature } from "./Wallet.js"
  * - `raw`: the signed ANS-104 data item, in bytes.
  *
  * @since 0.1.0
+ * @category models
  */
 export class Assignment extends Schema.Class<Assignment>("Assignment")({
   id: MessageId,
@@ -50,6 +51,7 @@ export class Assignment extends Schema.Class<Assignment>("Assignment")({
  * from the gateway.
  *
  * @since 0.1.0
+ * @category models
  */
 export class Message extends Schema.Class<Message>("Message")({
   id: MessageId,
@@ -60,6 +62,7 @@ export class Message extends Schema.Class<Message>("Message")({
  * The hash chain value of slot 0 for `processId`: `b64url(sha256(b64url_decode(processId)))`.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const initialHashChain = (processId: string): string =>
   Crypto.createHash("sha256").update(Buffer.from(processId, "base64url")).digest("base64url")
@@ -70,6 +73,7 @@ export const initialHashChain = (processId: string): string =>
  * Both inputs are decoded to raw bytes, so it is the same before and after a restart.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const nextHashChain = (previousAssignmentId: string, previousHashChain: string): string =>
   Crypto.createHash("sha256")
@@ -82,6 +86,7 @@ export const nextHashChain = (previousAssignmentId: string, previousHashChain: s
  * and slots must be 0, 1, 2, … Returns the first slot that breaks, or `undefined` when all hold.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const verifyChain = (
   processId: string,
@@ -100,6 +105,7 @@ export const verifyChain = (
  * Pads a block height to the 12 digits the legacy SU writes in `Block-Height`.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const padBlockHeight = (height: number): string => String(height).padStart(12, "0")
 
@@ -107,6 +113,7 @@ export const padBlockHeight = (height: number): string => String(height).padStar
  * The ao.TN.1 tags of an assignment, in the order the legacy SU writes them. Every value is a string.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const tags = (fields: {
   readonly processId: string
@@ -135,6 +142,7 @@ export const tags = (fields: {
  * can sign on other cores.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface AssignmentSigner {
   readonly owner: Uint8Array
@@ -172,6 +180,7 @@ const unsignedFor = (owner: Uint8Array): Signer => {
  * but `signer.sign` runs synchronously. Dies only on a library defect.
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const build = (signer: AssignmentSigner, fields: Omit<Assignment, "id" | "raw">): Effect.Effect<Assignment> =>
   Effect.suspend(() => {
@@ -188,6 +197,7 @@ export const build = (signer: AssignmentSigner, fields: Omit<Assignment, "id" | 
  * and its tags agree with the fields. Returns a reason when it does not hold, `undefined` when it does.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const verify = (assignment: Assignment): Effect.Effect<string | undefined> =>
   Effect.promise(async () => {

@@ -20,6 +20,7 @@ import type { ProcessId } from "./ProcessId.js"
  * (ms). Chosen by slot, never by timestamp (K12).
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Latest {
   readonly slot: number
@@ -38,6 +39,7 @@ export interface Latest {
  * `NODE_JSON_MAX_BYTES`; readers render those from the bytes.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Entry {
   readonly assignment: Assignment
@@ -51,6 +53,7 @@ export interface Entry {
  * from its rows (`json.rs`), HyperBEAM has no page JSON.
  *
  * @since 0.1.0
+ * @category constants
  */
 export const NODE_JSON_MAX_BYTES = 64 * 1024
 
@@ -68,6 +71,7 @@ export const NODE_JSON_MAX_BYTES = 64 * 1024
  * slot order because a process's timestamps never fall as its slots rise (the scheduler bumps them, K14).
  *
  * @since 0.1.0
+ * @category models
  */
 export interface RangeQuery {
   readonly by: "slot" | "timestamp"
@@ -89,6 +93,7 @@ export interface RangeQuery {
  * - `listProcesses()`: every process with at least one assignment.
  *
  * @since 0.1.0
+ * @category models
  */
 export class AssignmentStore extends Context.Tag("effect-scheduler-registry/AssignmentStore")<
   AssignmentStore,
@@ -109,13 +114,39 @@ export class AssignmentStore extends Context.Tag("effect-scheduler-registry/Assi
  * An in-memory store, for tests and for the library's default. Its writes are atomic but do not survive the
  * process. Each process's entries live in a slot-indexed array, so `range` by slot is a slice.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { AssignmentStore, ProcessId } from "effect-scheduler-registry"
+ *
+ * const program = Effect.gen(function* () {
+ *   const store = yield* AssignmentStore.makeMemory
+ *   return yield* store.latest(ProcessId.unsafeMake("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")) // Option.none()
+ * })
+ * ```
+ *
  * @since 0.1.0
+ * @category constructors
  */
 export const makeMemory: Effect.Effect<AssignmentStore["Type"]> = Effect.sync(Memory.make)
 
 /**
  * The in-memory store as a Layer; each build is a fresh, empty store.
  *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { AssignmentStore, NameService, SchedulerRegistry, Wallet } from "effect-scheduler-registry"
+ *
+ * // nothing survives a restart: tests and demos
+ * const RegistryLive = SchedulerRegistry.layer().pipe(
+ *   Layer.provide(
+ *     Layer.mergeAll(NameService.layer, Wallet.layerFile("./data/wallet.json"), AssignmentStore.layerMemory)
+ *   )
+ * )
+ * ```
+ *
  * @since 0.1.0
+ * @category layers
  */
 export const layerMemory: Layer.Layer<AssignmentStore> = Layer.effect(AssignmentStore, makeMemory)

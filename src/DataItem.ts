@@ -20,6 +20,7 @@ import { ownerToAddress, verify as verifyRsa } from "./Wallet.js"
  * One ANS-104 tag. Names and values are UTF-8 strings.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Tag {
   readonly name: string
@@ -38,6 +39,7 @@ export interface Tag {
  * - `tags`: in the order they were signed; `data`: the payload bytes.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface DataItem {
   readonly id: MessageId
@@ -62,6 +64,7 @@ const toBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.
  * header or its tags do not decode.
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const decode = (raw: Uint8Array): Either.Either<DataItem, InvalidDataItem> => {
   if (raw.byteLength < MIN_BINARY_SIZE) {
@@ -135,6 +138,7 @@ const signatureValid = (item: DataItem): Effect.Effect<boolean> => {
  * that does not verify (tampered, truncated data, or signed with another key).
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const verify = (raw: Uint8Array): Effect.Effect<DataItem, InvalidDataItem> =>
   Effect.flatMap(decode(raw), (item) => {
@@ -157,6 +161,7 @@ export const verify = (raw: Uint8Array): Effect.Effect<DataItem, InvalidDataItem
  * The value of the first tag called `name`, or `undefined`. Names compare exactly, as the legacy SU does.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const tagValue = (item: Pick<DataItem, "tags">, name: string): string | undefined =>
   item.tags.find((t) => t.name === name)?.value

@@ -8,12 +8,21 @@
  */
 import { Metric, MetricBoundaries } from "effect"
 
+/**
+ * The registry's and schedulers' metrics: `activeServices`, `activations`, `passivations`, `failures`,
+ * `assignments`, `scheduleLatency`, `mailboxDepth`, `storeLatency`, … (defined in `internal/metrics`, where the
+ * core records them).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
 export * from "./internal/metrics.js"
 
 /**
  * HTTP requests served, tagged `method` and `status` (the response status code).
  *
  * @since 0.1.0
+ * @category metrics
  */
 export const httpRequests = Metric.counter("su_http_requests_total", {
   description: "HTTP requests served, by method and status code",
@@ -24,6 +33,7 @@ export const httpRequests = Metric.counter("su_http_requests_total", {
  * HTTP request duration in ms, from the request's arrival to its response, tagged `method`.
  *
  * @since 0.1.0
+ * @category metrics
  */
 export const httpRequestDuration = Metric.histogram(
   "su_http_request_duration_ms",
@@ -36,6 +46,7 @@ export const httpRequestDuration = Metric.histogram(
  * (an existing transaction).
  *
  * @since 0.1.0
+ * @category metrics
  */
 export const httpAssignments = Metric.counter("su_http_assignments_total", {
   description: "Assignments made through the HTTP API, by type (process, message, assign)",
@@ -46,6 +57,7 @@ export const httpAssignments = Metric.counter("su_http_assignments_total", {
  * The number of live schedulers of the node's registry, sampled at every scrape of `/metrics`.
  *
  * @since 0.1.0
+ * @category metrics
  */
 export const activeSchedulers = Metric.gauge("su_active_schedulers", {
   description: "Live scheduler fibers in the registry"

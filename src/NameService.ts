@@ -23,6 +23,7 @@ import { AlreadyRegistered } from "./errors.js"
  * construction; pass a precomputed `prefixHash` (from `Name.prefixHash`) to hash only the id on hot paths.
  *
  * @since 0.1.0
+ * @category models
  */
 export class Name implements Equal.Equal {
   readonly #hash: number
@@ -58,6 +59,7 @@ export class Name implements Equal.Equal {
  * A live registration: the fiber and the value registered with it (the registry keeps its handle there).
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Registration {
   readonly name: unknown
@@ -85,6 +87,7 @@ type Table = HashMap.HashMap<unknown, Entry>
  * - `size`: the number of entries held, live or not yet cleaned (for leak checks).
  *
  * @since 0.1.0
+ * @category models
  */
 export class NameService extends Context.Tag("effect-scheduler-registry/NameService")<
   NameService,
@@ -109,7 +112,21 @@ const isLive = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean => fiber.u
 /**
  * Builds a name service over a fresh `Ref<HashMap<unknown, Entry>>`.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { NameService } from "effect-scheduler-registry"
+ *
+ * const program = Effect.gen(function* () {
+ *   const names = yield* NameService.make
+ *   const worker = yield* Effect.fork(Effect.never)
+ *   yield* names.register("worker", worker)
+ *   return yield* names.lookup("worker") // Option.some(worker)
+ * })
+ * ```
+ *
  * @since 0.1.0
+ * @category constructors
  */
 export const make: Effect.Effect<NameService["Type"]> = Effect.gen(function* () {
   const ref = yield* Ref.make(HashMap.empty<unknown, Entry>())
@@ -208,7 +225,20 @@ export const make: Effect.Effect<NameService["Type"]> = Effect.gen(function* () 
  * A fresh, empty name service. Provide one per node: registries that share it must use distinct names (the
  * scheduler registry's names include its wallet address, as in HyperBEAM PR #1067).
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { NameService } from "effect-scheduler-registry"
+ *
+ * const program = Effect.gen(function* () {
+ *   const worker = yield* Effect.fork(Effect.never)
+ *   yield* NameService.register("worker", worker)
+ *   return yield* NameService.lookup("worker")
+ * }).pipe(Effect.provide(NameService.layer))
+ * ```
+ *
  * @since 0.1.0
+ * @category layers
  */
 export const layer: Layer.Layer<NameService> = Layer.effect(NameService, make)
 
@@ -216,6 +246,7 @@ export const layer: Layer.Layer<NameService> = Layer.effect(NameService, make)
  * Registers `fiber` under `name` in the ambient `NameService`. See `NameService.register`.
  *
  * @since 0.1.0
+ * @category accessors
  */
 export const register = (name: unknown, fiber: Fiber.RuntimeFiber<unknown, unknown>, value?: unknown) =>
   Effect.flatMap(NameService, (s) => s.register(name, fiber, value))
@@ -224,6 +255,7 @@ export const register = (name: unknown, fiber: Fiber.RuntimeFiber<unknown, unkno
  * Removes `name` from the ambient `NameService`; idempotent.
  *
  * @since 0.1.0
+ * @category accessors
  */
 export const unregister = (name: unknown) => Effect.flatMap(NameService, (s) => s.unregister(name))
 
@@ -231,6 +263,7 @@ export const unregister = (name: unknown) => Effect.flatMap(NameService, (s) => 
  * The live fiber registered under `name` in the ambient `NameService`, if any.
  *
  * @since 0.1.0
+ * @category accessors
  */
 export const lookup = (name: unknown) => Effect.flatMap(NameService, (s) => s.lookup(name))
 
@@ -238,5 +271,6 @@ export const lookup = (name: unknown) => Effect.flatMap(NameService, (s) => s.lo
  * Every live registration in the ambient `NameService`.
  *
  * @since 0.1.0
+ * @category accessors
  */
 export const all = () => Effect.flatMap(NameService, (s) => s.all())

@@ -18,6 +18,7 @@ const LAST = /[AEIMQUYcgkosw048]$/
  * Why `input` is not a canonical 43-character base64url id of 32 bytes, or `undefined` when it is one.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const invalidReason = (input: string): string | undefined => {
   if (input.length !== 43) return `expected 43 base64url characters, got ${input.length}`
@@ -31,6 +32,7 @@ export const invalidReason = (input: string): string | undefined => {
  * The id of an ao process: 43 characters of unpadded base64url, the canonical text of 32 bytes.
  *
  * @since 0.1.0
+ * @category schemas
  */
 export const ProcessId = Schema.String.pipe(
   Schema.filter((s) => invalidReason(s) ?? true, { identifier: "ProcessId" }),
@@ -46,6 +48,7 @@ export type ProcessId = typeof ProcessId.Type
  * The id of a message, an assignment or a data item: the same 43-character form as a process id.
  *
  * @since 0.1.0
+ * @category schemas
  */
 export const MessageId = Schema.String.pipe(
   Schema.filter((s) => invalidReason(s) ?? true, { identifier: "MessageId" }),
@@ -71,6 +74,7 @@ const inputText = (input: unknown): string => {
  * Returns `Either.left(InvalidProcessId)` naming what was wrong (length, alphabet, type).
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const parseEither = (input: unknown): Either.Either<ProcessId, InvalidProcessId> => {
   if (input instanceof Uint8Array) {
@@ -93,6 +97,7 @@ export const parseEither = (input: unknown): Either.Either<ProcessId, InvalidPro
  * Fails with `InvalidProcessId` for anything else.
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const parse = (input: string | Uint8Array): Effect.Effect<ProcessId, InvalidProcessId> => parseEither(input)
 
@@ -100,6 +105,7 @@ export const parse = (input: string | Uint8Array): Effect.Effect<ProcessId, Inva
  * Makes a `ProcessId` from text already known to be valid, throwing a defect otherwise. For tests and constants.
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const unsafeMake = (input: string | Uint8Array): ProcessId => Either.getOrThrow(parseEither(input))
 
@@ -107,6 +113,7 @@ export const unsafeMake = (input: string | Uint8Array): ProcessId => Either.getO
  * The 32 raw bytes of an id.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const toBytes = (id: ProcessId | MessageId | string): Buffer => Buffer.from(id, "base64url")
 
@@ -115,6 +122,7 @@ export const toBytes = (id: ProcessId | MessageId | string): Buffer => Buffer.fr
  * an edge (HTTP, CLI) with a `ParseError` that carries the `InvalidProcessId` reason.
  *
  * @since 0.1.0
+ * @category schemas
  */
 export const ProcessIdFromInput = Schema.transformOrFail(
   Schema.Union(Schema.String, Schema.Uint8ArrayFromSelf),

@@ -31,6 +31,7 @@ import type { Wallet } from "./Wallet.js"
  * - `disabled`: no scheduler starts (`SchedulingDisabled`).
  *
  * @since 0.1.0
+ * @category models
  */
 export type Mode = "aggressive" | "local_confirmation" | "remote_confirmation" | "disabled"
 
@@ -38,6 +39,7 @@ export type Mode = "aggressive" | "local_confirmation" | "remote_confirmation" |
  * Default deadline of a `schedule` call, in ms (HyperBEAM's later `AbortTime = now + 10 s`).
  *
  * @since 0.1.0
+ * @category constants
  */
 export const DEFAULT_TIMEOUT_MS: number = Internal.DEFAULT_TIMEOUT_MS
 
@@ -45,6 +47,7 @@ export const DEFAULT_TIMEOUT_MS: number = Internal.DEFAULT_TIMEOUT_MS
  * Default capacity of a scheduler's mailbox, in requests.
  *
  * @since 0.1.0
+ * @category constants
  */
 export const DEFAULT_MAILBOX_CAPACITY: number = Internal.DEFAULT_MAILBOX_CAPACITY
 
@@ -62,6 +65,7 @@ export const DEFAULT_MAILBOX_CAPACITY: number = Internal.DEFAULT_MAILBOX_CAPACIT
  *   memory); the next `find(p, true)` or `schedule` reactivates it from the store.
  *
  * @since 0.1.0
+ * @category options
  */
 export interface Options {
   readonly mode?: Mode | undefined
@@ -81,6 +85,7 @@ export interface Options {
  * - `address`: the wallet address that signs; `mode`; `mailboxDepth`: requests waiting.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Info {
   readonly processId: ProcessId
@@ -103,6 +108,7 @@ export interface Info {
  * - `fiber`: the server fiber, which lives in the registry's scope.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Scheduler {
   readonly processId: ProcessId
@@ -129,6 +135,23 @@ export type Server = Internal.Server
 /**
  * A scheduler server for `processId`, signing with `options.signer` or else in-line with `wallet`. Not started:
  * fork `run` and `attach` the fiber (`SchedulerRegistry` does both, and is how applications get schedulers).
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { Assignment, AssignmentStore, ProcessId, Scheduler, Wallet } from "effect-scheduler-registry"
+ *
+ * const processId = ProcessId.unsafeMake("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+ *
+ * const program = Effect.gen(function* () {
+ *   const wallet = yield* Wallet.Wallet
+ *   const server = Scheduler.make(processId, wallet, { mode: "aggressive" })
+ *   server.attach(yield* Effect.forkScoped(Effect.asVoid(server.run(Effect.void))))
+ *   const id = ProcessId.MessageId.make("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+ *   const message = new Assignment.Message({ id })
+ *   return yield* server.handle.schedule(message) // queued until the server has recovered
+ * }).pipe(Effect.scoped, Effect.provide(Layer.merge(Wallet.layerGenerate, AssignmentStore.layerMemory)))
+ * ```
  *
  * @since 0.1.0
  * @category constructors

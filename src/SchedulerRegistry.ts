@@ -49,12 +49,19 @@ import * as Scheduler from "./Scheduler.js"
 import * as ServiceRegistry from "./ServiceRegistry.js"
 import { Wallet } from "./Wallet.js"
 
+/**
+ * Every way `find` can fail (defined in `Errors`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export type { FindError } from "./errors.js"
 
 /**
  * The service type under which schedulers are registered, as in HyperBEAM's `{<<"scheduler@1.0">>, …}`.
  *
  * @since 0.1.0
+ * @category constants
  */
 export const SERVICE_TYPE = "scheduler@1.0"
 
@@ -64,6 +71,7 @@ export const SERVICE_TYPE = "scheduler@1.0"
  * capacity, …) for a server this call starts. They do not change a server that is already running.
  *
  * @since 0.1.0
+ * @category options
  */
 export interface FindOptions extends Scheduler.Options {
   readonly wallet?: Wallet["Type"] | undefined
@@ -79,6 +87,7 @@ export interface FindOptions extends Scheduler.Options {
  *   node looks it up on the Arweave network); `host` then fails with `HostedElsewhere` instead of `NotFound`.
  *
  * @since 0.1.0
+ * @category options
  */
 export interface Options extends Scheduler.Options {
   readonly identities?: ReadonlyArray<Wallet["Type"]> | undefined
@@ -113,6 +122,7 @@ export interface Options extends Scheduler.Options {
  *   `eventsCapacity` events behind loses the oldest; the registry never waits for it.
  *
  * @since 0.1.0
+ * @category models
  */
 export class SchedulerRegistry extends Context.Tag("effect-scheduler-registry/SchedulerRegistry")<
   SchedulerRegistry,
@@ -197,7 +207,25 @@ const stoppedBeforeReady = (processId: ProcessId) => (reason: string) =>
 /**
  * Builds the registry in the current scope: its scope is the servers' lifetime.
  *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { AssignmentStore, NameService, SchedulerRegistry, Wallet } from "effect-scheduler-registry"
+ *
+ * const program = Effect.gen(function* () {
+ *   const registry = yield* SchedulerRegistry.make({ idleTimeToLiveMs: 300_000 })
+ *   const scheduler = yield* registry.find("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", true)
+ *   return yield* scheduler.info
+ * }).pipe(
+ *   Effect.scoped, // closing the scope interrupts every scheduler
+ *   Effect.provide(
+ *     Layer.mergeAll(NameService.layer, Wallet.layerFile("./data/wallet.json"), AssignmentStore.layerMemory)
+ *   )
+ * )
+ * ```
+ *
  * @since 0.1.0
+ * @category constructors
  */
 export const make = (options: Options = {}) =>
   Effect.gen(function* () {
@@ -328,7 +356,32 @@ export const make = (options: Options = {}) =>
 /**
  * The registry as a Layer. Its scope is the servers' lifetime: closing it interrupts them all in parallel.
  *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { Assignment, NameService, ProcessId, SchedulerRegistry, Wallet } from "effect-scheduler-registry"
+ * import { SqliteStore } from "effect-scheduler-registry/sqlite"
+ *
+ * const RegistryLive = SchedulerRegistry.layer({ idleTimeToLiveMs: 300_000 }).pipe(
+ *   Layer.provide(
+ *     Layer.mergeAll(
+ *       NameService.layer,
+ *       Wallet.layerFile("./data/wallet.json"),
+ *       SqliteStore.layer({ filename: "./data/su.sqlite" })
+ *     )
+ *   )
+ * )
+ *
+ * const program = Effect.gen(function* () {
+ *   const scheduler = yield* SchedulerRegistry.find("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", true)
+ *   const id = ProcessId.MessageId.make("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+ *   const message = new Assignment.Message({ id })
+ *   return yield* scheduler.schedule(message)
+ * }).pipe(Effect.provide(RegistryLive))
+ * ```
+ *
  * @since 0.1.0
+ * @category layers
  */
 export const layer = (
   options: Options = {}
@@ -352,6 +405,7 @@ export const layerConfig = (
  * `find` on the ambient registry. See `SchedulerRegistry`.
  *
  * @since 0.1.0
+ * @category accessors
  */
 export const find = (
   processId: string | Uint8Array,
@@ -364,6 +418,7 @@ export const find = (
  * The ambient registry's default wallet.
  *
  * @since 0.1.0
+ * @category accessors
  */
 export const getWallet = (): Effect.Effect<Wallet["Type"], never, SchedulerRegistry> =>
   Effect.flatMap(SchedulerRegistry, (r) => r.getWallet())
@@ -372,6 +427,7 @@ export const getWallet = (): Effect.Effect<Wallet["Type"], never, SchedulerRegis
  * The ids of the ambient registry's live schedulers.
  *
  * @since 0.1.0
+ * @category accessors
  */
 export const getProcesses = (): Effect.Effect<ReadonlyArray<ProcessId>, never, SchedulerRegistry> =>
   Effect.flatMap(SchedulerRegistry, (r) => r.getProcesses())

@@ -50,6 +50,7 @@ export { Passivated, RegistryEvent, type UnregisterReason } from "./Service.js"
  * error waiters get if the service stops before it was ready without a typed failure of its own.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Starter<H, E, R> {
   readonly handle: H
@@ -64,6 +65,7 @@ export interface Starter<H, E, R> {
  * window. Defaults: 5 failures in 60,000 ms.
  *
  * @since 0.1.0
+ * @category options
  */
 export interface RestartPolicy {
   readonly maxFailures?: number | undefined
@@ -76,6 +78,7 @@ export interface RestartPolicy {
  * buffer): publishing never waits, so a slow subscriber never blocks the registry.
  *
  * @since 0.1.0
+ * @category options
  */
 export interface Options {
   readonly serviceType: string
@@ -87,6 +90,7 @@ export interface Options {
  * A live service: its name and handle.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Entry<H> {
   readonly name: Name
@@ -107,6 +111,7 @@ export interface Entry<H> {
  *   `subscribe`: a scoped queue of the events from the moment it is subscribed (for a deterministic start).
  *
  * @since 0.1.0
+ * @category models
  */
 export interface ServiceRegistry<H, E, R> {
   readonly serviceType: string
@@ -155,7 +160,29 @@ const failuresCap = 10_000
  * `FiberSet` of that scope through a runtime captured here, so they carry the registry's context (services,
  * log annotations, clock) and not the calling request's.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { NameService, ServiceRegistry } from "effect-scheduler-registry"
+ *
+ * class Stopped {
+ *   readonly _tag = "Stopped"
+ *   constructor(readonly reason: string) {}
+ * }
+ *
+ * const program = Effect.gen(function* () {
+ *   const registry = yield* ServiceRegistry.make<string, Stopped>({ serviceType: "echo@1.0" })
+ *   // get-or-create: the starter runs only for the caller that wins the name
+ *   return yield* registry.getOrStart("node-1", "echo-1", () => ({
+ *     handle: "echo-1",
+ *     run: (ready) => Effect.zipRight(ready, Effect.never),
+ *     stopped: (reason) => new Stopped(reason)
+ *   }))
+ * }).pipe(Effect.scoped, Effect.provide(NameService.layer))
+ * ```
+ *
  * @since 0.1.0
+ * @category constructors
  */
 export const make = <H, E, R = never>(
   options: Options

@@ -54,6 +54,7 @@ export interface ArweaveJwk extends Schema.Schema.Type<typeof Jwk> {}
  * Length of an RSA-4096 signature and of the owner (public modulus `n`), in bytes.
  *
  * @since 0.1.0
+ * @category constants
  */
 export const SIGNATURE_LENGTH = 512
 
@@ -66,6 +67,7 @@ export const SIGNATURE_LENGTH = 512
  * - `signSync`: the same, synchronously, for hot paths that already run inside one step.
  *
  * @since 0.1.0
+ * @category models
  */
 export class Wallet extends Context.Tag("effect-scheduler-registry/Wallet")<
   Wallet,
@@ -84,6 +86,7 @@ export class Wallet extends Context.Tag("effect-scheduler-registry/Wallet")<
  * address and is returned as its text unchanged (behaviour 45, `ar_wallet:to_address`).
  *
  * @since 0.1.0
+ * @category utils
  */
 export const ownerToAddress = (owner: Uint8Array): string =>
   owner.length === 32
@@ -103,6 +106,7 @@ const publicKeyOf = cacheByOwner(16, (owner) =>
  * Accepts any salt length, as `rsa_pss:verify` does (behaviour 46). Returns `false` for malformed input.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const verify = (owner: Uint8Array, data: Uint8Array, signature: Uint8Array): boolean => {
   try {
@@ -148,7 +152,20 @@ const hidden = { toString: () => "Wallet(<redacted>)", toJSON: () => "Wallet(<re
 /**
  * Builds the service from a JWK. Fails with `WalletError` (naming `path` when given) if the key is malformed.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Wallet } from "effect-scheduler-registry"
+ *
+ * const program = Effect.gen(function* () {
+ *   const jwk = yield* Wallet.generateJwk
+ *   const wallet = yield* Wallet.make(jwk)
+ *   return wallet.address
+ * })
+ * ```
+ *
  * @since 0.1.0
+ * @category constructors
  */
 export const make = (jwk: unknown, path?: string | undefined): Effect.Effect<Wallet["Type"], WalletError> =>
   Effect.suspend(() => {
@@ -187,6 +204,7 @@ export const make = (jwk: unknown, path?: string | undefined): Effect.Effect<Wal
  * Generates a new RSA-4096 Arweave JWK (e = 65537). Takes about a second or more of CPU.
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const generateJwk: Effect.Effect<ArweaveJwk> = Effect.async<ArweaveJwk>((resume) => {
   Crypto.generateKeyPair("rsa", { modulusLength: 4096, publicExponent: 65537 }, (err, _pub, priv) => {
@@ -254,6 +272,7 @@ const exists = (path: string) =>
  * checks that it is an RSA Arweave JWK). Mirrors `hb:wallet()` / `ar_wallet:load_keyfile`.
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const loadOrCreate = (
   path: string
@@ -283,7 +302,19 @@ export const loadOrCreate = (
  * A Wallet from the JWK key file at `path`, created (RSA-4096, mode 0600) if missing.
  * Fails with `WalletError` naming the file and what is wrong.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Wallet } from "effect-scheduler-registry"
+ *
+ * // created (RSA-4096, mode 0600) if the file is missing
+ * const program = Effect.map(Wallet.Wallet, (wallet) => wallet.address).pipe(
+ *   Effect.provide(Wallet.layerFile("./data/wallet.json"))
+ * )
+ * ```
+ *
  * @since 0.1.0
+ * @category layers
  */
 export const layerFile = (path: string): Layer.Layer<Wallet, WalletError> =>
   Layer.effect(
@@ -298,14 +329,38 @@ export const layerFile = (path: string): Layer.Layer<Wallet, WalletError> =>
 /**
  * A Wallet from an in-memory JWK. Fails with `WalletError` if the key is malformed.
  *
+ * @example
+ * ```ts
+ * import * as Fs from "node:fs"
+ * import { Wallet } from "effect-scheduler-registry"
+ *
+ * const WalletLive = Wallet.layerJwk(JSON.parse(Fs.readFileSync("./data/wallet.json", "utf8")))
+ * ```
+ *
  * @since 0.1.0
+ * @category layers
  */
 export const layerJwk = (jwk: unknown): Layer.Layer<Wallet, WalletError> => Layer.effect(Wallet, make(jwk))
 
 /**
  * A Wallet with a freshly generated RSA-4096 key. Slow (a second or more); tests should prefer the fixture key.
  *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { AssignmentStore, NameService, SchedulerRegistry, Wallet } from "effect-scheduler-registry"
+ *
+ * // a throwaway node identity, e.g. for a demo
+ * const RegistryLive = SchedulerRegistry.layer().pipe(
+ *   Layer.provide(Layer.mergeAll(NameService.layer, Wallet.layerGenerate, AssignmentStore.layerMemory))
+ * )
+ * const program = Effect.flatMap(SchedulerRegistry.getWallet(), (wallet) => Effect.log(wallet.address)).pipe(
+ *   Effect.provide(RegistryLive)
+ * )
+ * ```
+ *
  * @since 0.1.0
+ * @category layers
  */
 export const layerGenerate: Layer.Layer<Wallet> = Layer.effect(
   Wallet,

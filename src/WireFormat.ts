@@ -17,6 +17,7 @@ import { Schema } from "effect"
  * `{address, key}`: the signer's address (base64url(sha256(key))) and public key (base64url).
  *
  * @since 0.1.0
+ * @category wire format
  */
 export const Owner = Schema.Struct({ address: Schema.String, key: Schema.String }).annotations({ identifier: "Owner" })
 
@@ -24,6 +25,7 @@ export const Owner = Schema.Struct({ address: Schema.String, key: Schema.String 
  * `{name, value}`, both strings.
  *
  * @since 0.1.0
+ * @category wire format
  */
 export const TagJson = Schema.Struct({ name: Schema.String, value: Schema.String }).annotations({ identifier: "Tag" })
 
@@ -43,6 +45,7 @@ const signedItemFields = {
  * `anchor` its anchor as text (null when empty), `target` the 43-character target or null, `signature` base64url.
  *
  * @since 0.1.0
+ * @category wire format
  */
 export const MessageJson = Schema.Struct({ ...signedItemFields, data: Schema.NullOr(Schema.String) }).annotations({
   identifier: "Message"
@@ -54,6 +57,7 @@ export const MessageJson = Schema.Struct({ ...signedItemFields, data: Schema.Nul
  * and `target` are null: the assignment data item carries neither (the `Process` tag names the process).
  *
  * @since 0.1.0
+ * @category wire format
  */
 export const AssignmentJson = Schema.Struct(signedItemFields).annotations({ identifier: "Assignment" })
 
@@ -62,6 +66,7 @@ export const AssignmentJson = Schema.Struct(signedItemFields).annotations({ iden
  * existing on-chain transaction; the CU then loads it from the gateway by the `Message` tag.
  *
  * @since 0.1.0
+ * @category wire format
  */
 export const MessageNode = Schema.Struct({
   message: Schema.NullOr(MessageJson),
@@ -74,6 +79,7 @@ export const MessageNode = Schema.Struct({
  * `has_next_page` is never true on a page without edges.
  *
  * @since 0.1.0
+ * @category wire format
  */
 export const Page = Schema.Struct({
   page_info: Schema.Struct({ has_next_page: Schema.Boolean }),
@@ -86,6 +92,7 @@ export const Page = Schema.Struct({
  * `data` is the payload as text, or null when it is not valid UTF-8 (upstream's `data_if_string`).
  *
  * @since 0.1.0
+ * @category wire format
  */
 export const ProcessJson = Schema.Struct({
   process_id: Schema.String,
@@ -103,6 +110,7 @@ export const ProcessJson = Schema.Struct({
  * `GET /`: `{timestamp: "<ms>", address: "<SU wallet address>"}` (upstream's `health` flow).
  *
  * @since 0.1.0
+ * @category wire format
  */
 export const Info = Schema.Struct({ timestamp: Schema.String, address: Schema.String }).annotations({
   identifier: "Info"
@@ -113,6 +121,7 @@ export const Info = Schema.Struct({ timestamp: Schema.String, address: Schema.St
  * `timestamp` is the assignment's `Timestamp`.
  *
  * @since 0.1.0
+ * @category wire format
  */
 export const Scheduled = Schema.Struct({ timestamp: Schema.Number, id: Schema.String }).annotations({
   identifier: "Scheduled"
@@ -122,6 +131,7 @@ export const Scheduled = Schema.Struct({ timestamp: Schema.Number, id: Schema.St
  * `GET /timestamp`: `{timestamp: "<ms>", block_height: "<12 digits>"}`; the CU `parseInt`s both.
  *
  * @since 0.1.0
+ * @category wire format
  */
 export const Timestamp = Schema.Struct({ timestamp: Schema.String, block_height: Schema.String }).annotations({
   identifier: "Timestamp"
@@ -135,6 +145,7 @@ export const Timestamp = Schema.Struct({ timestamp: Schema.String, block_height:
  * `GET /~scheduler@1.0/status` (behaviour 41): the node address and the ids of its live schedulers.
  *
  * @since 0.1.0
+ * @category wire format
  */
 export const SchedulerStatus = Schema.Struct({
   address: Schema.String,
@@ -148,6 +159,7 @@ export const SchedulerStatus = Schema.Struct({
  * hash are not swapped (HyperBEAM swaps them).
  *
  * @since 0.1.0
+ * @category wire format
  */
 export const SchedulerSlot = Schema.Struct({
   process: Schema.String,
@@ -164,6 +176,7 @@ export const SchedulerSlot = Schema.Struct({
  * slots (numbers) and whose `page_info` numbers are decimal strings.
  *
  * @since 0.1.0
+ * @category wire format
  */
 export const Aos2Schedule = Schema.Struct({
   page_info: Schema.Struct({
@@ -181,6 +194,7 @@ export const Aos2Schedule = Schema.Struct({
  * (lower-case, numbers as numbers), its `id`, and `body`, the scheduled message (null for an assigned tx).
  *
  * @since 0.1.0
+ * @category wire format
  */
 export const HbAssignment = Schema.Struct({
   id: Schema.String,
@@ -203,6 +217,7 @@ export const HbAssignment = Schema.Struct({
  * continues, timestamp, block-height, block-hash, assignments: {<slot>: assignment}}`, as JSON.
  *
  * @since 0.1.0
+ * @category wire format
  */
 export const HttpSchedule = Schema.Struct({
   type: Schema.Literal("schedule"),

@@ -11,6 +11,7 @@ import { Schema } from "effect"
  * `reason` says what was wrong (length, alphabet, type). Mirrors `hb_util:human_id`'s input rules.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class InvalidProcessId extends Schema.TaggedError<InvalidProcessId>()("InvalidProcessId", {
   input: Schema.String,
@@ -25,6 +26,7 @@ export class InvalidProcessId extends Schema.TaggedError<InvalidProcessId>()("In
  * `NameService.register` found a live holder under the name. Mirrors `hb_name:register/2` returning `error`.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class AlreadyRegistered extends Schema.TaggedError<AlreadyRegistered>()("AlreadyRegistered", {
   name: Schema.String
@@ -39,6 +41,7 @@ export class AlreadyRegistered extends Schema.TaggedError<AlreadyRegistered>()("
  * Mirrors `dev_scheduler_registry:find/1` returning `not_found`.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", {
   processId: Schema.String
@@ -52,6 +55,7 @@ export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", {
  * The registry's Layer is closing or closed: nothing is found and nothing starts.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class RegistryClosed extends Schema.TaggedError<RegistryClosed>()("RegistryClosed", {}) {
   override get message(): string {
@@ -64,6 +68,7 @@ export class RegistryClosed extends Schema.TaggedError<RegistryClosed>()("Regist
  * spawn and kills the caller (behaviour 16); we fail with this error and register nothing.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class SchedulingDisabled extends Schema.TaggedError<SchedulingDisabled>()("SchedulingDisabled", {
   processId: Schema.String
@@ -79,6 +84,7 @@ export class SchedulingDisabled extends Schema.TaggedError<SchedulingDisabled>()
  * Mirrors later `dev_scheduler_server`'s `scheduler_timeout`.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class SchedulerTimeout extends Schema.TaggedError<SchedulerTimeout>()("SchedulerTimeout", {
   processId: Schema.String,
@@ -94,6 +100,7 @@ export class SchedulerTimeout extends Schema.TaggedError<SchedulerTimeout>()("Sc
  * the request was queued or in flight. The slot was not consumed.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class SchedulerStopped extends Schema.TaggedError<SchedulerStopped>()("SchedulerStopped", {
   processId: Schema.String,
@@ -108,6 +115,7 @@ export class SchedulerStopped extends Schema.TaggedError<SchedulerStopped>()("Sc
  * The scheduler's bounded mailbox is full (`capacity` requests); the request was not queued.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class MailboxFull extends Schema.TaggedError<MailboxFull>()("MailboxFull", {
   processId: Schema.String,
@@ -124,6 +132,7 @@ export class MailboxFull extends Schema.TaggedError<MailboxFull>()("MailboxFull"
  * `ServiceRegistry.RestartPolicy`. Mirrors an OTP supervisor's restart intensity (`MaxR` in `MaxT`).
  *
  * @since 0.1.0
+ * @category errors
  */
 export class RestartLimitExceeded extends Schema.TaggedError<RestartLimitExceeded>()("RestartLimitExceeded", {
   name: Schema.String,
@@ -137,25 +146,13 @@ export class RestartLimitExceeded extends Schema.TaggedError<RestartLimitExceede
 }
 
 /**
- * The message cannot be scheduled as given (for example a duplicate message id for the process).
- *
- * @since 0.1.0
- */
-export class InvalidMessage extends Schema.TaggedError<InvalidMessage>()("InvalidMessage", {
-  reason: Schema.String
-}) {
-  override get message(): string {
-    return `Invalid message: ${this.reason}`
-  }
-}
-
-/**
  * A data item that cannot be scheduled as it was sent: it does not parse as ANS-104, its signature does not
  * verify (unsigned, tampered or truncated), or it lacks what the ao.TN.1 protocol requires (a `Type` tag, a
  * `target` for a `Message`, …). `reason` says which, in words fit for an HTTP 400 body. Mirrors the legacy ao
  * SU's `write_item` rejections ("Type tag not present", …).
  *
  * @since 0.1.0
+ * @category errors
  */
 export class InvalidDataItem extends Schema.TaggedError<InvalidDataItem>()("InvalidDataItem", {
   reason: Schema.String
@@ -166,10 +163,11 @@ export class InvalidDataItem extends Schema.TaggedError<InvalidDataItem>()("Inva
 }
 
 /**
- * Loading, creating or using a wallet failed. `path` names the key file where there is one; `reason` says
- * what is wrong. It never carries key material.
+ * Loading or creating a wallet failed (signing never fails). `path` names the key file where there is one;
+ * `reason` says what is wrong. It never carries key material.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class WalletError extends Schema.TaggedError<WalletError>()("WalletError", {
   path: Schema.optional(Schema.String),
@@ -184,6 +182,7 @@ export class WalletError extends Schema.TaggedError<WalletError>()("WalletError"
  * A write would overwrite an existing slot or assignment id. Never a silent success (behaviour 29).
  *
  * @since 0.1.0
+ * @category errors
  */
 export class StoreConflict extends Schema.TaggedError<StoreConflict>()("StoreConflict", {
   processId: Schema.String,
@@ -199,6 +198,7 @@ export class StoreConflict extends Schema.TaggedError<StoreConflict>()("StoreCon
  * The assignment store failed (I/O, SQL, a corrupt row). `operation` names the call.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
   operation: Schema.String,
@@ -210,23 +210,35 @@ export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
 }
 
 /**
- * Every way a `Scheduler.schedule` call can fail.
+ * Every way a `Scheduler.schedule` call can fail:
+ * - `SchedulerTimeout`: no assignment within the deadline; the request was dropped unassigned;
+ * - `SchedulerStopped`: the server stopped (or its write failed in `aggressive` mode) before replying;
+ * - `MailboxFull`: the request was not queued;
+ * - `StoreConflict`: the store refused the append: the message is already scheduled for the process (a
+ *   duplicate, reason `message already scheduled`) or another writer holds the slot or assignment id;
+ * - `StoreError`: the append failed.
+ *
+ * Signing cannot fail: a wallet's or a `SignerPool`'s `sign` has no error channel (`WalletError` only comes
+ * from loading a key, before any scheduler runs).
  *
  * @since 0.1.0
+ * @category errors
  */
-export type ScheduleError =
-  | SchedulerTimeout
-  | SchedulerStopped
-  | MailboxFull
-  | InvalidMessage
-  | StoreConflict
-  | StoreError
-  | WalletError
+export type ScheduleError = SchedulerTimeout | SchedulerStopped | MailboxFull | StoreConflict | StoreError
 
 /**
- * Every way `SchedulerRegistry.find` can fail.
+ * Every way `SchedulerRegistry.find` can fail:
+ * - `InvalidProcessId`: the id is neither 43 base64url characters nor 32 bytes;
+ * - `NotFound`: `find(p)` without `genIfNotHosted` found no live scheduler (the cluster registry also looks in
+ *   the store);
+ * - `RegistryClosed`: the registry's Layer is closing or closed;
+ * - `SchedulingDisabled`: `find(p, true)` in `disabled` mode;
+ * - `RestartLimitExceeded`: the process's scheduler failed too often lately (`ServiceRegistry.RestartPolicy`);
+ * - `StoreError`: a new server could not recover its slot and chain from the store;
+ * - `SchedulerStopped`: a new server stopped before it was ready.
  *
  * @since 0.1.0
+ * @category errors
  */
 export type FindError =
   | NotFound

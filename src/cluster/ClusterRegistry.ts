@@ -62,6 +62,7 @@ import * as SchedulerEntity from "./SchedulerEntity.js"
  * `idleTimeToLiveMs`, the entity passivation in ms; `eventsCapacity`). Give every runner the same values.
  *
  * @since 0.1.0
+ * @category options
  */
 export interface ClusterOptions extends SchedulerEntity.Options {}
 
@@ -97,7 +98,33 @@ const HANDLE_CACHE = 10_000
  *
  * Source: `Sharding.makeClient` / `Entity.client` of `@effect/cluster`.
  *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { Wallet } from "effect-scheduler-registry"
+ * import { ClusterRegistry, SchedulerEntity } from "effect-scheduler-registry/cluster"
+ * import { PgStore } from "effect-scheduler-registry/pg"
+ *
+ * const options = { url: "postgres://127.0.0.1:5432/postgres", schema: "su" }
+ * const Base = Layer.mergeAll(
+ *   ClusterRegistry.layerSharding().pipe(
+ *     Layer.provide(ClusterRegistry.layerRunnerStorage()),
+ *     Layer.provide(PgStore.layerClient(options))
+ *   ),
+ *   PgStore.layer(options),
+ *   Wallet.layerFile("./data/wallet.json")
+ * )
+ *
+ * const program = Effect.gen(function* () {
+ *   const registry = yield* ClusterRegistry.makeCluster()
+ *   // served by whichever runner owns the process's shard
+ *   const scheduler = yield* registry.find("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", true)
+ *   return yield* scheduler.info
+ * }).pipe(Effect.scoped, Effect.provide(SchedulerEntity.layer().pipe(Layer.provideMerge(Base))))
+ * ```
+ *
  * @since 0.1.0
+ * @category constructors
  */
 export const makeCluster = (
   options: ClusterOptions = {}
@@ -296,7 +323,28 @@ export const makeCluster = (
  *
  * Source: `Entity.toLayer`, `Sharding.makeClient` of `@effect/cluster`.
  *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { Wallet } from "effect-scheduler-registry"
+ * import { ClusterRegistry } from "effect-scheduler-registry/cluster"
+ * import { PgStore } from "effect-scheduler-registry/pg"
+ *
+ * const options = { url: "postgres://127.0.0.1:5432/postgres", schema: "su" }
+ * const ShardingLive = ClusterRegistry.layerSharding({ runnerHost: "10.0.0.5" }).pipe(
+ *   Layer.provide(ClusterRegistry.layerRunnerStorage()),
+ *   Layer.provide(PgStore.layerClient(options))
+ * )
+ *
+ * const RegistryLive = ClusterRegistry.layerCluster().pipe(
+ *   Layer.provide(ShardingLive),
+ *   Layer.provideMerge(PgStore.layer(options)),
+ *   Layer.provideMerge(Wallet.layerFile("./data/wallet.json"))
+ * )
+ * ```
+ *
  * @since 0.1.0
+ * @category layers
  */
 export const layerCluster = (
   options: ClusterOptions = {}
@@ -325,6 +373,7 @@ export const layerCluster = (
  * - `shardingConfig`: any other `ShardingConfig` field, as is.
  *
  * @since 0.1.0
+ * @category options
  */
 export interface RunnerOptions {
   readonly runnerHost?: string | undefined
@@ -347,6 +396,7 @@ export interface RunnerOptions {
  * also override: `ShardingConfig.layerFromEnv`).
  *
  * @since 0.1.0
+ * @category utils
  */
 export const shardingConfig = (options: RunnerOptions): Partial<ShardingConfig.ShardingConfig["Type"]> => {
   const host = options.runnerHost ?? "localhost"
@@ -381,7 +431,20 @@ export const shardingConfig = (options: RunnerOptions): Partial<ShardingConfig.S
  * creation 3 times, as runners that start together race on `CREATE TABLE IF NOT EXISTS`. Fails with
  * `StoreError` (operation `open`).
  *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { ClusterRegistry } from "effect-scheduler-registry/cluster"
+ * import { PgStore } from "effect-scheduler-registry/pg"
+ *
+ * // the shard locks and the runner list beside the assignments: one database, one schema
+ * const RunnerStorageLive = ClusterRegistry.layerRunnerStorage().pipe(
+ *   Layer.provide(PgStore.layerClient({ url: "postgres://127.0.0.1:5432/postgres", schema: "su" }))
+ * )
+ * ```
+ *
  * @since 0.1.0
+ * @category layers
  */
 export const layerRunnerStorage = (
   options: RunnerOptions = {}
@@ -405,7 +468,20 @@ export const layerRunnerStorage = (
  *
  * Source: `NodeClusterSocket.layer({ storage: "byo" })` of `@effect/platform-node`.
  *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { ClusterRegistry } from "effect-scheduler-registry/cluster"
+ * import { PgStore } from "effect-scheduler-registry/pg"
+ *
+ * const ShardingLive = ClusterRegistry.layerSharding({ runnerHost: "10.0.0.5", runnerPort: 34431 }).pipe(
+ *   Layer.provide(ClusterRegistry.layerRunnerStorage()),
+ *   Layer.provide(PgStore.layerClient({ url: "postgres://127.0.0.1:5432/postgres" }))
+ * )
+ * ```
+ *
  * @since 0.1.0
+ * @category layers
  */
 export const layerSharding = (
   options: RunnerOptions = {}
@@ -429,6 +505,7 @@ export const layerSharding = (
  * `batchSize` [128]), the runner (`RunnerOptions`) and the schedulers (`ClusterOptions`).
  *
  * @since 0.1.0
+ * @category options
  */
 export interface ClusterNodeOptions extends ClusterOptions, RunnerOptions {
   readonly pgUrl: string
@@ -446,7 +523,31 @@ export interface ClusterNodeOptions extends ClusterOptions, RunnerOptions {
  *
  * Fails with `StoreError` (database unreachable, tables) or `SocketServerError` (runner port taken).
  *
+ * @example
+ * ```ts
+ * import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
+ * import { Layer } from "effect"
+ * import { Wallet } from "effect-scheduler-registry"
+ * import { ClusterRegistry } from "effect-scheduler-registry/cluster"
+ * import { Http } from "effect-scheduler-registry/node"
+ * import { createServer } from "node:http"
+ *
+ * const ClusterLive = ClusterRegistry.layerClusterNode({
+ *   pgUrl: "postgres://127.0.0.1:5432/postgres",
+ *   runnerHost: "10.0.0.5",
+ *   runnerPort: 34431
+ * }).pipe(Layer.provide(Wallet.layerFile("./data/wallet.json")))
+ *
+ * const ServerLive = Http.layer().pipe(
+ *   Layer.provide(ClusterLive),
+ *   Layer.provide(NodeHttpServer.layer(createServer, { port: 8080 }))
+ * )
+ *
+ * Layer.launch(ServerLive).pipe(NodeRuntime.runMain)
+ * ```
+ *
  * @since 0.1.0
+ * @category layers
  */
 export const layerClusterNode = (
   options: ClusterNodeOptions

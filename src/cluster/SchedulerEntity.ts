@@ -23,15 +23,17 @@ import * as Protocol from "./internal/protocol.js"
  * The entity type name, `"Scheduler"`: part of every entity address, so all runners must agree on it.
  *
  * @since 0.1.0
+ * @category constants
  */
 export const ENTITY_TYPE: "Scheduler" = Protocol.ENTITY_TYPE
 
 /**
  * Every error a `Schedule` call can return over the wire: the `ScheduleError` classes of `errors.ts`
- * (`SchedulerTimeout`, `SchedulerStopped`, `MailboxFull`, `InvalidMessage`, `StoreConflict`, `StoreError`,
- * `WalletError`), each encoded as its tagged struct.
+ * (`SchedulerTimeout`, `SchedulerStopped`, `MailboxFull`, `StoreConflict`, `StoreError`), each encoded as its
+ * tagged struct and decoded as an instance of its class.
  *
  * @since 0.1.0
+ * @category errors
  */
 export const ScheduleError = Protocol.ScheduleError
 
@@ -40,6 +42,7 @@ export const ScheduleError = Protocol.ScheduleError
  * slot (`null` on the wire when there is none), the signing `address`, `mode` and `mailboxDepth` (requests).
  *
  * @since 0.1.0
+ * @category models
  */
 export const Info = Protocol.Info
 
@@ -50,6 +53,7 @@ export const Info = Protocol.Info
  * bytes (`raw`) are msgpack binaries with the cluster's default serialization.
  *
  * @since 0.1.0
+ * @category models
  */
 export const Schedule = Protocol.Schedule
 
@@ -59,6 +63,7 @@ export const Schedule = Protocol.Schedule
  * recovery read fails, `SchedulerStopped` when the server stopped.
  *
  * @since 0.1.0
+ * @category models
  */
 export const InfoRpc = Protocol.InfoRpc
 
@@ -69,6 +74,7 @@ export const InfoRpc = Protocol.InfoRpc
  * Source: `Entity.make` of `@effect/cluster`.
  *
  * @since 0.1.0
+ * @category models
  */
 export const SchedulerEntity = Protocol.SchedulerEntity
 
@@ -77,6 +83,7 @@ export const SchedulerEntity = Protocol.SchedulerEntity
  * server fiber (`None` while it is being replaced).
  *
  * @since 0.1.0
+ * @category models
  */
 export type Hosted = Internal.Hosted
 
@@ -92,6 +99,7 @@ export type Hosted = Internal.Hosted
  *   `eventsCapacity` events behind loses the oldest.
  *
  * @since 0.1.0
+ * @category models
  */
 export class HostedSchedulers extends Context.Tag("effect-scheduler-registry/HostedSchedulers")<
   HostedSchedulers,
@@ -108,6 +116,7 @@ export class HostedSchedulers extends Context.Tag("effect-scheduler-registry/Hos
  * - `eventsCapacity`: the events buffer per subscriber [1,024 events].
  *
  * @since 0.1.0
+ * @category options
  */
 export interface Options extends Internal.Options {}
 
@@ -124,7 +133,32 @@ export interface Options extends Internal.Options {}
  * by one that recovers from the store, and the request is run once more on it. A server that stopped (a
  * failed write in aggressive mode, a failed recovery) is replaced by the next request the same way.
  *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { Wallet } from "effect-scheduler-registry"
+ * import { ClusterRegistry, SchedulerEntity } from "effect-scheduler-registry/cluster"
+ * import { PgStore } from "effect-scheduler-registry/pg"
+ *
+ * const options = { url: "postgres://127.0.0.1:5432/postgres" }
+ * const Base = Layer.mergeAll(
+ *   ClusterRegistry.layerSharding().pipe(
+ *     Layer.provide(ClusterRegistry.layerRunnerStorage()),
+ *     Layer.provide(PgStore.layerClient(options))
+ *   ),
+ *   PgStore.layer(options),
+ *   Wallet.layerFile("./data/wallet.json")
+ * )
+ *
+ * // this runner hosts the scheduler entities of its shards: which ones, now
+ * const hosted = Effect.map(SchedulerEntity.HostedSchedulers, (h) => h.entries().map((e) => e.processId))
+ * const program = hosted.pipe(
+ *   Effect.provide(SchedulerEntity.layer({ idleTimeToLiveMs: 300_000 }).pipe(Layer.provide(Base)))
+ * )
+ * ```
+ *
  * @since 0.1.0
+ * @category layers
  */
 export const layer = (
   options: Options = {}

@@ -1,7 +1,10 @@
 /**
- * A small most-recently-used cache keyed by an owner's bytes (an RSA public modulus, 512 bytes). A node sees
- * many items from few owners (itself, a few clients and MUs), so a linear scan with `Buffer.equals` (a
- * `memcmp`) beats deriving a text key from the bytes for every lookup.
+ * A small cache of `make(owner)` keyed by an owner's bytes (an RSA public modulus, 512 bytes), holding at most
+ * `size` entries, newest first. A hit does not reorder the entries; a miss adds one at the front and, when the
+ * cache is full, drops the oldest added (first in, first out). The cache keeps its own copy of the key; `make`
+ * gets a view of the caller's bytes and must copy what it keeps. A node sees many items from few owners
+ * (itself, a few clients and MUs), so a linear scan with `Buffer.equals` (a `memcmp`) beats deriving a text key
+ * from the bytes for every lookup.
  */
 export const cacheByOwner = <A>(size: number, make: (owner: Buffer) => A): ((owner: Uint8Array) => A) => {
   const entries: Array<{ readonly owner: Buffer; readonly value: A }> = []

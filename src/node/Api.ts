@@ -79,6 +79,7 @@ const wire = <A extends { readonly error: string }, I, R>(
  * `"Message or Process not found"` (§4.3).
  *
  * @since 0.1.0
+ * @category errors
  */
 export class BadRequest extends Schema.TaggedError<BadRequest>()("BadRequest", { error: Schema.String }) {}
 
@@ -86,6 +87,7 @@ export class BadRequest extends Schema.TaggedError<BadRequest>()("BadRequest", {
  * 413: the request body is larger than the node's body limit (`--body-limit`, bytes).
  *
  * @since 0.1.0
+ * @category errors
  */
 export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("PayloadTooLarge", {
   error: Schema.String
@@ -95,6 +97,7 @@ export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("Payl
  * 503: the node cannot take the request now (a full mailbox, a scheduler timeout, a stopping node); retry later.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class Unavailable extends Schema.TaggedError<Unavailable>()("Unavailable", { error: Schema.String }) {}
 
@@ -102,6 +105,7 @@ export class Unavailable extends Schema.TaggedError<Unavailable>()("Unavailable"
  * 500: the store failed or a bug was hit; the details are logged, not sent.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class InternalError extends Schema.TaggedError<InternalError>()("InternalError", { error: Schema.String }) {}
 
@@ -134,6 +138,7 @@ const integerFromString = (min: number, what: string) =>
  * A query parameter holding a non-negative integer (a timestamp in ms, a nonce or a count), as decimal digits.
  *
  * @since 0.1.0
+ * @category schemas
  */
 export const NonNegativeIntParam = integerFromString(0, "a non-negative integer")
 
@@ -141,6 +146,7 @@ export const NonNegativeIntParam = integerFromString(0, "a non-negative integer"
  * A query parameter holding a positive integer (a `limit`).
  *
  * @since 0.1.0
+ * @category schemas
  */
 export const PositiveIntParam = integerFromString(1, "a positive integer")
 
@@ -148,6 +154,7 @@ export const PositiveIntParam = integerFromString(1, "a positive integer")
  * A query parameter holding any integer; HyperBEAM clamps a negative `from` to 0 after parsing (behaviour 38).
  *
  * @since 0.1.0
+ * @category schemas
  */
 export const IntParam = integerFromString(Number.MIN_SAFE_INTEGER, "an integer")
 
@@ -158,6 +165,7 @@ export const IntParam = integerFromString(Number.MIN_SAFE_INTEGER, "an integer")
  * mode; `limit` defaults to 100 and is capped at 1000. `show-anchor` renders non-UTF-8 anchors as base64url.
  *
  * @since 0.1.0
+ * @category schemas
  */
 export const ReadParams = Schema.Struct({
   "process-id": Schema.optional(idParam(ProcessId)),
@@ -175,6 +183,7 @@ export const ReadParams = Schema.Struct({
  * `base-layer` (AOP-2) is accepted and does not change the assignment.
  *
  * @since 0.1.0
+ * @category schemas
  */
 export const ScheduleParams = Schema.Struct({
   "process-id": Schema.optional(idParam(ProcessId)),
@@ -193,6 +202,7 @@ const ProcessIdPath = Schema.Struct({ processId: idParam(ProcessId) })
  * The legacy ao SU routes (ao.TN.1), as the CU, the MU and aoconnect call them (§4.2).
  *
  * @since 0.1.0
+ * @category models
  */
 export class SuGroup extends HttpApiGroup.make("su", { topLevel: true })
   .add(HttpApiEndpoint.get("info", "/").addSuccess(Info).annotate(OpenApi.Summary, "The SU's wallet address and clock"))
@@ -236,6 +246,7 @@ export class SuGroup extends HttpApiGroup.make("su", { topLevel: true })
  * The HyperBEAM `~scheduler@1.0` reads (§4.7).
  *
  * @since 0.1.0
+ * @category models
  */
 export class HyperBeamGroup extends HttpApiGroup.make("hyperbeam", { topLevel: true })
   .add(
@@ -263,6 +274,7 @@ export class HyperBeamGroup extends HttpApiGroup.make("hyperbeam", { topLevel: t
  * Operations: liveness and metrics.
  *
  * @since 0.1.0
+ * @category models
  */
 export class OpsGroup extends HttpApiGroup.make("ops", { topLevel: true })
   .add(HttpApiEndpoint.get("health", "/health").addSuccess(HttpApiSchema.Empty(200)))
@@ -277,6 +289,7 @@ export class OpsGroup extends HttpApiGroup.make("ops", { topLevel: true })
  * (503) or `InternalError` (500), each as `{"error": string}`.
  *
  * @since 0.1.0
+ * @category models
  */
 export class Api extends HttpApi.make("ao-su")
   .add(SuGroup)

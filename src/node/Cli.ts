@@ -63,6 +63,7 @@ const serveHandler = (settings: Config.Settings) =>
  * the data paths once listening.
  *
  * @since 0.1.0
+ * @category constants
  */
 export const serve = Command.make("serve", Config.serveOptions, serveHandler).pipe(
   Command.withDescription("Run the scheduler unit node (the default command)")
@@ -80,6 +81,7 @@ const loadWallet = (settings: Pick<Config.Settings, "dataDir" | "wallet">) =>
  * `wallet create`: creates the wallet file if missing (RSA-4096, mode 0600) and prints its address and path.
  *
  * @since 0.1.0
+ * @category constants
  */
 export const walletCreate = Command.make("create", Config.walletOptions, (settings) =>
   Effect.flatMap(loadWallet(settings), ({ address, created, path }) =>
@@ -91,6 +93,7 @@ export const walletCreate = Command.make("create", Config.walletOptions, (settin
  * `wallet address`: prints the wallet's address (creating the file first if it is missing).
  *
  * @since 0.1.0
+ * @category constants
  */
 export const walletAddress = Command.make("address", Config.walletOptions, (settings) =>
   Effect.flatMap(loadWallet(settings), ({ address }) => Console.log(address))
@@ -100,6 +103,7 @@ export const walletAddress = Command.make("address", Config.walletOptions, (sett
  * `wallet`: the wallet subcommands.
  *
  * @since 0.1.0
+ * @category constants
  */
 export const wallet = Command.make("wallet").pipe(
   Command.withDescription("Manage the node's wallet file"),
@@ -110,6 +114,7 @@ export const wallet = Command.make("wallet").pipe(
  * The root command `su`: without a subcommand it serves, with `serve`'s flags.
  *
  * @since 0.1.0
+ * @category constants
  */
 export const root = Command.make("su", Config.serveOptions, serveHandler).pipe(
   Command.withDescription("effect-scheduler-registry: an AO Scheduler Unit (legacy ao SU API, ao.TN.1)"),
@@ -120,5 +125,6 @@ export const root = Command.make("su", Config.serveOptions, serveHandler).pipe(
  * Runs the CLI on `process.argv`-style arguments. Needs `NodeContext` (file system, terminal).
  *
  * @since 0.1.0
+ * @category utils
  */
 export const run = Command.run(root, { name: "effect-scheduler-registry SU", version })

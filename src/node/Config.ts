@@ -40,6 +40,7 @@ import * as Node from "./Node.js"
  * The default port, the legacy ao SU's (`servers/su/README.md`).
  *
  * @since 0.1.0
+ * @category constants
  */
 export const DEFAULT_PORT = 9000
 
@@ -47,6 +48,7 @@ export const DEFAULT_PORT = 9000
  * The default listening address: loopback only; pass `--host 0.0.0.0` to serve other machines.
  *
  * @since 0.1.0
+ * @category constants
  */
 export const DEFAULT_HOST = "127.0.0.1"
 
@@ -54,6 +56,7 @@ export const DEFAULT_HOST = "127.0.0.1"
  * The default data directory (relative to the working directory).
  *
  * @since 0.1.0
+ * @category constants
  */
 export const DEFAULT_DATA_DIR = "./data"
 
@@ -62,6 +65,7 @@ export const DEFAULT_DATA_DIR = "./data"
  * passivates, freeing its memory; the next request reactivates it from the store.
  *
  * @since 0.1.0
+ * @category constants
  */
 export const DEFAULT_IDLE_TTL_MS = 300_000
 
@@ -69,6 +73,7 @@ export const DEFAULT_IDLE_TTL_MS = 300_000
  * The stores `--store` accepts.
  *
  * @since 0.1.0
+ * @category constants
  */
 export const STORES = ["sqlite", "pg", "memory"] as const
 
@@ -76,6 +81,7 @@ export const STORES = ["sqlite", "pg", "memory"] as const
  * The modes `--mode` accepts (`Scheduler.Mode` without `disabled`, which would refuse every process).
  *
  * @since 0.1.0
+ * @category constants
  */
 export const MODES = ["local_confirmation", "aggressive", "remote_confirmation"] as const
 
@@ -84,6 +90,7 @@ export const MODES = ["local_confirmation", "aggressive", "remote_confirmation"]
  * `wallet` and `pgUrl` are `undefined` when neither a flag nor the environment sets them.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Settings {
   readonly port: number
@@ -273,6 +280,7 @@ const settings = {
  * them into a `Settings` value.
  *
  * @since 0.1.0
+ * @category options
  */
 export const serveOptions = Setting.flags(settings)
 
@@ -280,6 +288,7 @@ export const serveOptions = Setting.flags(settings)
  * The flags of the `wallet` commands: `--data-dir` and `--wallet`, as for `serve`.
  *
  * @since 0.1.0
+ * @category options
  */
 export const walletOptions = {
   dataDir: serveOptions.dataDir,
@@ -290,6 +299,7 @@ export const walletOptions = {
  * The wallet file of `settings`: `--wallet`, else `<data-dir>/wallet.json`.
  *
  * @since 0.1.0
+ * @category options
  */
 export const walletPath = (s: Pick<Settings, "dataDir" | "wallet">): string =>
   s.wallet ?? Path.join(s.dataDir, "wallet.json")
@@ -299,6 +309,7 @@ export const walletPath = (s: Pick<Settings, "dataDir" | "wallet">): string =>
  * Fails with a `ConfigError` naming the variable that does not parse.
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const fromEnv: Config.Config<Settings> = Setting.env(settings)
 
@@ -307,6 +318,7 @@ export const fromEnv: Config.Config<Settings> = Setting.env(settings)
  * `ValidationError` when `--store pg` has no `--pg-url` / `SU_PG_URL`.
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const resolve = (s: Settings): Either.Either<NodeConfig, ValidationError.ValidationError> => {
   let store: StoreConfig
@@ -356,6 +368,7 @@ export const resolve = (s: Settings): Either.Either<NodeConfig, ValidationError.
  * `fromEnv` resolved: a `NodeConfig` from the environment alone.
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const nodeConfigFromEnv: Effect.Effect<NodeConfig, ConfigError.ConfigError | ValidationError.ValidationError> =
   Effect.flatMap(fromEnv, resolve)

@@ -30,6 +30,7 @@ import * as Prometheus from "./internal/prometheus.js"
  * Default largest request body, in bytes (10 MiB): a larger `POST /` gets 413.
  *
  * @since 0.1.0
+ * @category constants
  */
 export const DEFAULT_BODY_LIMIT = 10 * 1024 * 1024
 
@@ -37,6 +38,7 @@ export const DEFAULT_BODY_LIMIT = 10 * 1024 * 1024
  * Where the Swagger page is served.
  *
  * @since 0.1.0
+ * @category constants
  */
 export const DOCS_PATH = "/docs"
 
@@ -44,6 +46,7 @@ export const DOCS_PATH = "/docs"
  * Where the OpenAPI document is served.
  *
  * @since 0.1.0
+ * @category constants
  */
 export const OPENAPI_PATH = "/openapi.json"
 
@@ -55,6 +58,7 @@ export const OPENAPI_PATH = "/openapi.json"
  *   no gateway; pass the same value the registry stamps on assignments).
  *
  * @since 0.1.0
+ * @category options
  */
 export interface Options {
   readonly bodyLimit?: number | undefined
@@ -226,7 +230,26 @@ const handlers = (options: Options) => {
  * The implemented API (`HttpApi.Api`) over the ambient `SchedulerRegistry` and `AssignmentStore`, without a
  * server: for `HttpApiBuilder.serve`, `HttpApiBuilder.toWebHandler` or tests.
  *
+ * @example
+ * ```ts
+ * import { HttpApiBuilder, HttpServer } from "@effect/platform"
+ * import { Layer } from "effect"
+ * import { AssignmentStore, NameService, SchedulerRegistry, Wallet } from "effect-scheduler-registry"
+ * import { Http } from "effect-scheduler-registry/node"
+ *
+ * const RegistryLive = SchedulerRegistry.layer().pipe(
+ *   Layer.provide(Layer.mergeAll(NameService.layer, Wallet.layerGenerate)),
+ *   Layer.provideMerge(AssignmentStore.layerMemory)
+ * )
+ *
+ * // the API as a web handler (`(request: Request) => Promise<Response>`), with no server
+ * const { handler, dispose } = HttpApiBuilder.toWebHandler(
+ *   Layer.mergeAll(Http.layerApi().pipe(Layer.provide(RegistryLive)), HttpServer.layerContext)
+ * )
+ * ```
+ *
  * @since 0.1.0
+ * @category layers
  */
 export const layerApi = (options: Options = {}) => HttpApiBuilder.api(Api).pipe(Layer.provide(handlers(options)))
 
@@ -234,7 +257,30 @@ export const layerApi = (options: Options = {}) => HttpApiBuilder.api(Api).pipe(
  * Serves the SU API on the ambient `HttpServer` (e.g. `NodeHttpServer.layer`) until the Layer's scope closes.
  * Closing it stops taking requests; the server layer then waits for in-flight requests before it closes.
  *
+ * @example
+ * ```ts
+ * import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
+ * import { Layer } from "effect"
+ * import { NameService, SchedulerRegistry, Wallet } from "effect-scheduler-registry"
+ * import { Http } from "effect-scheduler-registry/node"
+ * import { SqliteStore } from "effect-scheduler-registry/sqlite"
+ * import { createServer } from "node:http"
+ *
+ * const RegistryLive = SchedulerRegistry.layer().pipe(
+ *   Layer.provide(Layer.mergeAll(NameService.layer, Wallet.layerFile("./data/wallet.json"))),
+ *   Layer.provideMerge(SqliteStore.layer({ filename: "./data/su.sqlite" }))
+ * )
+ *
+ * const ServerLive = Http.layer({ bodyLimit: 10 * 1024 * 1024 }).pipe(
+ *   Layer.provide(RegistryLive),
+ *   Layer.provide(NodeHttpServer.layer(createServer, { port: 8080 }))
+ * )
+ *
+ * Layer.launch(ServerLive).pipe(NodeRuntime.runMain)
+ * ```
+ *
  * @since 0.1.0
+ * @category layers
  */
 export const layer = (
   options: Options = {}

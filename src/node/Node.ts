@@ -34,6 +34,7 @@ import * as SignerPool from "./SignerPool.js"
  * - `memory`: in memory; nothing survives a restart (tests, demos).
  *
  * @since 0.1.0
+ * @category models
  */
 export type StoreConfig =
   | { readonly kind: "sqlite"; readonly filename: string }
@@ -57,6 +58,7 @@ export type StoreConfig =
  *   store, whose database also holds the shard locks.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface NodeConfig {
   readonly port: number
@@ -80,6 +82,7 @@ export interface NodeConfig {
  * asked) and the files it uses (`walletPath`, and `storePath` for SQLite).
  *
  * @since 0.1.0
+ * @category models
  */
 export interface RunningNode {
   readonly address: string
@@ -95,6 +98,7 @@ export interface RunningNode {
  * (`ServeError`, e.g. already in use).
  *
  * @since 0.1.0
+ * @category errors
  */
 export type StartError =
   | WalletError
@@ -107,7 +111,26 @@ export type StartError =
 /**
  * The store Layer of a `StoreConfig`.
  *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { NameService, SchedulerRegistry, Wallet } from "effect-scheduler-registry"
+ * import { Node } from "effect-scheduler-registry/node"
+ *
+ * // the store chosen at run time; its SQL peers are loaded only if chosen
+ * const RegistryLive = SchedulerRegistry.layer().pipe(
+ *   Layer.provide(
+ *     Layer.mergeAll(
+ *       NameService.layer,
+ *       Wallet.layerFile("./data/wallet.json"),
+ *       Node.layerStore({ kind: "pg", url: "postgres://127.0.0.1:5432/postgres", schema: "su" })
+ *     )
+ *   )
+ * )
+ * ```
+ *
  * @since 0.1.0
+ * @category layers
  */
 export const layerStore = (config: StoreConfig): Layer.Layer<AssignmentStore.AssignmentStore, StoreError> => {
   switch (config.kind) {
@@ -185,7 +208,28 @@ const layerServer = (config: NodeConfig) =>
  * The node as a Layer that serves until its scope closes, also giving its `Wallet` and `HttpServer` (for the
  * address and the bound port).
  *
+ * @example
+ * ```ts
+ * import { NodeRuntime } from "@effect/platform-node"
+ * import { Layer } from "effect"
+ * import { Node } from "effect-scheduler-registry/node"
+ *
+ * const config: Node.NodeConfig = {
+ *   port: 8080,
+ *   host: "0.0.0.0",
+ *   dataDir: "./data",
+ *   walletPath: "./data/wallet.json",
+ *   store: { kind: "sqlite", filename: "./data/su.sqlite" },
+ *   mode: "local_confirmation",
+ *   bodyLimit: 10 * 1024 * 1024,
+ *   blockHeight: 0
+ * }
+ *
+ * Layer.launch(Node.layer(config)).pipe(NodeRuntime.runMain)
+ * ```
+ *
  * @since 0.1.0
+ * @category layers
  */
 export const layer = (config: NodeConfig): Layer.Layer<Wallet.Wallet | HttpServer.HttpServer, StartError> => {
   const otlpUrl = config.otlpUrl
@@ -259,7 +303,32 @@ export const layer = (config: NodeConfig): Layer.Layer<Wallet.Wallet | HttpServe
 /**
  * Starts a node in the current scope and returns where it listens. Closing the scope shuts it down gracefully.
  *
+ * @example
+ * ```ts
+ * import { NodeRuntime } from "@effect/platform-node"
+ * import { Console, Effect } from "effect"
+ * import { Node } from "effect-scheduler-registry/node"
+ *
+ * const program = Effect.gen(function* () {
+ *   const node = yield* Node.start({
+ *     port: 0, // any free port
+ *     host: "127.0.0.1",
+ *     dataDir: "./data",
+ *     walletPath: "./data/wallet.json",
+ *     store: { kind: "memory" },
+ *     mode: "aggressive",
+ *     bodyLimit: 10 * 1024 * 1024,
+ *     blockHeight: 0
+ *   })
+ *   yield* Console.log(`${node.address} listens on ${node.url}`)
+ *   return yield* Effect.never
+ * })
+ *
+ * Effect.scoped(program).pipe(NodeRuntime.runMain)
+ * ```
+ *
  * @since 0.1.0
+ * @category constructors
  */
 export const start = (config: NodeConfig): Effect.Effect<RunningNode, StartError, Scope.Scope> =>
   Effect.gen(function* () {

@@ -41,6 +41,7 @@ import { InitialMessage, Sign, type SignerRequest } from "./internal/signer-prot
  * - `size`: the number of worker threads.
  *
  * @since 0.1.0
+ * @category models
  */
 export class SignerPool extends Context.Tag("effect-scheduler-registry/SignerPool")<
   SignerPool,
@@ -57,6 +58,7 @@ export class SignerPool extends Context.Tag("effect-scheduler-registry/SignerPoo
  *   signature and under load the per-message cost (encode, post, decode) is paid once per batch.
  *
  * @since 0.1.0
+ * @category options
  */
 export interface Options {
   readonly size?: number | undefined
@@ -99,7 +101,20 @@ const spawn = (): WorkerThreads.Worker => {
  * once. Closing the scope stops the workers (a worker still signing finishes that signature first).
  * Fails with `WorkerError` if a worker cannot start.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Wallet } from "effect-scheduler-registry"
+ * import { SignerPool } from "effect-scheduler-registry/node"
+ *
+ * const program = Effect.gen(function* () {
+ *   const pool = yield* SignerPool.make({ size: 2 })
+ *   return yield* pool.sign(new Uint8Array(48)) // on a worker thread
+ * }).pipe(Effect.scoped, Effect.provide(Wallet.layerFile("./data/wallet.json")))
+ * ```
+ *
  * @since 0.1.0
+ * @category constructors
  */
 export const make = (
   options: Options = {}
@@ -130,7 +145,24 @@ export const make = (
 /**
  * The pool as a Layer over the ambient `Wallet`; its workers stop when the Layer is released.
  *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { AssignmentStore, NameService, SchedulerRegistry, Wallet } from "effect-scheduler-registry"
+ * import { SignerPool } from "effect-scheduler-registry/node"
+ *
+ * // every scheduler signs on the pool's worker threads
+ * const RegistryLive = Layer.unwrapEffect(
+ *   Effect.map(SignerPool.SignerPool, (signer) => SchedulerRegistry.layer({ signer }))
+ * ).pipe(
+ *   Layer.provide(SignerPool.layer({ size: 4 })),
+ *   Layer.provide(Layer.mergeAll(NameService.layer, AssignmentStore.layerMemory)),
+ *   Layer.provideMerge(Wallet.layerFile("./data/wallet.json"))
+ * )
+ * ```
+ *
  * @since 0.1.0
+ * @category layers
  */
 export const layer = (options: Options = {}): Layer.Layer<SignerPool, WorkerError.WorkerError, Wallet> =>
   Layer.scoped(SignerPool, make(options))

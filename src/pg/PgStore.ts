@@ -37,6 +37,16 @@ export interface Options extends SqlStore.Options {
  * `synchronous_commit = on` on every connection, after creating the schema if missing. Fails with `StoreError`
  * (operation `open`) if the server does not answer or the schema name is not a plain identifier.
  *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { PgStore, SqlStore } from "effect-scheduler-registry/pg"
+ *
+ * // one pool for the store and for your own tables
+ * const ClientLive = PgStore.layerClient({ url: "postgres://127.0.0.1:5432/postgres", schema: "su" })
+ * const StoreLive = SqlStore.layer().pipe(Layer.provide(ClientLive))
+ * ```
+ *
  * @since 0.1.0
  * @category layers
  */
@@ -64,6 +74,14 @@ export const layer = (options: Options): Layer.Layer<AssignmentStore, StoreError
  * `layer` with its options read from `Config`, as `@effect/sql-pg`'s `PgClient.layerConfig`:
  * `PgStore.layerConfig({ url: Config.string("SU_PG_URL") })`. Fails with `ConfigError` when the config does not
  * load, or `StoreError` as `layer` does.
+ *
+ * @example
+ * ```ts
+ * import { Config } from "effect"
+ * import { PgStore } from "effect-scheduler-registry/pg"
+ *
+ * const StoreLive = PgStore.layerConfig({ url: Config.string("SU_PG_URL") })
+ * ```
  *
  * @since 0.2.0
  * @category layers

@@ -40,6 +40,19 @@ export interface Options {
  *
  * Fails with `StoreError` (operation `migrate`) if the schema cannot be created or upgraded.
  *
+ * @example
+ * ```ts
+ * import { SqliteClient } from "@effect/sql-sqlite-node"
+ * import { Effect } from "effect"
+ * import { ProcessId } from "effect-scheduler-registry"
+ * import { SqlStore } from "effect-scheduler-registry/sqlite"
+ *
+ * const program = Effect.gen(function* () {
+ *   const store = yield* SqlStore.make({ batchSize: 64 })
+ *   return yield* store.latest(ProcessId.unsafeMake("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"))
+ * }).pipe(Effect.scoped, Effect.provide(SqliteClient.layer({ filename: "./data/su.sqlite" })))
+ * ```
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -70,6 +83,17 @@ export const layer = (options: Options = {}): Layer.Layer<AssignmentStore, Store
 /**
  * `layer` with its options read from `Config` (for example `Config.all({ batchSize: Config.integer("SU_BATCH") })`).
  * Fails with `ConfigError` when the config does not load, or `StoreError` as `layer` does.
+ *
+ * @example
+ * ```ts
+ * import { SqliteClient } from "@effect/sql-sqlite-node"
+ * import { Config, Layer } from "effect"
+ * import { SqlStore } from "effect-scheduler-registry/sqlite"
+ *
+ * const StoreLive = SqlStore.layerConfig({ batchSize: Config.integer("SU_BATCH") }).pipe(
+ *   Layer.provide(SqliteClient.layer({ filename: "./data/su.sqlite" }))
+ * )
+ * ```
  *
  * @since 0.2.0
  * @category layers

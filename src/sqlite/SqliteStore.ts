@@ -40,6 +40,16 @@ export interface Options extends SqlStore.Options {
  * `PRAGMA synchronous` set from `options`. Fails with `StoreError` (operation `open`) if the file cannot be
  * opened.
  *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { SqliteStore, SqlStore } from "effect-scheduler-registry/sqlite"
+ *
+ * // one client for the store and for your own tables
+ * const ClientLive = SqliteStore.layerClient({ filename: "./data/su.sqlite" })
+ * const StoreLive = SqlStore.layer({ batchSize: 64 }).pipe(Layer.provide(ClientLive))
+ * ```
+ *
  * @since 0.1.0
  * @category layers
  */
@@ -78,6 +88,14 @@ export const layer = (options: Options): Layer.Layer<AssignmentStore, StoreError
  * `layer` with its options read from `Config`, as `@effect/sql-sqlite-node`'s `SqliteClient.layerConfig`:
  * `SqliteStore.layerConfig({ filename: Config.string("SU_SQLITE_FILE") })`. Fails with `ConfigError` when the
  * config does not load, or `StoreError` as `layer` does.
+ *
+ * @example
+ * ```ts
+ * import { Config } from "effect"
+ * import { SqliteStore } from "effect-scheduler-registry/sqlite"
+ *
+ * const StoreLive = SqliteStore.layerConfig({ filename: Config.string("SU_SQLITE_FILE") })
+ * ```
  *
  * @since 0.2.0
  * @category layers

@@ -21,6 +21,7 @@ import { Layer } from "effect"
  * Default OpenTelemetry service name.
  *
  * @since 0.1.0
+ * @category constants
  */
 export const SERVICE_NAME = "effect-scheduler-registry"
 
@@ -29,7 +30,18 @@ export const SERVICE_NAME = "effect-scheduler-registry"
  * exporter, or a `SimpleSpanProcessor(new InMemorySpanExporter())` in tests). `serviceName` defaults to
  * `effect-scheduler-registry`.
  *
+ * @example
+ * ```ts
+ * import { BatchSpanProcessor, ConsoleSpanExporter } from "@opentelemetry/sdk-trace-base"
+ * import { Effect } from "effect"
+ * import { Tracing } from "effect-scheduler-registry/tracing"
+ *
+ * const TracingLive = Tracing.layer({ spanProcessor: new BatchSpanProcessor(new ConsoleSpanExporter()) })
+ * const program = Effect.log("traced").pipe(Effect.withSpan("example"), Effect.provide(TracingLive))
+ * ```
+ *
  * @since 0.1.0
+ * @category layers
  */
 export const layer = (options: {
   readonly spanProcessor: SpanProcessor
@@ -45,7 +57,17 @@ export const layer = (options: {
  * batched every `exportIntervalMs` ms [5,000], without the OpenTelemetry SDK. Export failures are logged by the
  * exporter and never fail the node.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Tracing } from "effect-scheduler-registry/tracing"
+ *
+ * const TracingLive = Tracing.layerOtlp({ url: "http://127.0.0.1:4318/v1/traces", exportIntervalMs: 1_000 })
+ * const program = Effect.log("traced").pipe(Effect.withSpan("example"), Effect.provide(TracingLive))
+ * ```
+ *
  * @since 0.1.0
+ * @category layers
  */
 export const layerOtlp = (options: {
   readonly url: string

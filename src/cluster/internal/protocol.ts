@@ -5,15 +5,7 @@ import { Entity } from "@effect/cluster"
 import { Rpc } from "@effect/rpc"
 import { Schema } from "effect"
 import { Assignment, Message } from "../../Assignment.js"
-import {
-  InvalidMessage,
-  MailboxFull,
-  SchedulerStopped,
-  SchedulerTimeout,
-  StoreConflict,
-  StoreError,
-  WalletError
-} from "../../errors.js"
+import { MailboxFull, SchedulerStopped, SchedulerTimeout, StoreConflict, StoreError } from "../../errors.js"
 import { ProcessId } from "../../ProcessId.js"
 import type * as Scheduler from "../../Scheduler.js"
 
@@ -24,10 +16,8 @@ export const scheduleErrorClasses = [
   SchedulerTimeout,
   SchedulerStopped,
   MailboxFull,
-  InvalidMessage,
   StoreConflict,
-  StoreError,
-  WalletError
+  StoreError
 ] as const
 
 export const ScheduleError = Schema.Union(...scheduleErrorClasses)

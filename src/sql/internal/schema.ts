@@ -1,6 +1,7 @@
 /**
- * The SQL schema of the durable stores, as `@effect/sql` Migrator migrations shared by SQLite and PostgreSQL.
- * Only the byte column type differs (BLOB / BYTEA). Layout and reasons: docs/storage.md.
+ * The SQL schema of the durable stores (`SqlStore`, under `SqliteStore` and `PgStore`), as `@effect/sql`
+ * Migrator migrations shared by SQLite and PostgreSQL: migration 1 creates the tables and indexes, migration 2
+ * adds `node_json`. Only the byte column type differs (BLOB / BYTEA). Layout and reasons: docs/storage.md.
  */
 import { Migrator, SqlClient } from "@effect/sql"
 import { Effect } from "effect"
@@ -39,14 +40,22 @@ const createTables = Effect.gen(function* () {
   for (const statement of statements(bytes)) yield* sql.unsafe(statement)
 })
 
-/** Applies the pending migrations in one transaction (PostgreSQL locks the migrations table meanwhile). */
-/** The read model of pages: each entry's legacy node JSON (UTF-8), written at append; NULL for older rows. */
+/**
+ * Migration 2, the read model of pages: each entry's legacy node JSON (UTF-8), written by `append` in the same
+ * INSERT. NULL for rows written before this migration, for messages over `NODE_JSON_MAX_BYTES` and for message
+ * bytes that are not a data item; such rows are rendered when read.
+ */
 const addNodeJson = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   const bytes = sql.onDialectOrElse({ pg: () => "BYTEA", orElse: () => "BLOB" })
   yield* sql.unsafe(`ALTER TABLE assignments ADD COLUMN node_json ${bytes}`)
 })
 
+/**
+ * Creates the bookkeeping table if missing, then applies the pending migrations in one transaction. On
+ * PostgreSQL that transaction first locks the bookkeeping table, so nodes that start together do not race: a
+ * node that finds the migrations already recorded applies none.
+ */
 export const migrate = Migrator.make({})({
   loader: Migrator.fromRecord({ "1_create_assignments": createTables, "2_add_node_json": addNodeJson }),
   table: MIGRATIONS_TABLE

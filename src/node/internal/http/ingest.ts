@@ -16,8 +16,8 @@ import { BadRequest, InternalError, Unavailable } from "../../Api.js"
 export type HttpError = BadRequest | Unavailable | InternalError
 
 /**
- * Maps a library failure to its HTTP error: the caller's mistakes to 400, overload and shutdown to 503, store and
- * wallet failures to 500 (logged, with a generic body).
+ * Maps a library failure to its HTTP error: the caller's mistakes to 400, overload, shutdown and a process whose
+ * scheduler keeps failing (`RestartLimitExceeded`) to 503, store failures to 500 (logged, with a generic body).
  */
 export const httpError = (
   error: HostError | ScheduleError | StoreError | InvalidDataItem
@@ -25,7 +25,6 @@ export const httpError = (
   switch (error._tag) {
     case "InvalidProcessId":
     case "InvalidDataItem":
-    case "InvalidMessage":
       return Effect.succeed(new BadRequest({ error: error.message }))
     case "NotFound":
       return Effect.succeed(
@@ -49,13 +48,12 @@ export const httpError = (
     case "SchedulingDisabled":
       return Effect.succeed(new Unavailable({ error: error.message }))
     case "StoreError":
-    case "WalletError":
       return Effect.as(
         Effect.logError("request failed", error),
-        new InternalError({ error: "Internal error: the assignment store or wallet failed (see the node's log)" })
+        new InternalError({ error: "Internal error: the assignment store failed (see the node's log)" })
       )
     default:
-      // a failure the registry may add later (e.g. a restart limit): the node cannot serve this now
+      // RestartLimitExceeded, and any failure the registry may add later: the node cannot serve this now
       return Effect.succeed(new Unavailable({ error: (error as { message: string }).message }))
   }
 }

@@ -21,18 +21,8 @@
  *
  * @since 0.1.0
  */
-import {
-  MessageStorage,
-  RunnerAddress,
-  type RunnerStorage,
-  type Sharding,
-  ShardingConfig,
-  SqlRunnerStorage
-} from "@effect/cluster"
-import type { SocketServer } from "@effect/platform"
-import { NodeClusterSocket } from "@effect/platform-node"
-import type { SqlClient } from "@effect/sql"
-import { Cause, type ConfigError, Duration, Effect, Either, Layer, Option, Schedule, type Scope } from "effect"
+import type { Sharding } from "@effect/cluster"
+import { Cause, Duration, Effect, Either, Layer, Option, type Scope } from "effect"
 import * as AssignmentStore from "../AssignmentStore.js"
 import {
   type FindError,
@@ -48,10 +38,8 @@ import {
 import { admit } from "../internal/admit.js"
 import * as Hosting from "../internal/hosting.js"
 import type { ProcessId } from "../ProcessId.js"
-import * as PgStore from "../pg/PgStore.js"
 import * as Scheduler from "../Scheduler.js"
 import { type FindOptions, SchedulerRegistry } from "../SchedulerRegistry.js"
-import * as SqlStore from "../sql/SqlStore.js"
 import { Wallet } from "../Wallet.js"
 import { scheduleErrorClasses } from "./internal/protocol.js"
 import * as SchedulerEntity from "./SchedulerEntity.js"
@@ -102,13 +90,13 @@ const HANDLE_CACHE = 10_000
  * ```ts
  * import { Effect, Layer } from "effect"
  * import { Wallet } from "effect-scheduler-registry"
- * import { ClusterRegistry, SchedulerEntity } from "effect-scheduler-registry/cluster"
+ * import { ClusterNode, ClusterRegistry, SchedulerEntity } from "effect-scheduler-registry/cluster"
  * import { PgStore } from "effect-scheduler-registry/pg"
  *
  * const options = { url: "postgres://127.0.0.1:5432/postgres", schema: "su" }
  * const Base = Layer.mergeAll(
- *   ClusterRegistry.layerSharding().pipe(
- *     Layer.provide(ClusterRegistry.layerRunnerStorage()),
+ *   ClusterNode.layerSharding().pipe(
+ *     Layer.provide(ClusterNode.layerRunnerStorage()),
  *     Layer.provide(PgStore.layerClient(options))
  *   ),
  *   PgStore.layer(options),
@@ -327,12 +315,12 @@ export const makeCluster = (
  * ```ts
  * import { Layer } from "effect"
  * import { Wallet } from "effect-scheduler-registry"
- * import { ClusterRegistry } from "effect-scheduler-registry/cluster"
+ * import { ClusterNode, ClusterRegistry } from "effect-scheduler-registry/cluster"
  * import { PgStore } from "effect-scheduler-registry/pg"
  *
  * const options = { url: "postgres://127.0.0.1:5432/postgres", schema: "su" }
- * const ShardingLive = ClusterRegistry.layerSharding({ runnerHost: "10.0.0.5" }).pipe(
- *   Layer.provide(ClusterRegistry.layerRunnerStorage()),
+ * const ShardingLive = ClusterNode.layerSharding({ runnerHost: "10.0.0.5" }).pipe(
+ *   Layer.provide(ClusterNode.layerRunnerStorage()),
  *   Layer.provide(PgStore.layerClient(options))
  * )
  *
@@ -350,218 +338,3 @@ export const layerCluster = (
   options: ClusterOptions = {}
 ): Layer.Layer<SchedulerRegistry, never, Sharding.Sharding | Wallet | AssignmentStore.AssignmentStore> =>
   Layer.scoped(SchedulerRegistry, makeCluster(options)).pipe(Layer.provide(SchedulerEntity.layer(options)))
-
-/**
- * How this runner joins the cluster. Durations in ms. Every runner must agree on `shardsPerGroup` and the
- * shard-lock settings.
- *
- * - `runnerHost` ["localhost"] / `runnerPort` [34431]: where other runners reach this one (its
- *   `RunnerAddress`); `listenHost` / `listenPort` [the same]: what it binds, if different (containers).
- * - `clientOnly` [false]: join without hosting entities (a pure router: it sends to the runners that host).
- * - `shardsPerGroup` [300]: shards of the one shard group; processes hash onto them.
- * - `shardLockRefreshIntervalMs` [10,000] / `shardLockExpirationMs` [35,000]: the lease. A runner refreshes its
- *   shard locks every min(refresh, expiration / 3) ms; if a refresh does not succeed within that long, it stops
- *   its entities at once. Another runner can take a shard only when its lock is older than the expiration.
- * - `shardLockAdvisory` [false]: use PostgreSQL session advisory locks instead of the leased lock rows. See
- *   docs/scaling.md: advisory locks free a killed runner's shards as soon as PostgreSQL sees its session end,
- *   but never expire while that session lives, so a runner cut off from the database keeps its shards.
- * - `refreshAssignmentsIntervalMs` [3,000]: how often a runner reads the runner list and recomputes where
- *   shards go (a dead runner leaves the list when its heartbeat, refreshed with its locks, is older than the
- *   lock expiration).
- * - `entityTerminationTimeoutMs` [15,000]: how long a stopping entity may finish its requests.
- * - `sendRetryIntervalMs` [100]: how often a message to a shard without a live owner is retried.
- * - `shardingConfig`: any other `ShardingConfig` field, as is.
- *
- * @since 0.1.0
- * @category options
- */
-export interface RunnerOptions {
-  readonly runnerHost?: string | undefined
-  readonly runnerPort?: number | undefined
-  readonly listenHost?: string | undefined
-  readonly listenPort?: number | undefined
-  readonly clientOnly?: boolean | undefined
-  readonly shardsPerGroup?: number | undefined
-  readonly shardLockRefreshIntervalMs?: number | undefined
-  readonly shardLockExpirationMs?: number | undefined
-  readonly shardLockAdvisory?: boolean | undefined
-  readonly refreshAssignmentsIntervalMs?: number | undefined
-  readonly entityTerminationTimeoutMs?: number | undefined
-  readonly sendRetryIntervalMs?: number | undefined
-  readonly shardingConfig?: Partial<ShardingConfig.ShardingConfig["Type"]> | undefined
-}
-
-/**
- * The `ShardingConfig` fields that `options` set (over `@effect/cluster`'s defaults, which the environment can
- * also override: `ShardingConfig.layerFromEnv`).
- *
- * @since 0.1.0
- * @category utils
- */
-export const shardingConfig = (options: RunnerOptions): Partial<ShardingConfig.ShardingConfig["Type"]> => {
-  const host = options.runnerHost ?? "localhost"
-  const port = options.runnerPort ?? 34431
-  const ms = (value: number | undefined) => (value === undefined ? undefined : Duration.millis(value))
-  const fields: Partial<ShardingConfig.ShardingConfig["Type"]> = {
-    runnerAddress: options.clientOnly === true ? Option.none() : Option.some(RunnerAddress.make(host, port)),
-    runnerListenAddress:
-      options.listenHost === undefined && options.listenPort === undefined
-        ? Option.none()
-        : Option.some(RunnerAddress.make(options.listenHost ?? host, options.listenPort ?? port)),
-    shardLockDisableAdvisory: options.shardLockAdvisory !== true
-  }
-  const optional = {
-    shardsPerGroup: options.shardsPerGroup,
-    shardLockRefreshInterval: ms(options.shardLockRefreshIntervalMs),
-    shardLockExpiration: ms(options.shardLockExpirationMs),
-    refreshAssignmentsInterval: ms(options.refreshAssignmentsIntervalMs),
-    entityTerminationTimeout: ms(options.entityTerminationTimeoutMs),
-    sendRetryInterval: ms(options.sendRetryIntervalMs)
-  }
-  for (const [key, value] of Object.entries(optional)) {
-    if (value !== undefined) (fields as Record<string, unknown>)[key] = value
-  }
-  return { ...fields, ...options.shardingConfig }
-}
-
-/**
- * The shard locks and the runner list in SQL: `@effect/cluster`'s `SqlRunnerStorage` (tables
- * `cluster_runners`, and `cluster_locks` for the leased locks) on the `SqlClient` you provide, which can be
- * the assignment store's (`PgStore.layerClient`): one database, one schema. Retries its table
- * creation 3 times, as runners that start together race on `CREATE TABLE IF NOT EXISTS`. Fails with
- * `StoreError` (operation `open`).
- *
- * @example
- * ```ts
- * import { Layer } from "effect"
- * import { ClusterRegistry } from "effect-scheduler-registry/cluster"
- * import { PgStore } from "effect-scheduler-registry/pg"
- *
- * // the shard locks and the runner list beside the assignments: one database, one schema
- * const RunnerStorageLive = ClusterRegistry.layerRunnerStorage().pipe(
- *   Layer.provide(PgStore.layerClient({ url: "postgres://127.0.0.1:5432/postgres", schema: "su" }))
- * )
- * ```
- *
- * @since 0.1.0
- * @category layers
- */
-export const layerRunnerStorage = (
-  options: RunnerOptions = {}
-): Layer.Layer<RunnerStorage.RunnerStorage, StoreError | ConfigError.ConfigError, SqlClient.SqlClient> =>
-  SqlRunnerStorage.layer.pipe(
-    Layer.retry(Schedule.intersect(Schedule.recurs(3), Schedule.spaced(Duration.millis(100)))),
-    Layer.mapError(
-      (error): StoreError | ConfigError.ConfigError =>
-        new StoreError({ operation: "open", reason: `cluster tables: ${error.message}` })
-    ),
-    Layer.provide(ShardingConfig.layerFromEnv(shardingConfig(options)))
-  )
-
-/**
- * This runner's `Sharding` over the `RunnerStorage` you provide: `NodeClusterSocket` (msgpack over TCP
- * between runners, the `ping` runner health check) with `MessageStorage.layerNoop`. The scheduler's calls
- * are not `Persisted`: the durable record is the `AssignmentStore`, a call whose runner dies is re-sent by
- * the cluster to the shard's next owner, and a message already stored comes back as `StoreConflict`
- * ("message already scheduled"), so message storage would add a database round trip per call and nothing
- * else. Fails with `SocketServerError` if the runner port is taken.
- *
- * Source: `NodeClusterSocket.layer({ storage: "byo" })` of `@effect/platform-node`.
- *
- * @example
- * ```ts
- * import { Layer } from "effect"
- * import { ClusterRegistry } from "effect-scheduler-registry/cluster"
- * import { PgStore } from "effect-scheduler-registry/pg"
- *
- * const ShardingLive = ClusterRegistry.layerSharding({ runnerHost: "10.0.0.5", runnerPort: 34431 }).pipe(
- *   Layer.provide(ClusterRegistry.layerRunnerStorage()),
- *   Layer.provide(PgStore.layerClient({ url: "postgres://127.0.0.1:5432/postgres" }))
- * )
- * ```
- *
- * @since 0.1.0
- * @category layers
- */
-export const layerSharding = (
-  options: RunnerOptions = {}
-): Layer.Layer<
-  Sharding.Sharding,
-  SocketServer.SocketServerError | ConfigError.ConfigError,
-  RunnerStorage.RunnerStorage
-> =>
-  NodeClusterSocket.layer({
-    storage: "byo",
-    clientOnly: options.clientOnly === true,
-    shardingConfig: shardingConfig(options)
-  }).pipe(Layer.provide(MessageStorage.layerNoop)) as Layer.Layer<
-    Sharding.Sharding,
-    SocketServer.SocketServerError | ConfigError.ConfigError,
-    RunnerStorage.RunnerStorage
-  >
-
-/**
- * Options of `layerClusterNode`: the PostgreSQL store (`pgUrl`, `schema` [public], `maxConnections` [10],
- * `batchSize` [128]), the runner (`RunnerOptions`) and the schedulers (`ClusterOptions`).
- *
- * @since 0.1.0
- * @category options
- */
-export interface ClusterNodeOptions extends ClusterOptions, RunnerOptions {
-  readonly pgUrl: string
-  readonly schema?: string | undefined
-  readonly maxConnections?: number | undefined
-  readonly batchSize?: number | undefined
-}
-
-/**
- * Everything a node needs to be one runner of a scheduler cluster, given its `Wallet`: the `SchedulerRegistry`
- * over the cluster (`layerCluster`), the PostgreSQL `AssignmentStore` (`PgStore.layer`) and this
- * runner's `Sharding` (`layerSharding`), whose shard locks and runner list live in the same database and
- * schema (`layerRunnerStorage`), through one connection pool. Serve HTTP over it as over the local registry:
- * `Http.layer(…)` needs exactly `SchedulerRegistry | AssignmentStore`.
- *
- * Fails with `StoreError` (database unreachable, tables) or `SocketServerError` (runner port taken).
- *
- * @example
- * ```ts
- * import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
- * import { Layer } from "effect"
- * import { Wallet } from "effect-scheduler-registry"
- * import { ClusterRegistry } from "effect-scheduler-registry/cluster"
- * import { Http } from "effect-scheduler-registry/node"
- * import { createServer } from "node:http"
- *
- * const ClusterLive = ClusterRegistry.layerClusterNode({
- *   pgUrl: "postgres://127.0.0.1:5432/postgres",
- *   runnerHost: "10.0.0.5",
- *   runnerPort: 34431
- * }).pipe(Layer.provide(Wallet.layerFile("./data/wallet.json")))
- *
- * const ServerLive = Http.layer().pipe(
- *   Layer.provide(ClusterLive),
- *   Layer.provide(NodeHttpServer.layer(createServer, { port: 8080 }))
- * )
- *
- * Layer.launch(ServerLive).pipe(NodeRuntime.runMain)
- * ```
- *
- * @since 0.1.0
- * @category layers
- */
-export const layerClusterNode = (
-  options: ClusterNodeOptions
-): Layer.Layer<
-  SchedulerRegistry | AssignmentStore.AssignmentStore | Sharding.Sharding,
-  StoreError | SocketServer.SocketServerError | ConfigError.ConfigError,
-  Wallet
-> => {
-  const client = PgStore.layerClient({
-    url: options.pgUrl,
-    schema: options.schema,
-    maxConnections: options.maxConnections
-  })
-  const store = SqlStore.layer({ batchSize: options.batchSize })
-  const sharding = layerSharding(options).pipe(Layer.provide(layerRunnerStorage(options)))
-  return layerCluster(options).pipe(Layer.provideMerge(Layer.merge(sharding, store)), Layer.provide(client))
-}

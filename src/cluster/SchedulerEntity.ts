@@ -137,13 +137,13 @@ export interface Options extends Internal.Options {}
  * ```ts
  * import { Effect, Layer } from "effect"
  * import { Wallet } from "effect-scheduler-registry"
- * import { ClusterRegistry, SchedulerEntity } from "effect-scheduler-registry/cluster"
+ * import { ClusterNode, ClusterRegistry, SchedulerEntity } from "effect-scheduler-registry/cluster"
  * import { PgStore } from "effect-scheduler-registry/pg"
  *
  * const options = { url: "postgres://127.0.0.1:5432/postgres" }
  * const Base = Layer.mergeAll(
- *   ClusterRegistry.layerSharding().pipe(
- *     Layer.provide(ClusterRegistry.layerRunnerStorage()),
+ *   ClusterNode.layerSharding().pipe(
+ *     Layer.provide(ClusterNode.layerRunnerStorage()),
  *     Layer.provide(PgStore.layerClient(options))
  *   ),
  *   PgStore.layer(options),

@@ -7,6 +7,13 @@
  */
 
 /**
+ * One runner: how it joins, its shard locks, its sharding, and the whole runner (`layerClusterNode`).
+ *
+ * @since 0.2.0
+ * @category modules
+ */
+export * as ClusterNode from "./ClusterNode.js"
+/**
  * The registry over the cluster (`layerCluster`, `layerClusterNode`, the runner's storage and sharding).
  *
  * @since 0.2.0

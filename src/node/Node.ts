@@ -17,7 +17,7 @@ import { HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { type ConfigError, Context, Effect, Layer, type Scope } from "effect"
 import * as AssignmentStore from "../AssignmentStore.js"
-import type * as ClusterRegistry from "../cluster/ClusterRegistry.js"
+import type * as ClusterNode from "../cluster/ClusterNode.js"
 import type { StoreError, WalletError } from "../errors.js"
 import * as NameService from "../NameService.js"
 import type { Mode } from "../Scheduler.js"
@@ -54,7 +54,7 @@ export type StoreConfig =
  * - `signers` [0]: worker threads that sign assignments (`SignerPool`); 0 signs in-line on the main thread.
  * - `identityPaths` [none]: further wallet files (created if missing); a process whose `Scheduler` tag names
  *   one of them is hosted here and signed by it.
- * - `cluster` [off]: run as one runner of a scheduler cluster (`ClusterRegistry.layerClusterNode`); needs a `pg`
+ * - `cluster` [off]: run as one runner of a scheduler cluster (`ClusterNode.layerClusterNode`); needs a `pg`
  *   store, whose database also holds the shard locks.
  *
  * @since 0.1.0
@@ -74,7 +74,7 @@ export interface NodeConfig {
   readonly otlpUrl?: string | undefined
   readonly signers?: number | undefined
   readonly identityPaths?: ReadonlyArray<string> | undefined
-  readonly cluster?: ClusterRegistry.RunnerOptions | undefined
+  readonly cluster?: ClusterNode.RunnerOptions | undefined
 }
 
 /**
@@ -269,9 +269,9 @@ export const layer = (config: NodeConfig): Layer.Layer<Wallet.Wallet | HttpServe
   > =
     config.cluster !== undefined && config.store.kind === "pg"
       ? importPeer(
-          () => import("../cluster/ClusterRegistry.js"),
-          (ClusterRegistry) =>
-            ClusterRegistry.layerClusterNode({
+          () => import("../cluster/ClusterNode.js"),
+          (ClusterNode) =>
+            ClusterNode.layerClusterNode({
               ...config.cluster,
               pgUrl: (config.store as { readonly url: string }).url,
               schema: (config.store as { readonly schema?: string | undefined }).schema,

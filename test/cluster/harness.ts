@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url"
 import { SqlClient } from "@effect/sql"
 import { Deferred, Duration, Effect, Exit, Layer, type Scope } from "effect"
 import * as AssignmentStore from "../../src/AssignmentStore.js"
-import * as ClusterRegistry from "../../src/cluster/ClusterRegistry.js"
+import * as ClusterNode from "../../src/cluster/ClusterNode.js"
 import * as PgStore from "../../src/pg/PgStore.js"
 import * as SqlStore from "../../src/sql/SqlStore.js"
 import { bundleEntry } from "../fixtures/child.js"
@@ -53,7 +53,7 @@ export const prepareSchema = (url: string, schema: string, locks: LockSettings =
     const tables = Layer.mergeAll(
       SqlStore.layer(),
       Layer.discard(
-        ClusterRegistry.layerRunnerStorage({
+        ClusterNode.layerRunnerStorage({
           shardsPerGroup: locks.shards,
           shardLockExpirationMs: locks.lockExpirationMs
         })

@@ -25,6 +25,7 @@ import * as Readline from "node:readline"
 import { RunnerStorage } from "@effect/cluster"
 import { Effect, Layer, Logger, Queue, Runtime } from "effect"
 import { Message } from "../../src/Assignment.js"
+import * as ClusterNode from "../../src/cluster/ClusterNode.js"
 import * as ClusterRegistry from "../../src/cluster/ClusterRegistry.js"
 import type { MessageId } from "../../src/ProcessId.js"
 import * as PgStore from "../../src/pg/PgStore.js"
@@ -43,7 +44,7 @@ const emit = (line: unknown) => {
   process.stdout.write(`@@${JSON.stringify(line)}\n`)
 }
 
-const runnerOptions: ClusterRegistry.RunnerOptions = {
+const runnerOptions: ClusterNode.RunnerOptions = {
   runnerHost: "127.0.0.1",
   runnerPort: Number(env("RUNNER_PORT")),
   shardsPerGroup: Number(env("SHARDS", "60")),
@@ -70,14 +71,14 @@ const hangable = Layer.effect(
       releaseAll: (address) => gate(storage.releaseAll(address))
     }
   })
-).pipe(Layer.provide(ClusterRegistry.layerRunnerStorage(runnerOptions)))
+).pipe(Layer.provide(ClusterNode.layerRunnerStorage(runnerOptions)))
 
 const client = PgStore.layerClient({ url: env("PG_URL"), schema: env("CLUSTER_SCHEMA"), maxConnections: 6 })
 const wallet = Wallet.layerJwk(JSON.parse(Fs.readFileSync(env("WALLET_FILE"), "utf8")))
 
 const cluster = ClusterRegistry.layerCluster({ timeoutMs: 30_000 }).pipe(
   Layer.provideMerge(
-    Layer.merge(ClusterRegistry.layerSharding(runnerOptions).pipe(Layer.provide(hangable)), SqlStore.layer())
+    Layer.merge(ClusterNode.layerSharding(runnerOptions).pipe(Layer.provide(hangable)), SqlStore.layer())
   ),
   Layer.provide(client),
   Layer.provide(wallet)

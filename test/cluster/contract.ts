@@ -51,7 +51,6 @@ export const registryContract = (name: string, registryLayer: RegistryLayer) =>
           expect(errorTag(yield* Effect.either(SchedulerRegistry.find(ID1)))).toBe("NotFound")
           expect(yield* SchedulerRegistry.getProcesses()).toEqual([])
           expect(yield* faulty.appendCalls).toBe(0)
-          expect(yield* faulty.latestCalls).toBe(0)
         })
       )
     )

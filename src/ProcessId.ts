@@ -7,7 +7,7 @@
  *
  * @since 0.1.0
  */
-import { type Effect, Either, ParseResult, Schema } from "effect"
+import { type Effect, Either, type FastCheck, ParseResult, Schema } from "effect"
 import { InvalidProcessId } from "./errors.js"
 
 const ALPHABET = /^[A-Za-z0-9_-]*$/
@@ -28,6 +28,10 @@ export const invalidReason = (input: string): string | undefined => {
   return undefined
 }
 
+/** Generates ids for property tests (`Arbitrary.make(ProcessId)`): 32 random bytes as their 43-character text. */
+const arbitrary = () => (fc: typeof FastCheck) =>
+  fc.uint8Array({ minLength: 32, maxLength: 32 }).map((bytes) => Buffer.from(bytes).toString("base64url"))
+
 /**
  * The id of an ao process: 43 characters of unpadded base64url, the canonical text of 32 bytes.
  *
@@ -35,7 +39,7 @@ export const invalidReason = (input: string): string | undefined => {
  * @category schemas
  */
 export const ProcessId = Schema.String.pipe(
-  Schema.filter((s) => invalidReason(s) ?? true, { identifier: "ProcessId" }),
+  Schema.filter((s) => invalidReason(s) ?? true, { identifier: "ProcessId", arbitrary }),
   Schema.brand("ProcessId")
 )
 
@@ -51,7 +55,7 @@ export type ProcessId = typeof ProcessId.Type
  * @category schemas
  */
 export const MessageId = Schema.String.pipe(
-  Schema.filter((s) => invalidReason(s) ?? true, { identifier: "MessageId" }),
+  Schema.filter((s) => invalidReason(s) ?? true, { identifier: "MessageId", arbitrary }),
   Schema.brand("MessageId")
 )
 

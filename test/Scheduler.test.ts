@@ -2,12 +2,11 @@ import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Either, Exit, Fiber, Layer, Logger, LogLevel, Option, Scope, TestClock } from "effect"
 import * as Assignment from "../src/Assignment.js"
 import * as AssignmentStore from "../src/AssignmentStore.js"
-import { StoreError } from "../src/errors.js"
 import * as SchedulerRegistry from "../src/SchedulerRegistry.js"
+import { FaultyStore } from "../src/testing/index.js"
 import * as Wallet from "../src/Wallet.js"
 import { idOf, messageOf } from "./fixtures/ids.js"
-import { buildRegistry, makeProbe, registryLayer } from "./fixtures/registry.js"
-import { layerInstrumented } from "./fixtures/store.js"
+import { buildRegistry, registryLayer } from "./fixtures/registry.js"
 
 const P = idOf(1)
 const errorTag = <A, E extends { _tag: string }>(either: Either.Either<A, E>) =>
@@ -196,21 +195,21 @@ describe("Scheduler: behaviours 19–29", () => {
     })
   )
 
-  it.scoped("27: a failed write gives the caller StoreError and consumes no slot", () => {
-    const probe = makeProbe()
-    return Effect.gen(function* () {
+  it.scoped("27: a failed write gives the caller StoreError and consumes no slot", () =>
+    Effect.gen(function* () {
+      const faulty = yield* FaultyStore.FaultyStore
       const scheduler = yield* SchedulerRegistry.find(P, true)
       const first = yield* scheduler.schedule(messageOf(1))
-      probe.failAppends = true
+      yield* faulty.setAppend(FaultyStore.fail("disk full (injected)"))
       const failed = yield* Effect.either(scheduler.schedule(messageOf(2)))
       expect(errorTag(failed)).toBe("StoreError")
       expect((yield* scheduler.info).slot).toBe(0)
-      probe.failAppends = false
+      yield* faulty.setAppend(undefined)
       const next = yield* scheduler.schedule(messageOf(2))
       expect(next.slot).toBe(1)
       expect(next.hashChain).toBe(Assignment.nextHashChain(first.id, first.hashChain))
-    }).pipe(Effect.provide(registryLayer({}, layerInstrumented(probe))))
-  })
+    }).pipe(Effect.provide(registryLayer()))
+  )
 
   it.scoped("28: an unresponsive server times out the caller, and the expired request takes no slot", () => {
     const control = { gate: undefined as Deferred.Deferred<void> | undefined, started: 0 }
@@ -285,23 +284,11 @@ describe("Scheduler: behaviours 19–29", () => {
   })
 
   it.scoped("27: a write that committed but reported an error is recognised, so the server never wedges", () => {
-    let failNext = false
-    const ambiguous = Layer.effect(
-      AssignmentStore.AssignmentStore,
-      Effect.map(AssignmentStore.makeMemory, (inner) => ({
-        ...inner,
-        append: (a: Assignment.Assignment, m: Assignment.Message) =>
-          Effect.flatMap(inner.append(a, m), () => {
-            if (!failNext) return Effect.void
-            failNext = false
-            return Effect.fail(new StoreError({ operation: "append", reason: "commit failed, outcome unknown" }))
-          })
-      }))
-    )
+    // the 2nd append commits, then reports an error
+    const ambiguous = FaultyStore.layer({ append: FaultyStore.nth(2, FaultyStore.commitThenFail()) })
     return Effect.gen(function* () {
       const scheduler = yield* SchedulerRegistry.find(P, true)
       expect((yield* scheduler.schedule(messageOf(1))).slot).toBe(0)
-      failNext = true
       // the write committed: the caller gets its assignment, not the misleading error
       expect((yield* scheduler.schedule(messageOf(2))).slot).toBe(1)
       expect((yield* scheduler.schedule(messageOf(3))).slot).toBe(2)
@@ -377,19 +364,19 @@ describe("Scheduler: behaviours 19–29", () => {
     }).pipe(Effect.provide(registryLayer({}, gatedStore(control))))
   })
 
-  it.scoped("an aggressive-mode write failure stops the server so no slot is built on an unstored one", () => {
-    const probe = makeProbe()
-    return Effect.gen(function* () {
+  it.scoped("an aggressive-mode write failure stops the server so no slot is built on an unstored one", () =>
+    Effect.gen(function* () {
+      const faulty = yield* FaultyStore.FaultyStore
       const scheduler = yield* SchedulerRegistry.find(P, true, { mode: "aggressive" })
-      probe.failAppends = true
+      yield* faulty.setAppend(FaultyStore.fail("disk full (injected)"))
       const acknowledged = yield* scheduler.schedule(messageOf(1))
       expect(acknowledged.slot).toBe(0)
       const exit = yield* Fiber.await(scheduler.fiber)
       expect(Exit.isFailure(exit)).toBe(true)
       expect(errorTag(yield* Effect.either(SchedulerRegistry.find(P)))).toBe("NotFound")
-      probe.failAppends = false
+      yield* faulty.setAppend(undefined)
       const restarted = yield* SchedulerRegistry.find(P, true)
       expect((yield* restarted.info).slot).toBe(-1)
-    }).pipe(Effect.provide(registryLayer({}, layerInstrumented(probe))))
-  })
+    }).pipe(Effect.provide(registryLayer()))
+  )
 })

@@ -3,10 +3,10 @@ import { Effect, Either, Exit, Fiber, Layer, Option, Scope } from "effect"
 import * as AssignmentStore from "../src/AssignmentStore.js"
 import * as NameService from "../src/NameService.js"
 import * as SchedulerRegistry from "../src/SchedulerRegistry.js"
+import { FaultyStore } from "../src/testing/index.js"
 import * as Wallet from "../src/Wallet.js"
 import { idOf, messageOf } from "./fixtures/ids.js"
-import { buildRegistry, makeProbe, registryLayer } from "./fixtures/registry.js"
-import { layerInstrumented } from "./fixtures/store.js"
+import { buildRegistry, registryLayer } from "./fixtures/registry.js"
 import { walletJwk, walletJwk2 } from "./fixtures/wallet.js"
 
 const errorTag = <A, E extends { _tag: string }>(either: Either.Either<A, E>) =>
@@ -17,15 +17,14 @@ const errorTag = <A, E extends { _tag: string }>(either: Either.Either<A, E>) =>
 // and the cluster layer alike (test/cluster/registry.test.ts).
 
 describe("SchedulerRegistry: behaviours 11–18", () => {
-  it.scoped("11: find(P) with no server gives NotFound and starts nothing", () => {
-    const probe = makeProbe()
-    return Effect.gen(function* () {
+  it.scoped("11: find(P) with no server gives NotFound and starts nothing", () =>
+    Effect.gen(function* () {
       const result = yield* Effect.either(SchedulerRegistry.find(idOf(11)))
       expect(errorTag(result)).toBe("NotFound")
-      expect(probe.latestCalls).toBe(0)
+      expect(yield* (yield* FaultyStore.FaultyStore).latestCalls).toBe(0)
       expect(yield* SchedulerRegistry.getProcesses()).toEqual([])
-    }).pipe(Effect.provide(registryLayer({}, layerInstrumented(probe))))
-  })
+    }).pipe(Effect.provide(registryLayer()))
+  )
 
   it.scoped("12: registration completes before find returns (raw and text ids name one scheduler)", () =>
     Effect.gen(function* () {
@@ -48,14 +47,14 @@ describe("SchedulerRegistry: behaviours 11–18", () => {
   )
 
   it.scopedLive("14 / K1: 50 racing find(P, true) start one server; 100 schedules get slots 0..99", () => {
-    const probe = makeProbe()
-    probe.latestDelayMs = 10 // the start side effect takes 10 ms
+    // the start side effect takes 10 ms
     return Effect.gen(function* () {
+      const faulty = yield* FaultyStore.FaultyStore
       const handles = yield* Effect.all(
         Array.from({ length: 50 }, () => SchedulerRegistry.find(idOf(14), true)),
         { concurrency: "unbounded" }
       ).pipe(Effect.withMaxOpsBeforeYield(16))
-      expect(probe.latestCalls).toBe(1)
+      expect(yield* faulty.latestCalls).toBe(1)
       expect(new Set(handles).size).toBe(1)
       expect(new Set(handles.map((h) => h.fiber)).size).toBe(1)
       expect(yield* SchedulerRegistry.getProcesses()).toEqual([idOf(14)])
@@ -64,12 +63,12 @@ describe("SchedulerRegistry: behaviours 11–18", () => {
         { concurrency: "unbounded" }
       )
       expect(assignments.map((a) => a.slot).sort((x, y) => x - y)).toEqual(Array.from({ length: 100 }, (_, i) => i))
-    }).pipe(Effect.provide(registryLayer({}, layerInstrumented(probe))))
+    }).pipe(Effect.provide(registryLayer({}, FaultyStore.layer({ latest: FaultyStore.delay("10 millis") }))))
   })
 
-  it.scoped("K3: get-or-create never surfaces AlreadyRegistered and leaves no orphan fiber", () => {
-    const probe = makeProbe()
-    return Effect.gen(function* () {
+  it.scoped("K3: get-or-create never surfaces AlreadyRegistered and leaves no orphan fiber", () =>
+    Effect.gen(function* () {
+      const faulty = yield* FaultyStore.FaultyStore
       const names = yield* NameService.NameService
       for (const n of [2, 10, 100]) {
         const id = idOf(300 + n)
@@ -81,10 +80,10 @@ describe("SchedulerRegistry: behaviours 11–18", () => {
         expect(results.every(Either.isRight)).toBe(true)
         expect(new Set(results.map((r) => Either.getOrThrow(r).fiber)).size).toBe(1)
       }
-      expect(probe.latestCalls).toBe(3)
+      expect(yield* faulty.latestCalls).toBe(3)
       expect(yield* names.size).toBe(3)
-    }).pipe(Effect.provide(registryLayer({}, layerInstrumented(probe))))
-  })
+    }).pipe(Effect.provide(registryLayer()))
+  )
 
   it.scoped("K4 / K5 / 15: a stopped server is not found; find(P, true) starts a new one at the persisted slot", () =>
     Effect.gen(function* () {
@@ -175,20 +174,21 @@ describe("SchedulerRegistry: behaviours 11–18", () => {
   )
 
   it.scopedLive("a store failure during start fails every waiter with StoreError and leaves no entry", () => {
-    const probe = makeProbe()
-    probe.failLatest = true
-    probe.latestDelayMs = 5
+    const store = FaultyStore.layer({
+      latest: FaultyStore.delay("5 millis", FaultyStore.fail("unreadable (injected)"))
+    })
     return Effect.gen(function* () {
+      const faulty = yield* FaultyStore.FaultyStore
       const results = yield* Effect.all(
         Array.from({ length: 5 }, () => Effect.either(SchedulerRegistry.find(idOf(20), true))),
         { concurrency: "unbounded" }
       )
       expect(results.map(errorTag)).toEqual(Array(5).fill("StoreError"))
-      expect(probe.latestCalls).toBe(1)
+      expect(yield* faulty.latestCalls).toBe(1)
       expect(yield* (yield* NameService.NameService).size).toBe(0)
-      probe.failLatest = false
+      yield* faulty.setLatest(undefined)
       expect((yield* (yield* SchedulerRegistry.find(idOf(20), true)).info).slot).toBe(-1)
-    }).pipe(Effect.provide(registryLayer({}, layerInstrumented(probe))))
+    }).pipe(Effect.provide(registryLayer({}, store)))
   })
 })
 
@@ -206,17 +206,19 @@ describe("SchedulerRegistry: shutdown", () => {
   )
 
   it.scopedLive("a find racing the close fails with RegistryClosed and starts nothing", () => {
-    const probe = makeProbe()
-    probe.latestDelayMs = 50
     return Effect.gen(function* () {
-      const { registry, scope } = yield* buildRegistry(registryLayer({}, layerInstrumented(probe)))
+      const store = yield* FaultyStore.make(yield* AssignmentStore.makeMemory, {
+        latest: FaultyStore.delay("50 millis")
+      })
+      const storeLayer = Layer.succeed(AssignmentStore.AssignmentStore, store.store)
+      const { registry, scope } = yield* buildRegistry(registryLayer({}, storeLayer))
       const starting = yield* Effect.fork(Effect.either(registry.find(idOf(410), true)))
       yield* Effect.repeatN(Effect.yieldNow(), 5)
       yield* Scope.close(scope, Exit.void)
       expect(errorTag(yield* Fiber.join(starting))).toBe("RegistryClosed")
       expect(yield* registry.getProcesses()).toEqual([])
       expect(errorTag(yield* Effect.either(registry.find(idOf(411), true)))).toBe("RegistryClosed")
-      expect(probe.latestCalls).toBe(1)
+      expect(yield* store.control.latestCalls).toBe(1)
     })
   })
 })

@@ -10,8 +10,8 @@ import * as Assignment from "../../src/Assignment.js"
 import * as AssignmentStore from "../../src/AssignmentStore.js"
 import type { ProcessId } from "../../src/ProcessId.js"
 import * as SchedulerRegistry from "../../src/SchedulerRegistry.js"
+import { FaultyStore } from "../../src/testing/index.js"
 import { idOf, messageOf } from "../fixtures/ids.js"
-import { layerInstrumented, makeProbe, type Probe } from "../fixtures/store.js"
 
 /** A registry over the given store; it may also give other services (a cluster's Sharding). */
 export type RegistryLayer = (
@@ -31,16 +31,29 @@ export const stored = (store: AssignmentStore.AssignmentStore["Type"], processId
 
 export const registryContract = (name: string, registryLayer: RegistryLayer) =>
   describe(`${name}: the registry contract`, () => {
-    const withRegistry = (probe: Probe = makeProbe()) => Effect.provide(registryLayer(layerInstrumented(probe)))
+    const withRegistry = () => Effect.provide(registryLayer(AssignmentStore.layerMemory))
+    /** Runs `body` on a registry over a faulty memory store with `options`, giving it the store's control. */
+    const withFaultyStore =
+      (options: FaultyStore.Options = {}) =>
+      <A, E>(
+        body: (faulty: FaultyStore.FaultyStore["Type"]) => Effect.Effect<A, E, SchedulerRegistry.SchedulerRegistry>
+      ) =>
+        Effect.gen(function* () {
+          const { store, control } = yield* FaultyStore.make(yield* AssignmentStore.makeMemory, options)
+          return yield* body(control).pipe(
+            Effect.provide(registryLayer(Layer.succeed(AssignmentStore.AssignmentStore, store)))
+          )
+        }).pipe(Effect.scoped)
 
-    it.live("find_non_existent_process: find(ID1) gives NotFound and starts nothing", () => {
-      const probe = makeProbe()
-      return Effect.gen(function* () {
-        expect(errorTag(yield* Effect.either(SchedulerRegistry.find(ID1)))).toBe("NotFound")
-        expect(yield* SchedulerRegistry.getProcesses()).toEqual([])
-        expect(probe.appendCalls).toBe(0)
-      }).pipe(withRegistry(probe), Effect.scoped)
-    })
+    it.live("find_non_existent_process: find(ID1) gives NotFound and starts nothing", () =>
+      withFaultyStore()((faulty) =>
+        Effect.gen(function* () {
+          expect(errorTag(yield* Effect.either(SchedulerRegistry.find(ID1)))).toBe("NotFound")
+          expect(yield* SchedulerRegistry.getProcesses()).toEqual([])
+          expect(yield* faulty.appendCalls).toBe(0)
+        })
+      )
+    )
 
     it.live("create_and_find_process: find(ID1, true) then find(ID1) give the same scheduler", () =>
       Effect.gen(function* () {
@@ -73,26 +86,26 @@ export const registryContract = (name: string, registryLayer: RegistryLayer) =>
       }).pipe(withRegistry(), Effect.scoped)
     )
 
-    it.live("14 / K1: 50 racing find(P, true) start one server; 100 schedules get slots 0..99", () => {
-      const probe = makeProbe()
-      probe.latestDelayMs = 10
-      return Effect.gen(function* () {
-        const handles = yield* Effect.all(
-          Array.from({ length: 50 }, () => SchedulerRegistry.find(idOf(14), true)),
-          { concurrency: "unbounded" }
-        ).pipe(Effect.withMaxOpsBeforeYield(16))
-        expect(probe.latestCalls).toBe(1)
-        expect(new Set(handles.map((h) => h.fiber)).size).toBe(1)
-        expect(yield* SchedulerRegistry.getProcesses()).toEqual([idOf(14)])
-        const assignments = yield* Effect.all(
-          Array.from({ length: 100 }, (_, i) => handles[i % 50]!.schedule(messageOf(i))),
-          { concurrency: "unbounded" }
-        )
-        expect(assignments.map((a) => a.slot).sort((x, y) => x - y)).toEqual(Array.from({ length: 100 }, (_, i) => i))
-        expect(new Set(assignments.map((a) => a.messageId)).size).toBe(100)
-        expect(probe.latestCalls).toBe(1)
-      }).pipe(withRegistry(probe), Effect.scoped)
-    })
+    it.live("14 / K1: 50 racing find(P, true) start one server; 100 schedules get slots 0..99", () =>
+      withFaultyStore({ latest: FaultyStore.delay("10 millis") })((faulty) =>
+        Effect.gen(function* () {
+          const handles = yield* Effect.all(
+            Array.from({ length: 50 }, () => SchedulerRegistry.find(idOf(14), true)),
+            { concurrency: "unbounded" }
+          ).pipe(Effect.withMaxOpsBeforeYield(16))
+          expect(yield* faulty.latestCalls).toBe(1)
+          expect(new Set(handles.map((h) => h.fiber)).size).toBe(1)
+          expect(yield* SchedulerRegistry.getProcesses()).toEqual([idOf(14)])
+          const assignments = yield* Effect.all(
+            Array.from({ length: 100 }, (_, i) => handles[i % 50]!.schedule(messageOf(i))),
+            { concurrency: "unbounded" }
+          )
+          expect(assignments.map((a) => a.slot).sort((x, y) => x - y)).toEqual(Array.from({ length: 100 }, (_, i) => i))
+          expect(new Set(assignments.map((a) => a.messageId)).size).toBe(100)
+          expect(yield* faulty.latestCalls).toBe(1)
+        })
+      )
+    )
 
     it.live("26: a new registry on the same store continues at n + 1 with the hash chain linking", () =>
       Effect.gen(function* () {

@@ -78,7 +78,7 @@ describe("testing/Arbitraries", () => {
         expect(Buffer.from(item.anchor ?? []).toString("utf8")).toBe(spec.anchor)
         expect(item.tags).toEqual(Arbitraries.tagsOf(spec))
         expect(DataItem.tagValue(item, "Type")).toBe("Message")
-        expect(DataItem.addressOf(item.owner)).toBe(TestWallet.address)
+        expect(Wallet.ownerToAddress(item.owner)).toBe(TestWallet.address)
         expect(Buffer.from(item.data).toString("utf8")).toBe(spec.data)
       }),
     { fastCheck: { numRuns: 15 } }

@@ -40,7 +40,7 @@ const POISON = messageOf(9_999)
  * Timer turns (`setTimeout(1)`: the TestClock's `adjust` itself waits on real timers) to poll for every call to
  * end; a call still waiting after them hangs (nothing else moves the TestClock, so it would wait forever).
  */
-const SETTLE_TURNS = 500
+const SETTLE_TURNS = 1_000
 
 type StopKind = "interrupt" | "close" | "passivate" | "defect"
 
@@ -214,7 +214,7 @@ describe("Scheduler: schedule racing the server's stop", () => {
       }),
       { seed, numRuns: 200 }
     )
-  })
+  }, 180_000)
 
   it("interrupt: none of the 13 x 13 interleavings of no-op steps at maxOpsBeforeYield 16 hangs or fails", async () => {
     const failing: Array<string> = []

@@ -273,10 +273,11 @@ describe("Scheduler: behaviours 19–29", () => {
       const queued = yield* Effect.fork(Effect.either(scheduler.schedule(messageOf(2))))
       yield* waitUntil(() => control.started === 1)
       yield* waitUntil(() => Effect.map(depthOf(scheduler), (d) => d === 1))
-      const stopping = yield* Effect.fork(Fiber.interrupt(scheduler.fiber))
-      yield* Effect.promise(() => new Promise((r) => setTimeout(r, 20))) // the interrupt is requested
+      // the interrupt is requested (in the server fiber's mailbox) when this returns, before the gate opens
+      yield* Effect.fiberIdWith((id) => Effect.sync(() => scheduler.fiber.unsafeInterruptAsFork(id)))
+      expect(scheduler.fiber.unsafePoll()).toBeNull() // the held write is uninterruptible: the server still runs
       yield* Deferred.succeed(control.gate, undefined)
-      yield* Fiber.join(stopping)
+      expect(Exit.isInterrupted(yield* Fiber.await(scheduler.fiber))).toBe(true)
       // the in-flight assignment completed (uninterruptible); the queued one was refused
       expect((yield* Fiber.join(inFlight)).slot).toBe(0)
       expect(errorTag(yield* Fiber.join(queued))).toBe("SchedulerStopped")

@@ -10,7 +10,7 @@
  * WAL mode either way, since the commit's write() has reached the OS. So what holds with NORMAL holds with FULL.
  *
  * The parent kills the child a random 0 to MAX_KILL_DELAY_MS ms after every process has had an acknowledgement
- * in that run, so kills land during signing, during a group commit and between a commit and its printed line.
+ * in that run (the delays come from a seeded PRNG: the seed is printed, and `CRASH_SEED=<seed>` replays them), so kills land during signing, during a group commit and between a commit and its printed line.
  * Each child is spawned while the previous one runs and waits, modules loaded, for a "go" line before it opens
  * the store, so that its start-up overlaps the previous run (the child is an esbuild bundle run by plain Node,
  * test/fixtures/child.ts: under tsx each start costs seconds).
@@ -27,6 +27,7 @@
  *   linking to the head.
  */
 import * as ChildProcess from "node:child_process"
+import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -50,6 +51,31 @@ const MAX_KILL_DELAY_MS = 500
 /** A child that has not acknowledged something for every process by then is killed, and the test fails. */
 const PRODUCE_TIMEOUT_MS = 30_000
 const PAGE = 1_000
+
+/**
+ * mulberry32: a small seeded PRNG, uniform in [0, 1). The kill delays are drawn from it, so a run's delays are
+ * replayed by its seed (the kill moments still depend on how fast the child runs).
+ */
+const mulberry32 = (seed: number) => {
+  let a = seed >>> 0
+  return (): number => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
+  }
+}
+
+/** `CRASH_SEED` from the environment, else a fresh one. */
+const crashSeed = (): number => {
+  const fromEnv = process.env.CRASH_SEED
+  if (fromEnv === undefined || fromEnv === "") return Crypto.randomInt(0, 2 ** 32)
+  const seed = Number(fromEnv)
+  if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32)
+    throw new Error(`CRASH_SEED must be a uint32, got ${fromEnv}`)
+  return seed
+}
 
 const walletFile = fileURLToPath(new URL("./fixtures/wallet.json", import.meta.url))
 
@@ -86,13 +112,14 @@ interface Child {
 }
 
 /**
- * Spawns a standby child for `filename`. After `go`, it is killed with SIGKILL a random delay after every
+ * Spawns a standby child for `filename`. After `go`, it is killed with SIGKILL a `random` delay after every
  * process has had an acknowledgement (or after PRODUCE_TIMEOUT_MS). The scope kills it if it is still alive.
  */
 const startChild = (
   script: string,
   filename: string,
-  processIds: ReadonlyArray<ProcessId>
+  processIds: ReadonlyArray<ProcessId>,
+  random: () => number
 ): Effect.Effect<Child, never, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.sync(() => {
@@ -129,7 +156,7 @@ const startChild = (
         }
         if (killTimer === undefined && producing.size === processIds.length) {
           clearTimeout(watchdog)
-          killTimer = setTimeout(kill, Math.random() * MAX_KILL_DELAY_MS)
+          killTimer = setTimeout(kill, random() * MAX_KILL_DELAY_MS)
         }
       })
       // a child that died early closes its stdin: `go` then fails with EPIPE, and "close" reports the death
@@ -251,6 +278,9 @@ describe("crash: SIGKILL of a scheduling node, restarted on the same SQLite file
     `${RESTARTS} kills at random moments under load: nothing acknowledged is lost, and each restart continues at max + 1`,
     () =>
       Effect.gen(function* () {
+        const seed = crashSeed()
+        console.log("crash test seed", seed, "(replay with CRASH_SEED)")
+        const random = mulberry32(seed)
         const dir = yield* tempDir
         const script = yield* bundleEntry(new URL("./crash/scheduler-child.ts", import.meta.url))
         const filename = Path.join(dir, "su.sqlite")
@@ -273,11 +303,11 @@ describe("crash: SIGKILL of a scheduling node, restarted on the same SQLite file
         }
 
         // The next child is spawned while the current one runs, so that loading its modules overlaps the run.
-        let next = yield* startChild(script, filename, processIds)
+        let next = yield* startChild(script, filename, processIds, random)
         for (let run = 0; run <= RESTARTS; run++) {
           const current = next
           current.go()
-          if (run < RESTARTS) next = yield* startChild(script, filename, processIds)
+          if (run < RESTARTS) next = yield* startChild(script, filename, processIds, random)
           // the state the last kill left, checked while the child recovers from the original file
           const [before, child] = yield* Effect.all(
             [run === 0 ? Effect.succeed(empty) : check(afterKill(run - 1), processIds, acks, verified), current.ended],

@@ -156,9 +156,12 @@ class SchedulerServer implements Server, Scheduler {
     return this.queue === undefined ? 0 : this.queue.length
   }
 
-  /** Queues `item` unless the mailbox is full, and wakes the server if it waits. */
+  /**
+   * Queues `item` unless the server stopped or the mailbox is full, and wakes the server if it waits. Once
+   * `stopped` is set nothing is queued any more, so nothing can wait in a queue that nobody serves.
+   */
   private offer(item: Item): boolean {
-    if (this.depth >= this.settings.capacity) return false
+    if (this.stopped !== undefined || this.depth >= this.settings.capacity) return false
     if (this.queue === undefined) this.queue = [item]
     else this.queue.push(item)
     const waiter = this.waiter
@@ -180,13 +183,15 @@ class SchedulerServer implements Server, Scheduler {
   /**
    * The next item, waiting for one if the mailbox is empty. A wake-up only resumes the wait and the item is
    * taken from the queue afterwards, so an item offered while the server is being interrupted stays queued
-   * (and is failed by `onStop`).
+   * (and is failed by `onStop`). The server can be preempted between the poll and the wait: the wait is
+   * registered only if the queue is still empty, in the same synchronous step, so no offer is missed.
    */
   private take(): Effect.Effect<Item> {
     const item = this.poll()
     if (item !== undefined) return Effect.succeed(item)
     return Effect.flatMap(
       Effect.async<void>((resume) => {
+        if (this.queue !== undefined) return resume(Effect.void)
         this.waiter = resume
       }),
       () => this.take()
@@ -214,6 +219,9 @@ class SchedulerServer implements Server, Scheduler {
       const request: Request = { message, resume: undefined, calledAt: now, deadline: now + timeoutMs, timeoutMs }
       const reply = (watchdogRuntime: Runtime.Runtime<never> | undefined) =>
         Effect.async<Assignment.Assignment, ScheduleError>((resume) => {
+          // checked again here, in the same synchronous step as the enqueue: the server may have stopped since
+          // the check above (the caller can be preempted in between), and `stop` has then failed the queue
+          if (this.stopped !== undefined) return resume(Effect.fail(this.stoppedError()))
           request.resume = resume
           if (!this.offer(request)) {
             request.resume = undefined
@@ -391,16 +399,27 @@ class SchedulerServer implements Server, Scheduler {
     })
   }
 
+  /**
+   * Marks the server stopped (a first reason is kept) and fails, in the same synchronous step, every request
+   * still queued or under way: from then on `offer` refuses, so no request is left in a queue nobody serves.
+   */
+  private stop(reason: string, now: number): void {
+    if (this.stopped === undefined) this.stopped = reason
+    this.waiter = undefined
+    this.stopWatchdog()
+    const pending = this.queue
+    this.queue = undefined
+    const current = this.current
+    this.current = undefined
+    if (pending === undefined && current?.resume === undefined) return
+    const error = Effect.fail(this.stoppedError())
+    if (current !== undefined) settle(current, error, now)
+    if (pending !== undefined) for (const item of pending) if (item !== IdleCheck) settle(item, error, now)
+  }
+
   private onStop(exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> {
     return Effect.suspend(() => {
-      this.stopped = describeExit(exit)
-      this.waiter = undefined
-      this.stopWatchdog()
-      const pending = this.queue ?? []
-      this.queue = undefined
-      const error = this.stoppedError()
-      const now = Date.now()
-      for (const item of pending) if (item !== IdleCheck) settle(item, Effect.fail(error), now)
+      this.stop(describeExit(exit), Date.now())
       if (exit._tag === "Failure" && !Cause.isInterruptedOnly(exit.cause)) {
         return Effect.logError("scheduler stopped with an error", exit.cause).pipe(
           Effect.annotateLogs({ processId: this.processId })
@@ -418,9 +437,9 @@ class SchedulerServer implements Server, Scheduler {
     if (item === IdleCheck) {
       return Effect.map(Clock.currentTimeMillis, (now) => {
         // checked and decided in one synchronous step: a `schedule` either queued before (and the server
-        // stays) or sees `stopped` and reactivates through the registry
+        // stays) or sees `stopped` (at its enqueue at the latest) and reactivates through the registry
         if (now - this.lastActivity < this.settings.idleTimeToLive! || this.depth > 0) return undefined
-        this.stopped = "passivated"
+        this.stop("passivated", now)
         return Passivated
       })
     }

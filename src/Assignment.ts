@@ -126,16 +126,16 @@ export const tags = (fields: {
   readonly exclude?: ReadonlyArray<string> | undefined
 }): Array<{ name: string; value: string }> => {
   const fixed = [
-  { name: "Process", value: fields.processId },
-  { name: "Epoch", value: String(fields.epoch) },
-  { name: "Nonce", value: String(fields.slot) },
-  { name: "Hash-Chain", value: fields.hashChain },
-  { name: "Block-Height", value: padBlockHeight(fields.blockHeight) },
-  { name: "Timestamp", value: String(fields.timestamp) },
-  { name: "Data-Protocol", value: "ao" },
-  { name: "Type", value: "Assignment" },
-  { name: "Variant", value: "ao.TN.1" },
-  { name: "Message", value: fields.messageId }
+    { name: "Process", value: fields.processId },
+    { name: "Epoch", value: String(fields.epoch) },
+    { name: "Nonce", value: String(fields.slot) },
+    { name: "Hash-Chain", value: fields.hashChain },
+    { name: "Block-Height", value: padBlockHeight(fields.blockHeight) },
+    { name: "Timestamp", value: String(fields.timestamp) },
+    { name: "Data-Protocol", value: "ao" },
+    { name: "Type", value: "Assignment" },
+    { name: "Variant", value: "ao.TN.1" },
+    { name: "Message", value: fields.messageId }
   ]
   if (fields.exclude !== undefined) for (const value of fields.exclude) fixed.push({ name: "Exclude", value })
   return fixed

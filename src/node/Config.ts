@@ -13,7 +13,8 @@
  * | `--pg-url` | `SU_PG_URL` | — (required with `--store pg`) |
  * | `--mode` | `SU_MODE` | local_confirmation; or aggressive, remote_confirmation |
  * | `--body-limit` | `SU_BODY_LIMIT` | 10485760 bytes (10 MiB) |
- * | `--block-height` | `SU_BLOCK_HEIGHT` | 0 |
+ * | `--block-height` | `SU_BLOCK_HEIGHT` | 0 (offline: the height stamped; online: the height until the gateway answers) |
+ * | `--gateway-url` | `SU_GATEWAY_URL` | https://arweave.net; `none` = offline (no gateway: `--block-height` is stamped, only held messages can be assigned) |
  * | `--idle-ttl` | `SU_IDLE_TTL` | 300000 ms (an idle scheduler passivates; 0 = never) |
  * | `--otlp-url` | `SU_OTLP_URL` | — (export traces as OTLP/HTTP JSON to this URL) |
  * | `--signers` | `SU_SIGNERS` | 0 (sign in-line); N > 0 signs on N worker threads (`SignerPool`) |
@@ -30,7 +31,7 @@ import * as Path from "node:path"
 import { HelpDoc, Options, ValidationError } from "@effect/cli"
 import { Config, type ConfigError, Effect, Either, Schema } from "effect"
 import { DEFAULT_BODY_LIMIT } from "./Http.js"
-import type { NodeConfig, StoreConfig } from "./Node.js"
+import type { GatewayConfig, NodeConfig, StoreConfig } from "./Node.js"
 
 /**
  * The default port, the legacy ao SU's (`servers/su/README.md`).
@@ -62,6 +63,36 @@ export const DEFAULT_DATA_DIR = "./data"
 export const DEFAULT_IDLE_TTL_MS = 300_000
 
 /**
+ * The default `--gateway-url`: the node is online unless told otherwise.
+ *
+ * @since 0.2.0
+ */
+export const DEFAULT_GATEWAY_URL = "https://arweave.net"
+
+/**
+ * The `--gateway-url` value that runs the node offline (no gateway).
+ *
+ * @since 0.2.0
+ */
+export const OFFLINE = "none"
+
+/**
+ * The `GatewayConfig` of a `--gateway-url` value: `none` is offline; an http(s) URL is online; anything else is
+ * `undefined` (invalid).
+ *
+ * @since 0.2.0
+ */
+export const gatewayOf = (value: string): GatewayConfig | undefined => {
+  if (value === OFFLINE) return { kind: "offline" }
+  try {
+    const url = new URL(value)
+    return url.protocol === "http:" || url.protocol === "https:" ? { kind: "online", url: value } : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
  * The stores `--store` accepts.
  *
  * @since 0.1.0
@@ -91,6 +122,7 @@ export interface Settings {
   readonly mode: (typeof MODES)[number]
   readonly bodyLimit: number
   readonly blockHeight: number
+  readonly gatewayUrl: string
   readonly idleTtl: number
   readonly otlpUrl: string | undefined
   readonly signers: number
@@ -168,6 +200,12 @@ const settings = {
     Config.integer("SU_BLOCK_HEIGHT").pipe(Config.withDefault(0)),
     Options.integer("block-height").pipe(Options.withSchema(NonNegativeInt)),
     "Arweave block height stamped on assignments and /timestamp (env SU_BLOCK_HEIGHT, default 0)"
+  ),
+  gatewayUrl: setting(
+    Config.string("SU_GATEWAY_URL").pipe(Config.withDefault(DEFAULT_GATEWAY_URL)),
+    Options.text("gateway-url"),
+    "Arweave gateway for the block height/hash (GET /block/current every 15 s) and to verify assigned " +
+      `transactions (GraphQL, /tx/{id}/status); "none" runs offline, stamping --block-height (env SU_GATEWAY_URL, default ${DEFAULT_GATEWAY_URL})`
   ),
   idleTtl: setting(
     Config.integer("SU_IDLE_TTL").pipe(Config.withDefault(DEFAULT_IDLE_TTL_MS)),
@@ -257,6 +295,7 @@ export const serveOptions = {
   mode: settings.mode.flag,
   bodyLimit: settings.bodyLimit.flag,
   blockHeight: settings.blockHeight.flag,
+  gatewayUrl: settings.gatewayUrl.flag,
   idleTtl: settings.idleTtl.flag,
   otlpUrl: optionalFlag(settings.otlpUrl.flag),
   signers: settings.signers.flag,
@@ -310,6 +349,10 @@ export const fromEnv: Config.Config<Settings> = Config.all({
     message: "SU_BLOCK_HEIGHT must be a non-negative integer",
     validation: Schema.is(NonNegativeInt)
   }),
+  gatewayUrl: Config.validate(settings.gatewayUrl.env, {
+    message: 'SU_GATEWAY_URL must be an http(s) URL or "none"',
+    validation: (url) => gatewayOf(url) !== undefined
+  }),
   idleTtl: Config.validate(settings.idleTtl.env, {
     message: "SU_IDLE_TTL must be a non-negative integer (ms)",
     validation: Schema.is(NonNegativeInt)
@@ -351,6 +394,12 @@ export const resolve = (s: Settings): Either.Either<NodeConfig, ValidationError.
       store = { kind: "pg", url: s.pgUrl, schema: s.pgSchema }
       break
   }
+  const gateway = gatewayOf(s.gatewayUrl)
+  if (gateway === undefined) {
+    return Either.left(
+      ValidationError.invalidValue(HelpDoc.p(`--gateway-url must be an http(s) URL or "none", got ${s.gatewayUrl}`))
+    )
+  }
   if (s.cluster && store.kind !== "pg") {
     return Either.left(ValidationError.missingValue(HelpDoc.p("--cluster needs --store pg and --pg-url")))
   }
@@ -363,6 +412,7 @@ export const resolve = (s: Settings): Either.Either<NodeConfig, ValidationError.
     mode: s.mode,
     bodyLimit: s.bodyLimit,
     blockHeight: s.blockHeight,
+    gateway,
     idleTimeToLiveMs: s.idleTtl === 0 ? undefined : s.idleTtl,
     otlpUrl: s.otlpUrl,
     signers: s.signers,

@@ -133,7 +133,9 @@ const toEntry = (operation: string, row: Row): Either.Either<Entry, StoreError> 
     exclude = parsed
   }
   const assignment = new Assignment(
-    exclude === undefined ? { ...fields, raw: fields.raw as Uint8Array } : { ...fields, raw: fields.raw as Uint8Array, exclude },
+    exclude === undefined
+      ? { ...fields, raw: fields.raw as Uint8Array }
+      : { ...fields, raw: fields.raw as Uint8Array, exclude },
     { disableValidation: true }
   )
   return Either.right({

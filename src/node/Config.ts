@@ -202,8 +202,20 @@ const settings = {
     "Arweave block height stamped on assignments and /timestamp (env SU_BLOCK_HEIGHT, default 0)"
   ),
   gatewayUrl: setting(
-    Config.string("SU_GATEWAY_URL").pipe(Config.withDefault(DEFAULT_GATEWAY_URL)),
-    Options.text("gateway-url"),
+    Config.string("SU_GATEWAY_URL").pipe(
+      Config.validate({
+        message: 'SU_GATEWAY_URL must be an http(s) URL or "none"',
+        validation: (url) => gatewayOf(url) !== undefined
+      }),
+      Config.withDefault(DEFAULT_GATEWAY_URL)
+    ),
+    Options.text("gateway-url").pipe(
+      Options.withSchema(
+        Schema.String.pipe(
+          Schema.filter((url) => gatewayOf(url) !== undefined || `expected an http(s) URL or "none", got ${url}`)
+        )
+      )
+    ),
     "Arweave gateway for the block height/hash (GET /block/current every 15 s) and to verify assigned " +
       `transactions (GraphQL, /tx/{id}/status); "none" runs offline, stamping --block-height (env SU_GATEWAY_URL, default ${DEFAULT_GATEWAY_URL})`
   ),
@@ -349,10 +361,7 @@ export const fromEnv: Config.Config<Settings> = Config.all({
     message: "SU_BLOCK_HEIGHT must be a non-negative integer",
     validation: Schema.is(NonNegativeInt)
   }),
-  gatewayUrl: Config.validate(settings.gatewayUrl.env, {
-    message: 'SU_GATEWAY_URL must be an http(s) URL or "none"',
-    validation: (url) => gatewayOf(url) !== undefined
-  }),
+  gatewayUrl: settings.gatewayUrl.env,
   idleTtl: Config.validate(settings.idleTtl.env, {
     message: "SU_IDLE_TTL must be a non-negative integer (ms)",
     validation: Schema.is(NonNegativeInt)

@@ -61,10 +61,23 @@ export const join = (base: string, path: string): string => `${base.replace(/\/+
 /** A failure's reason as one short line (for logs, `/health` and error bodies). */
 export const reasonOf = (error: unknown): string => {
   if (typeof error === "object" && error !== null) {
-    const e = error as { _tag?: string; message?: string; reason?: unknown }
+    const e = error as {
+      _tag?: string
+      message?: string
+      reason?: unknown
+      response?: { status?: number }
+      cause?: unknown
+    }
     if (e._tag === "TimeoutException") return "timed out"
     if (e._tag === "ParseError") return "the response does not decode"
-    if (e._tag === "ResponseError" && typeof e.message === "string") return e.message.split("\n")[0] ?? e.message
+    if (e._tag === "ResponseError") {
+      if (e.reason === "StatusCode") return `the gateway answered ${e.response?.status}`
+      return "the response does not decode"
+    }
+    if (e._tag === "RequestError") {
+      const cause = e.cause as { cause?: { code?: string }; message?: string } | undefined
+      return `the request failed (${cause?.cause?.code ?? cause?.message ?? "transport error"})`
+    }
     if (typeof e.message === "string" && e.message.length > 0) return e.message.split("\n")[0] ?? e.message
   }
   return String(error)

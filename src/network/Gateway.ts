@@ -244,7 +244,7 @@ const setAge = (age: number | null) => (age === null ? Effect.void : Metric.set(
  * ```ts
  * import { FetchHttpClient } from "@effect/platform"
  * import { Effect } from "effect"
- * import * as Gateway from "effect-scheduler-registry/network/Gateway"
+ * import { Gateway } from "effect-scheduler-registry/node"
  *
  * const program = Effect.scoped(
  *   Effect.gen(function* () {
@@ -383,8 +383,8 @@ export const makeFixed = (height: number, hash: string = ZERO_BLOCK_HASH): Gatew
  * ```ts
  * import { FetchHttpClient } from "@effect/platform"
  * import { Layer } from "effect"
- * import * as AssignmentStore from "effect-scheduler-registry/AssignmentStore"
- * import * as Gateway from "effect-scheduler-registry/network/Gateway"
+ * import { AssignmentStore } from "effect-scheduler-registry"
+ * import { Gateway } from "effect-scheduler-registry/node"
  *
  * const gateway = Gateway.layer({ url: "https://arweave.net", fallbackHeight: 1_600_000 }).pipe(
  *   Layer.provide(Layer.merge(FetchHttpClient.layer, AssignmentStore.layerMemory))
@@ -413,7 +413,7 @@ export const layerConfig = (
  *
  * @example
  * ```ts
- * import * as Gateway from "effect-scheduler-registry/network/Gateway"
+ * import { Gateway } from "effect-scheduler-registry/node"
  *
  * const offline = Gateway.layerFixed(1_600_000)
  * ```

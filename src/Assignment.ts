@@ -29,6 +29,7 @@ import { SIGNATURE_LENGTH, verify as verifySignature } from "./Wallet.js"
  * - `blockHeight`: Arweave block height (integer; written as a 12-digit zero-padded tag).
  * - `hashChain`: this slot's `Hash-Chain` tag, 43 characters.
  * - `raw`: the signed ANS-104 data item, in bytes.
+ * - `exclude` (since 0.2.0, AOP-1): the values of its `Exclude` tags, in order; absent when it has none.
  *
  * @since 0.1.0
  * @category models
@@ -42,7 +43,8 @@ export class Assignment extends Schema.Class<Assignment>("Assignment")({
   timestamp: Schema.NonNegativeInt,
   blockHeight: Schema.NonNegativeInt,
   hashChain: Schema.String,
-  raw: Schema.Uint8ArrayFromSelf
+  raw: Schema.Uint8ArrayFromSelf,
+  exclude: Schema.optional(Schema.Array(Schema.String))
 }) {}
 
 /**
@@ -50,12 +52,16 @@ export class Assignment extends Schema.Class<Assignment>("Assignment")({
  * for an assignment of an existing Arweave transaction (`POST /?process-id&assign`), which the CU then loads
  * from the gateway.
  *
+ * `exclude` (since 0.2.0, AOP-1 `POST /?…&exclude=A,B`): the fields the CU should not load for this message;
+ * its assignment carries one `Exclude` tag per value, in order, after `Message`.
+ *
  * @since 0.1.0
  * @category models
  */
 export class Message extends Schema.Class<Message>("Message")({
   id: MessageId,
-  raw: Schema.optional(Schema.Uint8ArrayFromSelf)
+  raw: Schema.optional(Schema.Uint8ArrayFromSelf),
+  exclude: Schema.optional(Schema.Array(Schema.String))
 }) {}
 
 /**
@@ -110,7 +116,8 @@ export const verifyChain = (
 export const padBlockHeight = (height: number): string => String(height).padStart(12, "0")
 
 /**
- * The ao.TN.1 tags of an assignment, in the order the legacy SU writes them. Every value is a string.
+ * The ao.TN.1 tags of an assignment, in the order the legacy SU writes them (`builder.rs`): the ten fixed tags,
+ * then one `Exclude` tag per `exclude` value (AOP-1), in order, untrimmed. Every value is a string.
  *
  * @since 0.1.0
  * @category utils
@@ -123,18 +130,23 @@ export const tags = (fields: {
   readonly timestamp: number
   readonly blockHeight: number
   readonly hashChain: string
-}): Array<{ name: string; value: string }> => [
-  { name: "Process", value: fields.processId },
-  { name: "Epoch", value: String(fields.epoch) },
-  { name: "Nonce", value: String(fields.slot) },
-  { name: "Hash-Chain", value: fields.hashChain },
-  { name: "Block-Height", value: padBlockHeight(fields.blockHeight) },
-  { name: "Timestamp", value: String(fields.timestamp) },
-  { name: "Data-Protocol", value: "ao" },
-  { name: "Type", value: "Assignment" },
-  { name: "Variant", value: "ao.TN.1" },
-  { name: "Message", value: fields.messageId }
-]
+  readonly exclude?: ReadonlyArray<string> | undefined
+}): Array<{ name: string; value: string }> => {
+  const fixed = [
+    { name: "Process", value: fields.processId },
+    { name: "Epoch", value: String(fields.epoch) },
+    { name: "Nonce", value: String(fields.slot) },
+    { name: "Hash-Chain", value: fields.hashChain },
+    { name: "Block-Height", value: padBlockHeight(fields.blockHeight) },
+    { name: "Timestamp", value: String(fields.timestamp) },
+    { name: "Data-Protocol", value: "ao" },
+    { name: "Type", value: "Assignment" },
+    { name: "Variant", value: "ao.TN.1" },
+    { name: "Message", value: fields.messageId }
+  ]
+  if (fields.exclude !== undefined) for (const value of fields.exclude) fixed.push({ name: "Exclude", value })
+  return fixed
+}
 
 /**
  * What signs an assignment: the owner (public modulus, 512 bytes) and an effect that signs the ANS-104

@@ -91,6 +91,9 @@ export interface RangeQuery {
  * - `getMessage(id)`: the entry whose message id or assignment id is `id`.
  * - `getProcess(process)`: the process's slot-0 entry.
  * - `listProcesses()`: every process with at least one assignment.
+ * - `maxBlockHeight()`: the highest `Block-Height` of any stored assignment (`None` when the store is empty), so
+ *   that a node never stamps a lower height after a restart (`Gateway`'s floor). Since 0.2.0. The SQL stores
+ *   answer it from the `assignments_block_height` index, one index step on any number of rows.
  *
  * @since 0.1.0
  * @category models
@@ -107,6 +110,7 @@ export class AssignmentStore extends Context.Tag("effect-scheduler-registry/Assi
     ) => Effect.Effect<Option.Option<Entry>, StoreError>
     readonly getProcess: (processId: ProcessId) => Effect.Effect<Option.Option<Entry>, StoreError>
     readonly listProcesses: () => Effect.Effect<ReadonlyArray<ProcessId>, StoreError>
+    readonly maxBlockHeight: () => Effect.Effect<Option.Option<number>, StoreError>
   }
 >() {}
 

@@ -54,6 +54,7 @@ describe("Config", () => {
         mode: "local_confirmation",
         bodyLimit: 10 * 1024 * 1024,
         blockHeight: 0,
+        gatewayUrl: "https://arweave.net",
         idleTtl: 300_000,
         otlpUrl: undefined,
         signers: 0,
@@ -76,6 +77,7 @@ describe("Config", () => {
         SU_MODE: "aggressive",
         SU_BODY_LIMIT: "2048",
         SU_BLOCK_HEIGHT: "1500000",
+        SU_GATEWAY_URL: "none",
         SU_IDLE_TTL: "0",
         SU_OTLP_URL: "http://127.0.0.1:4318/v1/traces",
         SU_SIGNERS: "2",
@@ -99,6 +101,7 @@ describe("Config", () => {
         mode: "aggressive",
         bodyLimit: 2048,
         blockHeight: 1_500_000,
+        gatewayUrl: "none",
         idleTtl: 0,
         otlpUrl: "http://127.0.0.1:4318/v1/traces",
         signers: 2,
@@ -124,7 +127,9 @@ describe("Config", () => {
           "--idle-ttl",
           "60000",
           "--identity",
-          "/tmp/c.json"
+          "/tmp/c.json",
+          "--gateway-url",
+          "http://127.0.0.1:1984"
         ],
         env
       )
@@ -134,7 +139,8 @@ describe("Config", () => {
         mode: "remote_confirmation",
         bodyLimit: 100,
         idleTtl: 60_000,
-        identities: ["/tmp/c.json"]
+        identities: ["/tmp/c.json"],
+        gatewayUrl: "http://127.0.0.1:1984"
       })
       expect(flags.host).toBe("0.0.0.0")
       // invalid values are refused, whether from a flag or the environment
@@ -142,6 +148,7 @@ describe("Config", () => {
       expect(Exit.isFailure(yield* Effect.exit(parse(["--mode", "disabled"])))).toBe(true)
       expect(Exit.isFailure(yield* Effect.exit(parse([], { SU_STORE: "mysql" })))).toBe(true)
       expect(Exit.isFailure(yield* Effect.exit(parse(["--body-limit", "0"])))).toBe(true)
+      expect(Exit.isFailure(yield* Effect.exit(parse([], { SU_GATEWAY_URL: "ftp://x" })))).toBe(true)
     })
   )
 
@@ -154,6 +161,12 @@ describe("Config", () => {
       expect(Either.isLeft(Config.resolve({ ...settings, store: "pg" }))).toBe(true)
       const pg = Either.getOrThrow(Config.resolve({ ...settings, store: "pg", pgUrl: "postgres://x" }))
       expect(pg.store).toEqual({ kind: "pg", url: "postgres://x" })
+      // the node is online by default; "none" is offline; anything else must be an http(s) URL
+      expect(config.gateway).toEqual({ kind: "online", url: "https://arweave.net" })
+      expect(Either.getOrThrow(Config.resolve({ ...settings, gatewayUrl: "none" })).gateway).toEqual({
+        kind: "offline"
+      })
+      expect(Either.isLeft(Config.resolve({ ...settings, gatewayUrl: "not a url" }))).toBe(true)
       const env = yield* Config.nodeConfigFromEnv.pipe(
         Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["SU_PORT", "9300"]])))
       )
@@ -244,7 +257,9 @@ describe("Cli: the binary", () => {
           "--store",
           "--pg-url",
           "--mode",
-          "--body-limit"
+          "--body-limit",
+          "--block-height",
+          "--gateway-url"
         ]) {
           expect(help.out).toContain(flag)
         }
@@ -268,7 +283,7 @@ describe("Cli: the binary", () => {
         const dir = yield* tempDir()
         fixtureWallet(dir)
         const script = yield* bin
-        const child = runBin(script, ["serve", "--port", "0", "--data-dir", dir])
+        const child = runBin(script, ["serve", "--port", "0", "--data-dir", dir, "--gateway-url", "none"])
         yield* Effect.addFinalizer(() =>
           Effect.sync(() => {
             if (child.process.exitCode === null) child.process.kill("SIGKILL")

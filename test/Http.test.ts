@@ -75,7 +75,16 @@ describe("Http: legacy ao SU routes", () => {
       expect(Number.parseInt(ts.json.block_height, 10)).toBe(TEST_BLOCK_HEIGHT)
       const health = yield* request(`${node.url}/health`)
       expect(health.status).toBe(200)
-      expect(health.text).toBe("")
+      expect(health.json).toEqual({
+        status: "ok",
+        gateway: {
+          state: "offline",
+          url: null,
+          height: TEST_BLOCK_HEIGHT,
+          hash: Buffer.alloc(32).toString("base64url"),
+          blockAgeMs: null
+        }
+      })
     })
   )
 
@@ -261,12 +270,14 @@ describe("Http: legacy ao SU routes", () => {
     })
   )
 
-  it.scopedLive("POST /?process-id&assign assigns an existing tx: message null, Message tag = the tx", () =>
+  it.scopedLive("POST /?process-id&assign assigns a message the SU holds: message null, Message tag = the tx", () =>
     Effect.gen(function* () {
       const node = yield* startNode()
       const pid = yield* spawn(node.url, node.address)
-      const tx = idOf(42)
-      const res = yield* request(`${node.url}/?process-id=${pid}&assign=${tx}&base-layer`, { method: "POST" })
+      // offline, only a message this SU holds can be assigned: one scheduled to another process
+      const other = yield* spawn(node.url, node.address)
+      const [tx] = yield* send(node.url, other, 1, 1)
+      const res = yield* request(`${node.url}/?process-id=${pid}&assign=${tx}`, { method: "POST" })
       expect(res.status, res.text).toBe(200)
       expect(res.json).toEqual({ id: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/), timestamp: expect.any(Number) })
       const page = (yield* request(`${node.url}/${pid}`)).json
@@ -284,9 +295,8 @@ describe("Http: legacy ao SU routes", () => {
       expect(again.status, again.text).toBe(200)
       expect(again.json).toEqual(res.json)
       // a body with an assign is refused, and nothing is assigned
-      const other = idOf(43)
       expectError(
-        yield* request(`${node.url}/?process-id=${pid}&assign=${other}`, { method: "POST", body: "a message" }),
+        yield* request(`${node.url}/?process-id=${pid}&assign=${idOf(43)}`, { method: "POST", body: "a message" }),
         400,
         /^POST \/\?process-id&assign takes no body/
       )
@@ -441,7 +451,10 @@ describe("Http: bad input gets 4xx {error}, schedules nothing, and the node keep
       const assign = (query: string) => request(`${node.url}/?${query}`, { method: "POST" })
       expectError(yield* assign(`process-id=${pid}`), 400, /^process-id and assign must be given together$/)
       expectError(yield* assign(`assign=${idOf(3)}`), 400, /^process-id and assign must be given together$/)
-      expectError(yield* assign(`process-id=${pid}&assign=${idOf(3)}&exclude=Data`), 400, /exclude .* not supported/)
+      expectError(yield* assign(`process-id=${pid}&assign=${idOf(3)}`), 400, /offline .* cannot verify/)
+      expectError(yield* assign(`process-id=${pid}&assign=${pid}&exclude=`), 400, /exclude must list/)
+      expectError(yield* assign(`process-id=${pid}&assign=${pid}&exclude=Data,,Tags`), 400, /empty value/)
+      expectError(yield* assign(`exclude=Data`), 400, /go with process-id and assign/)
       expectError(yield* assign(`process-id=${idOf(6)}&assign=${idOf(3)}`), 400, /is not hosted/)
       expectError(yield* assign(`process-id=${pid}&assign=bad`), 400, /assign: "bad" is not a valid id/)
 

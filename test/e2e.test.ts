@@ -12,6 +12,7 @@ import * as AssignmentStore from "../src/AssignmentStore.js"
 import * as DataItem from "../src/DataItem.js"
 import type { ProcessId } from "../src/ProcessId.js"
 import * as SqliteStore from "../src/sqlite/SqliteStore.js"
+import { startArweaveDouble } from "./fixtures/arweave/index.js"
 import * as Client from "./fixtures/client.js"
 import { hashChain } from "./fixtures/cu-hash-chain.js"
 import { messageItem, processItem } from "./fixtures/dataItems.js"
@@ -192,5 +193,45 @@ describe("e2e", () => {
       expect(page2.edges.map((e: Edge) => e.node.message?.id)).toEqual([m2])
       expect(page2.page_info.has_next_page).toBe(false)
     })
+  )
+
+  it.scopedLive(
+    "with the gateway at 1,600,000 a spawned process carries that height, and the CU's hash-chain validation runs and passes",
+    () =>
+      Effect.gen(function* () {
+        const ar = yield* Effect.acquireRelease(
+          Effect.promise(() => startArweaveDouble({ startHeight: 1_600_000 })),
+          (double) => Effect.promise(() => double.close())
+        )
+        // no fixed height: everything comes from the gateway (GET /block/current)
+        const node = yield* startNode({ gateway: { kind: "online", url: ar.url }, blockHeight: 0 })
+        const pid = yield* spawn(node.url, node.address)
+        ar.mine(2)
+        yield* send(node.url, pid, 1, 3)
+
+        // the CU's loadProcess: parseInt(block), then isHashChainValidationEnabled = height >= 1440000
+        const processBlock = (yield* request(`${node.url}/processes/${pid}`)).json.block
+        expect(typeof processBlock).toBe("string")
+        const height = Number.parseInt(processBlock, 10)
+        expect(height).toBe(1_600_000)
+        const isHashChainValidationEnabled = height >= 1_440_000
+        expect(isHashChainValidationEnabled).toBe(true)
+
+        // the CU's loadMessages: every link verified
+        const { edges } = yield* walk(node.url, pid, 100)
+        expect(edges).toHaveLength(4)
+        expect(tag(edges[0]!, "Block-Height")).toBe("000001600000")
+        for (const edge of edges.slice(1)) {
+          expect(Number.parseInt(tag(edge, "Block-Height")!, 10)).toBeGreaterThanOrEqual(1_600_000)
+        }
+        let links = 0
+        for (let i = 1; i < edges.length; i++) {
+          const prev = edges[i - 1]!
+          expect(tag(edges[i]!, "Hash-Chain")).toBe(hashChain(tag(prev, "Hash-Chain")!, prev.node.assignment.id))
+          links++
+        }
+        expect(links).toBe(3)
+        expectChainValid(pid, edges)
+      })
   )
 })

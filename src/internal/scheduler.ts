@@ -359,7 +359,8 @@ class SchedulerServer implements Server, Scheduler {
         hashChain:
           self.assignmentId === undefined || self.hashChain === undefined
             ? Assignment.initialHashChain(self.processId)
-            : Assignment.nextHashChain(self.assignmentId, self.hashChain)
+            : Assignment.nextHashChain(self.assignmentId, self.hashChain),
+        ...(request.message.exclude === undefined ? {} : { exclude: request.message.exclude })
       })
       if (self.mode === "aggressive") {
         self.advance(assignment)

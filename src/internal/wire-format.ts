@@ -80,7 +80,7 @@ export const messageJsonText = (raw: Uint8Array, options: RenderOptions = {}, id
  * decimal numbers and constants, none of which JSON escapes, except the hash chain, which is stringified.
  */
 const assignmentTagsText = (a: Assignment): string =>
-  `[{"name":"Process","value":"${a.processId}"},{"name":"Epoch","value":"${a.epoch}"},{"name":"Nonce","value":"${a.slot}"},{"name":"Hash-Chain","value":${JSON.stringify(a.hashChain)}},{"name":"Block-Height","value":"${padBlockHeight(a.blockHeight)}"},{"name":"Timestamp","value":"${a.timestamp}"},{"name":"Data-Protocol","value":"ao"},{"name":"Type","value":"Assignment"},{"name":"Variant","value":"ao.TN.1"},{"name":"Message","value":"${a.messageId}"}]`
+  `[{"name":"Process","value":"${a.processId}"},{"name":"Epoch","value":"${a.epoch}"},{"name":"Nonce","value":"${a.slot}"},{"name":"Hash-Chain","value":${JSON.stringify(a.hashChain)}},{"name":"Block-Height","value":"${padBlockHeight(a.blockHeight)}"},{"name":"Timestamp","value":"${a.timestamp}"},{"name":"Data-Protocol","value":"ao"},{"name":"Type","value":"Assignment"},{"name":"Variant","value":"ao.TN.1"},{"name":"Message","value":"${a.messageId}"}${a.exclude === undefined ? "" : a.exclude.map((v) => `,{"name":"Exclude","value":${JSON.stringify(v)}}`).join("")}]`
 
 /**
  * An assignment as the legacy JSON text (`AssignmentJson`), from the stored row: the fixed RSA-4096 layout and

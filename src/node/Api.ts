@@ -179,8 +179,8 @@ export const ReadParams = Schema.Struct({
 
 /**
  * The query of `POST /`: both `process-id` and `assign` to assign an existing transaction (AOP-1/2), or
- * neither to schedule the data item in the body. `exclude` (AOP-1) is refused as not supported yet;
- * `base-layer` (AOP-2) is accepted and does not change the assignment.
+ * neither to schedule the data item in the body. `exclude` (AOP-1): comma-separated values, one `Exclude` tag
+ * each on the assignment; `base-layer` (AOP-2): `assign` is an L1 transaction, checked by its confirmations.
  *
  * @since 0.1.0
  * @category schemas
@@ -271,13 +271,37 @@ export class HyperBeamGroup extends HttpApiGroup.make("hyperbeam", { topLevel: t
   ) {}
 
 /**
- * Operations: liveness and metrics.
+ * `GET /health` (since 0.2.0): always 200 while the node serves, with the gateway's state (`Gateway.Status`):
+ * `online`, `unreachable` (the last block is served; `lastError` says why) or `offline` (no gateway), its URL
+ * (null offline), the served block's height and hash, and its age in ms (null when no block was fetched).
+ *
+ * @since 0.2.0
+ * @category wire format
+ */
+export const Health = Schema.Struct({
+  status: Schema.Literal("ok"),
+  gateway: Schema.Struct({
+    state: Schema.Literal("online", "offline", "unreachable"),
+    url: Schema.NullOr(Schema.String),
+    height: Schema.Number,
+    hash: Schema.String,
+    blockAgeMs: Schema.NullOr(Schema.Number),
+    lastError: Schema.optional(Schema.String)
+  })
+}).annotations({ identifier: "Health" })
+
+/**
+ * Operations: liveness (with the gateway's state) and metrics.
  *
  * @since 0.1.0
  * @category models
  */
 export class OpsGroup extends HttpApiGroup.make("ops", { topLevel: true })
-  .add(HttpApiEndpoint.get("health", "/health").addSuccess(HttpApiSchema.Empty(200)))
+  .add(
+    HttpApiEndpoint.get("health", "/health")
+      .addSuccess(Health)
+      .annotate(OpenApi.Summary, "Liveness, with the gateway's state and the served block's age")
+  )
   .add(
     HttpApiEndpoint.get("metrics", "/metrics")
       .addSuccess(HttpApiSchema.Text({ contentType: "text/plain; version=0.0.4; charset=utf-8" }))

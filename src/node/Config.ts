@@ -13,7 +13,8 @@
  * | `--pg-url` | `SU_PG_URL` | — (required with `--store pg`) |
  * | `--mode` | `SU_MODE` | local_confirmation; or aggressive, remote_confirmation |
  * | `--body-limit` | `SU_BODY_LIMIT` | 10485760 bytes (10 MiB) |
- * | `--block-height` | `SU_BLOCK_HEIGHT` | 0 |
+ * | `--block-height` | `SU_BLOCK_HEIGHT` | 0 (offline: the height stamped; online: the height until the gateway answers) |
+ * | `--gateway-url` | `SU_GATEWAY_URL` | https://arweave.net; `none` = offline (no gateway: `--block-height` is stamped, only held messages can be assigned) |
  * | `--idle-ttl` | `SU_IDLE_TTL` | 300000 ms (an idle scheduler passivates; 0 = never) |
  * | `--otlp-url` | `SU_OTLP_URL` | — (export traces as OTLP/HTTP JSON to this URL) |
  * | `--signers` | `SU_SIGNERS` | 0 (sign in-line); N > 0 signs on N worker threads (`SignerPool`) |
@@ -33,7 +34,7 @@ import { Config, type ConfigError, Effect, Either, Layer, Schema } from "effect"
 import type { Wallet } from "../Wallet.js"
 import { DEFAULT_BODY_LIMIT } from "./Http.js"
 import * as Setting from "./internal/setting.js"
-import type { NodeConfig, StartError, StoreConfig } from "./Node.js"
+import type { GatewayConfig, NodeConfig, StartError, StoreConfig } from "./Node.js"
 import * as Node from "./Node.js"
 
 /**
@@ -70,6 +71,39 @@ export const DEFAULT_DATA_DIR = "./data"
 export const DEFAULT_IDLE_TTL_MS = 300_000
 
 /**
+ * The default `--gateway-url`: the node is online unless told otherwise.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const DEFAULT_GATEWAY_URL = "https://arweave.net"
+
+/**
+ * The `--gateway-url` value that runs the node offline (no gateway).
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const OFFLINE = "none"
+
+/**
+ * The `GatewayConfig` of a `--gateway-url` value: `none` is offline; an http(s) URL is online; anything else is
+ * `undefined` (invalid).
+ *
+ * @since 0.2.0
+ * @category utils
+ */
+export const gatewayOf = (value: string): GatewayConfig | undefined => {
+  if (value === OFFLINE) return { kind: "offline" }
+  try {
+    const url = new URL(value)
+    return url.protocol === "http:" || url.protocol === "https:" ? { kind: "online", url: value } : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
  * The stores `--store` accepts.
  *
  * @since 0.1.0
@@ -102,6 +136,7 @@ export interface Settings {
   readonly mode: (typeof MODES)[number]
   readonly bodyLimit: number
   readonly blockHeight: number
+  readonly gatewayUrl: string
   readonly idleTtl: number
   readonly otlpUrl: string | undefined
   readonly signers: number
@@ -187,6 +222,26 @@ const settings = {
     default: 0,
     text: "Arweave block height stamped on assignments and /timestamp"
   }),
+  gatewayUrl: (() => {
+    const rule = Schema.String.pipe(
+      Schema.filter((url) => gatewayOf(url) !== undefined || `expected an http(s) URL or "none", got ${url}`)
+    )
+    const env = Config.string("SU_GATEWAY_URL").pipe(
+      Config.withDefault(DEFAULT_GATEWAY_URL),
+      Config.validate({ message: 'SU_GATEWAY_URL must be an http(s) URL or "none"', validation: Schema.is(rule) })
+    )
+    return {
+      env,
+      flag: Options.text("gateway-url").pipe(
+        Options.withSchema(rule),
+        Options.withFallbackConfig(env),
+        Options.withDescription(
+          "Arweave gateway for the block height/hash (GET /block/current every 15 s) and to verify assigned " +
+            `transactions (GraphQL, /tx/{id}/status); "none" runs offline, stamping --block-height (env SU_GATEWAY_URL, default ${DEFAULT_GATEWAY_URL})`
+        )
+      )
+    } satisfies Setting.Setting<string>
+  })(),
   idleTtl: Setting.integer({
     flag: "idle-ttl",
     env: "SU_IDLE_TTL",
@@ -336,6 +391,12 @@ export const resolve = (s: Settings): Either.Either<NodeConfig, ValidationError.
       store = { kind: "pg", url: s.pgUrl, schema: s.pgSchema }
       break
   }
+  const gateway = gatewayOf(s.gatewayUrl)
+  if (gateway === undefined) {
+    return Either.left(
+      ValidationError.invalidValue(HelpDoc.p(`--gateway-url must be an http(s) URL or "none", got ${s.gatewayUrl}`))
+    )
+  }
   if (s.cluster && store.kind !== "pg") {
     return Either.left(ValidationError.missingValue(HelpDoc.p("--cluster needs --store pg and --pg-url")))
   }
@@ -348,6 +409,7 @@ export const resolve = (s: Settings): Either.Either<NodeConfig, ValidationError.
     mode: s.mode,
     bodyLimit: s.bodyLimit,
     blockHeight: s.blockHeight,
+    gateway,
     idleTimeToLiveMs: s.idleTtl === 0 ? undefined : s.idleTtl,
     otlpUrl: s.otlpUrl,
     signers: s.signers,

@@ -15,8 +15,9 @@ import { Clock, Config, type ConfigError, Effect, Layer, Metric, Option } from "
 import { padBlockHeight } from "../Assignment.js"
 import { AssignmentStore } from "../AssignmentStore.js"
 import type { StoreError } from "../errors.js"
-import { nodeJson, processJson, ZERO_BLOCK_HASH } from "../internal/wire-format.js"
+import { nodeJson, processJson } from "../internal/wire-format.js"
 import * as Metrics from "../Metrics.js"
+import * as Gateway from "../network/Gateway.js"
 import type { ProcessId } from "../ProcessId.js"
 import { getWallet, SchedulerRegistry } from "../SchedulerRegistry.js"
 import { Api, BadRequest } from "./Api.js"
@@ -54,8 +55,9 @@ export const OPENAPI_PATH = "/openapi.json"
  * Options of the HTTP server. All optional; defaults in brackets.
  *
  * - `bodyLimit` [10 MiB]: the largest `POST /` body, in bytes; larger ones get 413 and are not read.
- * - `blockHeight` [0]: the Arweave block height reported by `/timestamp` and the HyperBEAM reads (the node has
- *   no gateway; pass the same value the registry stamps on assignments).
+ * - `blockHeight` [0]: when no `Gateway` is in the context, the fixed height (`Gateway.makeFixed`) reported by
+ *   `/timestamp` and the HyperBEAM reads (pass the same value the registry stamps on assignments). With a
+ *   `Gateway`, its current block is reported, and `POST /?process-id&assign` verifies through it.
  *
  * @since 0.1.0
  * @category options
@@ -69,18 +71,20 @@ const notFound = (what: string) => new BadRequest({ error: `${what} not found` }
 
 const handlers = (options: Options) => {
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT
-  const blockHeight = options.blockHeight ?? 0
 
   const context = Effect.gen(function* () {
     const registry = yield* SchedulerRegistry
     const store = yield* AssignmentStore
     const wallet = yield* getWallet()
+    const gateway = Option.getOrElse(yield* Effect.serviceOption(Gateway.Gateway), () =>
+      Gateway.makeFixed(options.blockHeight ?? 0)
+    )
     const requireHosted = (processId: ProcessId) => Ingest.requireHosted(registry, processId)
-    return { registry, store, address: wallet.address, requireHosted }
+    return { registry, store, gateway, address: wallet.address, requireHosted }
   })
 
   const su = HttpApiBuilder.group(Api, "su", (h) =>
-    Effect.map(context, ({ address, registry, store }) => {
+    Effect.map(context, ({ address, gateway, registry, store }) => {
       const fromStore = <A>(effect: Effect.Effect<A, StoreError>) => Effect.catchAll(effect, Ingest.failHttp)
       return h
         .handle("info", () => Effect.map(Clock.currentTimeMillis, (now) => ({ timestamp: String(now), address })))
@@ -88,8 +92,10 @@ const handlers = (options: Options) => {
           Effect.gen(function* () {
             const processId = urlParams["process-id"]
             const assign = urlParams.assign
-            if (urlParams.exclude !== undefined) {
-              return yield* new BadRequest({ error: "exclude (AOP-1) is not supported by this scheduler unit" })
+            if (processId === undefined && assign === undefined) {
+              if (urlParams.exclude !== undefined || urlParams["base-layer"] !== undefined) {
+                return yield* new BadRequest({ error: "exclude and base-layer go with process-id and assign" })
+              }
             }
             if (processId !== undefined || assign !== undefined) {
               if (processId === undefined || assign === undefined) {
@@ -102,7 +108,10 @@ const handlers = (options: Options) => {
                   error: "POST /?process-id&assign takes no body: post a data item to / without them"
                 })
               }
-              return yield* Ingest.assign(registry, processId, assign)
+              return yield* Ingest.assign({ registry, store, gateway }, processId, assign, {
+                exclude: urlParams.exclude,
+                baseLayer: urlParams["base-layer"] !== undefined
+              })
             }
             const body = yield* Body.read(request, bodyLimit)
             if (body.byteLength === 0) {
@@ -114,7 +123,7 @@ const handlers = (options: Options) => {
         .handle("timestamp", () =>
           Effect.map(Clock.currentTimeMillis, (now) => ({
             timestamp: String(now),
-            block_height: padBlockHeight(blockHeight)
+            block_height: padBlockHeight(gateway.current().height)
           }))
         )
         .handle("process", ({ path }) =>
@@ -167,7 +176,7 @@ const handlers = (options: Options) => {
   )
 
   const hyperbeam = HttpApiBuilder.group(Api, "hyperbeam", (h) =>
-    Effect.map(context, ({ address, registry, requireHosted, store }) =>
+    Effect.map(context, ({ address, gateway, registry, requireHosted, store }) =>
       h
         .handle("status", () =>
           Effect.map(registry.getProcesses(), (processes) => ({
@@ -180,12 +189,13 @@ const handlers = (options: Options) => {
           Effect.gen(function* () {
             const scheduler = yield* requireHosted(urlParams.target)
             const info = yield* Effect.catchAll(scheduler.info, Ingest.failHttp)
+            const block = gateway.current()
             return {
               process: urlParams.target,
               current: info.slot,
               timestamp: yield* Clock.currentTimeMillis,
-              "block-height": blockHeight,
-              "block-hash": ZERO_BLOCK_HASH,
+              "block-height": block.height,
+              "block-hash": block.hash,
               "cache-control": "no-store" as const,
               "wallet-address": address
             }
@@ -200,7 +210,8 @@ const handlers = (options: Options) => {
               Pages.slotRange(store, urlParams.target, { from: urlParams.from, to: urlParams.to, latest: info.slot }),
               Ingest.failHttp
             )
-            const time = { timestamp: yield* Clock.currentTimeMillis, blockHeight }
+            const block = gateway.current()
+            const time = { timestamp: yield* Clock.currentTimeMillis, blockHeight: block.height, blockHash: block.hash }
             return headers.accept?.includes("application/aos-2") === true
               ? Pages.aos2Schedule(urlParams.target, read, time)
               : Pages.httpSchedule(urlParams.target, read, time)
@@ -210,9 +221,9 @@ const handlers = (options: Options) => {
   )
 
   const ops = HttpApiBuilder.group(Api, "ops", (h) =>
-    Effect.map(context, ({ registry }) =>
+    Effect.map(context, ({ gateway, registry }) =>
       h
-        .handle("health", () => Effect.void)
+        .handle("health", () => Effect.map(gateway.status, (state) => ({ status: "ok" as const, gateway: state })))
         .handle("metrics", () =>
           Effect.gen(function* () {
             const processes = yield* registry.getProcesses()

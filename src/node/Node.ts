@@ -13,13 +13,14 @@
 import * as NodeHttp from "node:http"
 import * as Path from "node:path"
 import type { HttpServerError, SocketServer, WorkerError } from "@effect/platform"
-import { HttpServer } from "@effect/platform"
+import { FetchHttpClient, HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { type ConfigError, Context, Effect, Layer, type Scope } from "effect"
 import * as AssignmentStore from "../AssignmentStore.js"
 import type * as ClusterNode from "../cluster/ClusterNode.js"
 import type { StoreError, WalletError } from "../errors.js"
 import * as NameService from "../NameService.js"
+import * as Gateway from "../network/Gateway.js"
 import type { Mode } from "../Scheduler.js"
 import * as SchedulerRegistry from "../SchedulerRegistry.js"
 import * as Wallet from "../Wallet.js"
@@ -42,12 +43,26 @@ export type StoreConfig =
   | { readonly kind: "memory" }
 
 /**
+ * Where the node learns the current Arweave block and verifies assigned transactions (`Gateway`):
+ * - `online`: the gateway at `url` (`https://arweave.net` by default from the CLI); the height starts at the
+ *   store's highest `Block-Height` or `NodeConfig.blockHeight`, whichever is higher, and follows the gateway;
+ * - `offline` (`--gateway-url none`): no network; `NodeConfig.blockHeight` is stamped and only messages the node
+ *   holds can be assigned.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type GatewayConfig = { readonly kind: "online"; readonly url: string } | { readonly kind: "offline" }
+
+/**
  * A resolved node configuration (see `Config.ts` for flags, environment variables and defaults).
  *
  * - `port` (0 = any free port) and `host`: where the HTTP server listens.
  * - `dataDir`: the node's directory; `walletPath`: its JWK key file, created on first start if missing.
  * - `store`: see `StoreConfig`. `mode`: when `POST /` replies (`Scheduler.Mode`).
- * - `bodyLimit`: the largest request body, in bytes. `blockHeight`: the block height stamped on assignments.
+ * - `bodyLimit`: the largest request body, in bytes. `blockHeight`: the block height stamped on assignments
+ *   offline, and the floor until the gateway answers online.
+ * - `gateway` (since 0.2.0): see `GatewayConfig`.
  * - `shutdownGraceMs` [10,000]: how long shutdown waits for in-flight requests before closing connections.
  * - `idleTimeToLiveMs` [off]: ms without a request before a scheduler passivates (the CLI's default is 300,000).
  * - `otlpUrl` [off]: export traces as OTLP/HTTP JSON to this URL (`Tracing.layerOtlp`).
@@ -69,6 +84,7 @@ export interface NodeConfig {
   readonly mode: Exclude<Mode, "disabled">
   readonly bodyLimit: number
   readonly blockHeight: number
+  readonly gateway: GatewayConfig
   readonly shutdownGraceMs?: number | undefined
   readonly idleTimeToLiveMs?: number | undefined
   readonly otlpUrl?: string | undefined
@@ -153,6 +169,20 @@ export const layerStore = (config: StoreConfig): Layer.Layer<AssignmentStore.Ass
   }
 }
 
+/**
+ * The gateway Layer of a config: `Gateway.layer` over `fetch` for `online` (its floor is the store in the
+ * context, when there is one, and `blockHeight`), `Gateway.layerFixed(blockHeight)` for `offline`.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerGateway = (config: Pick<NodeConfig, "gateway" | "blockHeight">): Layer.Layer<Gateway.Gateway> =>
+  config.gateway.kind === "offline"
+    ? Gateway.layerFixed(config.blockHeight)
+    : Gateway.layer({ url: config.gateway.url, fallbackHeight: config.blockHeight }).pipe(
+        Layer.provide(FetchHttpClient.layer)
+      )
+
 /** The body of requests that arrive while the node shuts down. */
 const SHUTTING_DOWN = JSON.stringify({ error: "The scheduler unit is shutting down" })
 
@@ -220,6 +250,7 @@ const layerServer = (config: NodeConfig) =>
  *   dataDir: "./data",
  *   walletPath: "./data/wallet.json",
  *   store: { kind: "sqlite", filename: "./data/su.sqlite" },
+ *   gateway: { kind: "online", url: "https://arweave.net" },
  *   mode: "local_confirmation",
  *   bodyLimit: 10 * 1024 * 1024,
  *   blockHeight: 0
@@ -244,18 +275,19 @@ export const layer = (config: NodeConfig): Layer.Layer<Wallet.Wallet | HttpServe
         )
   const registryOptions: SchedulerRegistry.Options = {
     mode: config.mode,
-    blockHeight: () => config.blockHeight,
     idleTimeToLiveMs: config.idleTimeToLiveMs
   }
   const signers = config.signers ?? 0
+  // every assignment carries the gateway's current height, read synchronously from its cache
   const withIdentities = (options: SchedulerRegistry.Options) =>
     Layer.unwrapEffect(
-      Effect.map(
-        Effect.forEach(config.identityPaths ?? [], (path) =>
+      Effect.gen(function* () {
+        const gateway = yield* Gateway.Gateway
+        const identities = yield* Effect.forEach(config.identityPaths ?? [], (path) =>
           Effect.flatMap(Wallet.loadOrCreate(path), ({ jwk }) => Wallet.make(jwk, path))
-        ),
-        (identities) => SchedulerRegistry.layer({ ...options, identities })
-      )
+        )
+        return SchedulerRegistry.layer({ ...options, identities, blockHeight: () => gateway.current().height })
+      })
     )
   const registry =
     signers === 0
@@ -264,27 +296,43 @@ export const layer = (config: NodeConfig): Layer.Layer<Wallet.Wallet | HttpServe
           Effect.map(SignerPool.SignerPool, (signer) => withIdentities({ ...registryOptions, signer }))
         ).pipe(Layer.provide(SignerPool.layer({ size: signers })))
   const core: Layer.Layer<
-    SchedulerRegistry.SchedulerRegistry | AssignmentStore.AssignmentStore | Wallet.Wallet,
+    SchedulerRegistry.SchedulerRegistry | AssignmentStore.AssignmentStore | Wallet.Wallet | Gateway.Gateway,
     StartError
   > =
     config.cluster !== undefined && config.store.kind === "pg"
-      ? importPeer(
-          () => import("../cluster/ClusterNode.js"),
-          (ClusterNode) =>
-            ClusterNode.layerClusterNode({
-              ...config.cluster,
-              pgUrl: (config.store as { readonly url: string }).url,
-              schema: (config.store as { readonly schema?: string | undefined }).schema,
-              mode: config.mode,
-              blockHeight: () => config.blockHeight,
-              idleTimeToLiveMs: config.idleTimeToLiveMs
-            }),
-          "the cluster (--cluster)",
-          ["@effect/cluster", "@effect/rpc", "@effect/sql", "@effect/sql-pg"]
-        ).pipe(Layer.provideMerge(Layer.merge(Wallet.layerFile(config.walletPath), tracing)))
+      ? Layer.unwrapEffect(
+          Effect.map(Gateway.Gateway, (gateway) =>
+            importPeer(
+              () => import("../cluster/ClusterNode.js"),
+              (ClusterNode) =>
+                ClusterNode.layerClusterNode({
+                  ...config.cluster,
+                  pgUrl: (config.store as { readonly url: string }).url,
+                  schema: (config.store as { readonly schema?: string | undefined }).schema,
+                  mode: config.mode,
+                  blockHeight: () => gateway.current().height,
+                  idleTimeToLiveMs: config.idleTimeToLiveMs
+                }),
+              "the cluster (--cluster)",
+              ["@effect/cluster", "@effect/rpc", "@effect/sql", "@effect/sql-pg"]
+            )
+          )
+        ).pipe(
+          // the cluster's store is its own: the gateway's floor is --block-height there
+          Layer.provideMerge(Layer.mergeAll(Wallet.layerFile(config.walletPath), tracing, layerGateway(config)))
+        )
       : registry.pipe(
           Layer.provideMerge(
-            Layer.mergeAll(NameService.layer, Wallet.layerFile(config.walletPath), layerStore(config.store), tracing)
+            layerGateway(config).pipe(
+              Layer.provideMerge(
+                Layer.mergeAll(
+                  NameService.layer,
+                  Wallet.layerFile(config.walletPath),
+                  layerStore(config.store),
+                  tracing
+                )
+              )
+            )
           )
         )
   // the server is built after, so released before, the registry and the store
@@ -316,6 +364,7 @@ export const layer = (config: NodeConfig): Layer.Layer<Wallet.Wallet | HttpServe
  *     dataDir: "./data",
  *     walletPath: "./data/wallet.json",
  *     store: { kind: "memory" },
+ *     gateway: { kind: "offline" },
  *     mode: "aggressive",
  *     bodyLimit: 10 * 1024 * 1024,
  *     blockHeight: 0

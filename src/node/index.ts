@@ -7,6 +7,14 @@
  */
 
 /**
+ * The Arweave gateway: the current block (refreshed every 15 s, never backwards) and the transaction lookups
+ * of a verified assign (`src/network/Gateway.ts`).
+ *
+ * @since 0.2.0
+ * @category modules
+ */
+export * as Gateway from "../network/Gateway.js"
+/**
  * The HTTP API definition (`HttpApi`): routes, inputs, errors.
  *
  * @since 0.2.0

@@ -5,7 +5,7 @@
 import * as Crypto from "node:crypto"
 import { expect, layer } from "@effect/vitest"
 import { Effect, Either, Fiber, Layer, Metric, Option } from "effect"
-import { type Assignment, Message } from "../../src/Assignment.js"
+import { Assignment, build, initialHashChain, Message, verify } from "../../src/Assignment.js"
 import * as AssignmentStore from "../../src/AssignmentStore.js"
 import { StoreConflict } from "../../src/errors.js"
 import { nodeJsonText } from "../../src/internal/wire-format.js"
@@ -220,6 +220,52 @@ export const contract = <E>(
         const listed = yield* store.listProcesses()
         expect(ps.every((p) => listed.includes(p))).toBe(true)
         expect(new Set(listed).size).toBe(listed.length)
+      })
+    )
+
+    it.effect("maxBlockHeight is the highest Block-Height stored (the Gateway's floor)", () =>
+      Effect.gen(function* () {
+        const store = yield* AssignmentStore.AssignmentStore
+        const before = Option.getOrElse(yield* store.maxBlockHeight(), () => 0)
+        const high = new Assignment({ ...fake(randomProcessId(), 0).assignment, blockHeight: before + 1_000 })
+        yield* appendAll([{ assignment: high, message: new Message({ id: high.messageId }) }])
+        const low = new Assignment({ ...fake(randomProcessId(), 0).assignment, blockHeight: 1 })
+        yield* appendAll([{ assignment: low, message: new Message({ id: low.messageId }) }])
+        expect(yield* store.maxBlockHeight()).toEqual(Option.some(before + 1_000))
+      })
+    )
+
+    it.effect("an assignment with Exclude tags (AOP-1) round-trips: fields, rendered tags and signature", () =>
+      Effect.gen(function* () {
+        const store = yield* AssignmentStore.AssignmentStore
+        const wallet = yield* Wallet
+        const p = randomProcessId()
+        const messageId = randomMessageId()
+        const exclude = ["Data", " Anchor", "Tags"]
+        const assignment = yield* build(wallet, {
+          processId: p,
+          messageId,
+          slot: 0,
+          epoch: 0,
+          timestamp: 1_719_830_000_000,
+          blockHeight: 1_600_000,
+          hashChain: initialHashChain(p),
+          exclude
+        })
+        expect(assignment.exclude).toEqual(exclude)
+        expect(yield* verify(assignment)).toBeUndefined()
+        yield* store.append(assignment, new Message({ id: messageId }))
+        const found = Option.getOrThrow(yield* store.getMessage(assignment.id))
+        expect(found.assignment.exclude).toEqual(exclude)
+        expect(yield* verify(found.assignment)).toBeUndefined()
+        const [read] = yield* store.range(p, { by: "slot", limit: 1, nodeJsonOnly: true })
+        const json = JSON.parse(
+          new TextDecoder().decode(read!.nodeJson ?? new TextEncoder().encode(nodeJsonText(read!)))
+        )
+        expect(json.assignment.tags.slice(9)).toEqual([
+          { name: "Message", value: messageId },
+          ...exclude.map((value) => ({ name: "Exclude", value }))
+        ])
       })
     )
 

@@ -34,6 +34,9 @@ export const make = (): AssignmentStore["Type"] => {
   const conflict = (a: Assignment, reason: string) =>
     Effect.fail(new StoreConflict({ processId: a.processId, slot: a.slot, reason }))
 
+  /** The highest block height appended so far (`maxBlockHeight`), kept as rows arrive. */
+  let maxHeight: number | undefined
+
   const append = (assignment: Assignment, message: Message) =>
     Effect.suspend(() => {
       let schedule = schedules.get(assignment.processId)
@@ -52,6 +55,7 @@ export const make = (): AssignmentStore["Type"] => {
       schedule.byMessage.set(message.id, entry)
       byId.set(assignment.id, entry)
       if (!byId.has(message.id)) byId.set(message.id, entry)
+      if (maxHeight === undefined || assignment.blockHeight > maxHeight) maxHeight = assignment.blockHeight
       return Effect.void
     })
 
@@ -91,5 +95,7 @@ export const make = (): AssignmentStore["Type"] => {
 
   const listProcesses = () => Effect.sync(() => Array.from(schedules.keys()))
 
-  return { append, latest, range, getMessage, getProcess, listProcesses }
+  const maxBlockHeight = () => Effect.sync(() => Option.fromNullable(maxHeight))
+
+  return { append, latest, range, getMessage, getProcess, listProcesses, maxBlockHeight }
 }

@@ -111,7 +111,8 @@ export const makeRun = (sql: SqlClient.SqlClient) => {
         message_id: message.id,
         assignment: a.raw,
         message: message.raw ?? null,
-        node_json: nodeJsonOf(a, message)
+        node_json: nodeJsonOf(a, message),
+        exclude: a.exclude === undefined ? null : JSON.stringify(a.exclude)
       }))
     )} ON CONFLICT DO NOTHING RETURNING process_id, slot, assignment_id`
 

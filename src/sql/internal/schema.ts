@@ -52,11 +52,34 @@ const addNodeJson = Effect.gen(function* () {
 })
 
 /**
+ * `maxBlockHeight` (the Gateway's floor at start) reads `MAX(block_height)`: without an index that scans every
+ * row (a million at scale); with it, one step to the end of the index.
+ */
+const addBlockHeightIndex = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql.unsafe("CREATE INDEX assignments_block_height ON assignments (block_height)")
+})
+
+/**
+ * AOP-1 `exclude`: the `Exclude` tag values of an assignment, as a JSON array of strings; NULL for none, so every
+ * older row reads as it did.
+ */
+const addExclude = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql.unsafe("ALTER TABLE assignments ADD COLUMN exclude TEXT")
+})
+
+/**
  * Creates the bookkeeping table if missing, then applies the pending migrations in one transaction. On
  * PostgreSQL that transaction first locks the bookkeeping table, so nodes that start together do not race: a
  * node that finds the migrations already recorded applies none.
  */
 export const migrate = Migrator.make({})({
-  loader: Migrator.fromRecord({ "1_create_assignments": createTables, "2_add_node_json": addNodeJson }),
+  loader: Migrator.fromRecord({
+    "1_create_assignments": createTables,
+    "2_add_node_json": addNodeJson,
+    "3_add_block_height_index": addBlockHeightIndex,
+    "4_add_exclude": addExclude
+  }),
   table: MIGRATIONS_TABLE
 })

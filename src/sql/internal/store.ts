@@ -25,6 +25,7 @@ interface Row {
   readonly assignment: Uint8Array | null
   readonly message: Uint8Array | null
   readonly node_json: Uint8Array | null
+  readonly exclude: string | null
 }
 
 interface LatestRow {
@@ -40,13 +41,13 @@ export { batchSize }
 export const DEFAULT_BATCH_SIZE = 128
 
 const COLUMNS =
-  "process_id, slot, epoch, timestamp, block_height, hash_chain, assignment_id, message_id, assignment, message, node_json"
+  "process_id, slot, epoch, timestamp, block_height, hash_chain, assignment_id, message_id, assignment, message, node_json, exclude"
 
 /** COLUMNS, with the data item bytes left out of rows that have their node JSON (`RangeQuery.nodeJsonOnly`). */
 const JSON_ONLY_COLUMNS =
   "process_id, slot, epoch, timestamp, block_height, hash_chain, assignment_id, message_id, " +
   "CASE WHEN node_json IS NULL THEN assignment END AS assignment, " +
-  "CASE WHEN node_json IS NULL THEN message END AS message, node_json"
+  "CASE WHEN node_json IS NULL THEN message END AS message, node_json, exclude"
 
 const storeError = (operation: string) => (error: { readonly message: string; readonly cause?: unknown }) =>
   new StoreError({ operation, reason: reasonOf(error) })
@@ -121,7 +122,22 @@ const toEntry = (operation: string, row: Row): Either.Either<Entry, StoreError> 
   if (reason !== undefined) {
     return Either.left(new StoreError({ operation, reason: `corrupt row ${row.process_id}/${row.slot}: ${reason}` }))
   }
-  const assignment = new Assignment({ ...fields, raw: fields.raw as Uint8Array }, { disableValidation: true })
+  let exclude: ReadonlyArray<string> | undefined
+  if (row.exclude !== null && row.exclude !== undefined) {
+    const parsed: unknown = Either.getOrUndefined(Either.try(() => JSON.parse(row.exclude as string)))
+    if (!Array.isArray(parsed) || !parsed.every((v) => typeof v === "string")) {
+      return Either.left(
+        new StoreError({ operation, reason: `corrupt row ${row.process_id}/${row.slot}: exclude is not a JSON list` })
+      )
+    }
+    exclude = parsed
+  }
+  const assignment = new Assignment(
+    exclude === undefined
+      ? { ...fields, raw: fields.raw as Uint8Array }
+      : { ...fields, raw: fields.raw as Uint8Array, exclude },
+    { disableValidation: true }
+  )
   return Either.right({
     assignment,
     message: row.message === null ? undefined : bytes(row.message),
@@ -220,5 +236,15 @@ export const make = (options: {
         Effect.map((rows) => rows.map((r) => r.process_id))
       )
 
-    return { append, latest, range, getMessage, getProcess, listProcesses }
+    // MAX over the block_height index (migration 3): one index step, not a scan of the table
+    const maxBlockHeight = () =>
+      sql<{ max_height: Int | null }>`SELECT MAX(block_height) AS max_height FROM assignments`.pipe(
+        Effect.mapError(storeError("maxBlockHeight")),
+        Effect.map((rows) => {
+          const max = rows[0]?.max_height
+          return max === null || max === undefined ? Option.none() : Option.some(Number(max))
+        })
+      )
+
+    return { append, latest, range, getMessage, getProcess, listProcesses, maxBlockHeight }
   })

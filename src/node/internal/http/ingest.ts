@@ -2,11 +2,13 @@
  * `POST /`: what the legacy SU's `write_item` and `assign` flows do, on the registry. Each posted item is
  * verified, routed by its `Type` tag to the scheduler of its process, and assigned the next nonce there.
  */
-import { Effect, Metric } from "effect"
+import { Effect, Either, Metric, Option } from "effect"
 import { type Assignment, Message } from "../../../Assignment.js"
+import type { AssignmentStore } from "../../../AssignmentStore.js"
 import * as DataItem from "../../../DataItem.js"
 import type { HostError, InvalidDataItem, ScheduleError, StoreError, SubmitError } from "../../../errors.js"
 import * as Metrics from "../../../Metrics.js"
+import type * as Gateway from "../../../network/Gateway.js"
 import type { MessageId, ProcessId } from "../../../ProcessId.js"
 import type { Scheduler } from "../../../Scheduler.js"
 import type { SchedulerRegistry } from "../../../SchedulerRegistry.js"
@@ -20,9 +22,14 @@ export type HttpError = BadRequest | Unavailable | InternalError
  * scheduler keeps failing (`RestartLimitExceeded`) to 503, store failures to 500 (logged, with a generic body).
  */
 export const httpError = (
-  error: HostError | ScheduleError | StoreError | InvalidDataItem
+  error: HostError | ScheduleError | StoreError | InvalidDataItem | Gateway.LookupError
 ): Effect.Effect<HttpError> => {
   switch (error._tag) {
+    case "TransactionNotFound":
+    case "GatewayOffline":
+      return Effect.succeed(new BadRequest({ error: error.message }))
+    case "GatewayUnavailable":
+      return Effect.succeed(new Unavailable({ error: error.message }))
     case "InvalidProcessId":
     case "InvalidDataItem":
       return Effect.succeed(new BadRequest({ error: error.message }))
@@ -60,7 +67,7 @@ export const httpError = (
 
 /** Fails with the HTTP error of a library failure (see `httpError`). */
 export const failHttp = (
-  error: HostError | ScheduleError | StoreError | InvalidDataItem
+  error: HostError | ScheduleError | StoreError | InvalidDataItem | Gateway.LookupError
 ): Effect.Effect<never, HttpError> => Effect.flip(httpError(error))
 
 const badRequest = (error: string) => Effect.fail(new BadRequest({ error }))
@@ -107,17 +114,88 @@ export const postDataItem = (registry: SchedulerRegistry["Type"], raw: Uint8Arra
     return { timestamp: assignment.timestamp, id: item.id }
   })
 
-/** `POST /?process-id&assign`: assigns the existing transaction `txId` to `processId`; replies the assignment id. */
+/** What `POST /?process-id&assign` reads and verifies through. */
+export interface AssignDeps {
+  readonly registry: SchedulerRegistry["Type"]
+  readonly store: AssignmentStore["Type"]
+  readonly gateway: Gateway.Gateway["Type"]
+}
+
+/** The optional parameters of an assignment: the raw `exclude` value (AOP-1) and `base-layer` (AOP-2). */
+export interface AssignOptions {
+  readonly exclude?: string | undefined
+  readonly baseLayer?: boolean | undefined
+}
+
+/**
+ * The `Exclude` values of an `exclude` parameter: split on `,`, in order, untrimmed (the legacy SU's
+ * `builder.rs`); an empty parameter or an empty value is an error.
+ */
+export const parseExclude = (raw: string | undefined): Either.Either<ReadonlyArray<string> | undefined, string> => {
+  if (raw === undefined) return Either.right(undefined)
+  if (raw.length === 0) return Either.left("exclude must list at least one value (comma-separated)")
+  const values = raw.split(",")
+  if (values.some((v) => v.length === 0)) {
+    return Either.left(`exclude has an empty value: ${JSON.stringify(raw)} (comma-separated, no empty entries)`)
+  }
+  return Either.right(values)
+}
+
+/** The legacy SU's default `Settlement-Depth` (confirmations an L1 transaction needs to be assigned). */
+export const DEFAULT_SETTLEMENT_DEPTH = 20
+
+/** The process's `Settlement-Depth` tag as an integer; missing or unparseable: 20 (`flows.rs`). */
+const settlementDepthOf = (process: Option.Option<{ readonly message: Uint8Array | undefined }>): number => {
+  if (Option.isNone(process) || process.value.message === undefined) return DEFAULT_SETTLEMENT_DEPTH
+  const item = DataItem.decode(process.value.message)
+  if (Either.isLeft(item)) return DEFAULT_SETTLEMENT_DEPTH
+  const value = DataItem.tagValue(item.right, "Settlement-Depth")
+  return value !== undefined && /^-?[0-9]{1,9}$/.test(value) ? Number(value) : DEFAULT_SETTLEMENT_DEPTH
+}
+
+/**
+ * `POST /?process-id&assign`: assigns the existing transaction `txId` to `processId`; replies the assignment id.
+ *
+ * Verified first, so an id that does not exist never takes a slot (the legacy SU's `verify_assignment`):
+ * - the process must be hosted here;
+ * - `base-layer` (AOP-2): `txId` is an L1 transaction, assigned once it has the process's `Settlement-Depth`
+ *   confirmations (default 20); pending or too few: 400 "Not enough confirmations to assign"; unknown: 400;
+ * - otherwise `txId` must be a message this SU holds, or a transaction the gateway's GraphQL knows (400
+ *   "Transaction … not found"; offline: 400, it cannot verify); a gateway that cannot answer gives 503.
+ * A transaction already scheduled for the process gets its original assignment (the registry's `schedule`).
+ */
 export const assign = (
-  registry: SchedulerRegistry["Type"],
+  deps: AssignDeps,
   processId: ProcessId,
-  txId: MessageId
+  txId: MessageId,
+  options: AssignOptions = {}
 ): Effect.Effect<Posted, HttpError> =>
-  registry.schedule(processId, new Message({ id: txId })).pipe(
-    Effect.catchAll(failHttp),
-    Effect.tap(() => Metric.increment(Metric.tagged(Metrics.httpAssignments, "type", "assign"))),
-    Effect.map((assignment) => ({ timestamp: assignment.timestamp, id: assignment.id }))
-  )
+  Effect.gen(function* () {
+    const exclude = parseExclude(options.exclude)
+    if (Either.isLeft(exclude)) return yield* badRequest(exclude.left)
+    yield* requireHosted(deps.registry, processId)
+    if (options.baseLayer === true) {
+      const process = yield* Effect.catchAll(deps.store.getProcess(processId), failHttp)
+      const depth = settlementDepthOf(process)
+      const status = yield* Effect.catchAll(deps.gateway.txStatus(txId), failHttp)
+      if (status._tag === "NotFound") return yield* badRequest(`Transaction ${txId} not found`)
+      const confirmations = status._tag === "Pending" ? 0 : status.confirmations
+      if (confirmations < depth) {
+        return yield* badRequest(
+          `Not enough confirmations to assign: ${txId} has ${confirmations}, process ${processId} needs ${depth}`
+        )
+      }
+    } else {
+      const held = yield* Effect.catchAll(deps.store.getMessage(txId), failHttp)
+      if (Option.isNone(held)) yield* Effect.catchAll(deps.gateway.transaction(txId), failHttp)
+    }
+    const message = new Message(exclude.right === undefined ? { id: txId } : { id: txId, exclude: exclude.right })
+    const assignment = yield* deps.registry.schedule(processId, message).pipe(
+      Effect.catchAll(failHttp),
+      Effect.tap(() => Metric.increment(Metric.tagged(Metrics.httpAssignments, "type", "assign")))
+    )
+    return { timestamp: assignment.timestamp, id: assignment.id }
+  })
 
 /** The scheduler that hosts `processId` here (`SchedulerRegistry.host`), or the HTTP error of why not. */
 export const requireHosted = (

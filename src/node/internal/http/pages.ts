@@ -5,7 +5,7 @@
 import { Effect } from "effect"
 import type { AssignmentStore, Entry } from "../../../AssignmentStore.js"
 import type { StoreError } from "../../../errors.js"
-import { hbAssignmentJson, nodeJson, nodeJsonText, ZERO_BLOCK_HASH } from "../../../internal/wire-format.js"
+import { hbAssignmentJson, nodeJson, nodeJsonText } from "../../../internal/wire-format.js"
 import type { ProcessId } from "../../../ProcessId.js"
 import type { Aos2Schedule, HttpSchedule } from "../../../WireFormat.js"
 
@@ -114,10 +114,11 @@ export const slotRange = (
   )
 }
 
-/** Time info stamped on HyperBEAM responses: now (ms) and the configured block height. */
+/** Time info stamped on HyperBEAM responses: now (ms) and the gateway's current block height and hash. */
 export interface TimeInfo {
   readonly timestamp: number
   readonly blockHeight: number
+  readonly blockHash: string
 }
 
 /** A slot read as the `application/aos-2` page (behaviour 39). */
@@ -127,7 +128,7 @@ export const aos2Schedule = (processId: ProcessId, read: SlotRead, time: TimeInf
     has_next_page: read.continues,
     timestamp: String(time.timestamp),
     "block-height": String(time.blockHeight),
-    "block-hash": ZERO_BLOCK_HASH
+    "block-hash": time.blockHash
   },
   edges: read.entries.map((entry) => ({ cursor: entry.assignment.slot, node: nodeJson(entry) }))
 })
@@ -139,6 +140,6 @@ export const httpSchedule = (processId: ProcessId, read: SlotRead, time: TimeInf
   continues: read.continues,
   timestamp: time.timestamp,
   "block-height": time.blockHeight,
-  "block-hash": ZERO_BLOCK_HASH,
+  "block-hash": time.blockHash,
   assignments: Object.fromEntries(read.entries.map((entry) => [String(entry.assignment.slot), hbAssignmentJson(entry)]))
 })

@@ -14,6 +14,9 @@
  * Beyond the seed: several wallets per node (a process is hosted under the identity its `Scheduler` tag
  * names), idle passivation with transparent reactivation, bounded restarts, and an `events` stream.
  *
+ * Size: about 433 lines, of which about 236 are code; the rest is the docstrings and `@example`s every
+ * export carries. The code alone stays under 300 lines, so the module is kept whole.
+ *
  * @since 0.1.0
  */
 import {

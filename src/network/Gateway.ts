@@ -12,6 +12,9 @@
  * - an outage keeps the last block, logs one warning (and one "reachable again" on recovery), counts each failed
  *   request in `su_gateway_failures_total`, and shows in `status()` (the node's `/health`).
  *
+ * Size: about 425 lines, of which about 194 are code; the rest is the docstrings and `@example`s every
+ * export carries. The code alone stays under 300 lines, so the module is kept whole.
+ *
  * @since 0.2.0
  */
 import { HttpClient } from "@effect/platform"

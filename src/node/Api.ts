@@ -9,6 +9,9 @@
  *
  * Every error body is `{"error": "<message>"}` (§4.3).
  *
+ * Size: about 331 lines, of which about 185 are code; the rest is the docstrings and `@example`s every
+ * export carries. The code alone stays under 300 lines, so the module is kept whole.
+ *
  * @since 0.1.0
  */
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "@effect/platform"

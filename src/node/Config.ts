@@ -25,6 +25,9 @@
  * | `--shards` | `SU_SHARDS` | 300 (every runner must agree) |
  * | `--shard-lock-expiration-ms` / `--shard-lock-refresh-ms` | `SU_SHARD_LOCK_EXPIRATION_MS` / `SU_SHARD_LOCK_REFRESH_MS` | 35000 / 10000 |
  *
+ * Size: about 449 lines, of which about 284 are code; the rest is the docstrings and `@example`s every
+ * export carries. The code alone stays under 300 lines, so the module is kept whole.
+ *
  * @since 0.1.0
  */
 import * as Path from "node:path"

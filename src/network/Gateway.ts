@@ -181,6 +181,11 @@ export class Gateway extends Context.Tag("effect-scheduler-registry/Gateway")<
  * - `refreshIntervalMs` [15,000]: ms between background refreshes (HyperBEAM's `ar_timestamp` period).
  * - `timeoutMs` [5,000]: ms each request attempt may take.
  * - `retries` [2] and `retryDelayMs` [500]: further attempts of a failed request, that many ms apart.
+ * - `startTimeoutMs` [2,000] (since 0.3.0): how long `make` waits for the first block, in one attempt. A gateway
+ *   that is down or hangs delays the start by at most this much; the node then serves the floor and the
+ *   refresher keeps trying.
+ * - `failingRetryMs` [1,000] (since 0.3.0): while the gateway is unreachable, the refresher retries after this
+ *   many ms, doubling each time up to `refreshIntervalMs`, so a recovered gateway is seen within seconds.
  *
  * @since 0.2.0
  * @category models
@@ -192,6 +197,8 @@ export interface Options {
   readonly timeoutMs?: number | undefined
   readonly retries?: number | undefined
   readonly retryDelayMs?: number | undefined
+  readonly startTimeoutMs?: number | undefined
+  readonly failingRetryMs?: number | undefined
 }
 
 /**
@@ -290,45 +297,70 @@ export const make = (options: Options): Effect.Effect<Gateway["Type"], never, Ht
 
     const failed = (kind: "block" | "graphql" | "status") => Metric.increment(Metric.tagged(failures, "request", kind))
 
-    const refresh: Effect.Effect<Block> = lock.withPermits(1)(
-      Effect.gen(function* () {
-        const fetched = yield* Effect.either(Http.currentBlock(client, url, request))
-        if (fetched._tag === "Left") {
-          lastError = fetched.left
-          yield* failed("block")
-          if (!failing) {
-            failing = true
-            yield* Effect.logWarning(
-              `gateway ${url} unreachable (${fetched.left}): serving block ${block.height} until it answers`
-            )
+    const refreshWith = (attempt: Http.RequestOptions): Effect.Effect<Block> =>
+      lock.withPermits(1)(
+        Effect.gen(function* () {
+          const fetched = yield* Effect.either(Http.currentBlock(client, url, attempt))
+          if (fetched._tag === "Left") {
+            lastError = fetched.left
+            yield* failed("block")
+            if (!failing) {
+              failing = true
+              yield* Effect.logWarning(
+                `gateway ${url} unreachable (${fetched.left}): serving block ${block.height} until it answers`
+              )
+            }
+            return block
           }
-          return block
-        }
-        if (failing) {
-          failing = false
-          lastError = undefined
-          yield* Effect.logInfo(`gateway ${url} reachable again`)
-        }
-        const next = fetched.right
-        if (next.height < block.height) {
-          if (!lowerLogged) {
-            lowerLogged = true
-            yield* Effect.logWarning(
-              `gateway ${url} reports height ${next.height}, below the served ${block.height}: ignored`
-            )
+          if (failing) {
+            failing = false
+            lastError = undefined
+            yield* Effect.logInfo(`gateway ${url} reachable again`)
           }
+          const next = fetched.right
+          if (next.height < block.height) {
+            if (!lowerLogged) {
+              lowerLogged = true
+              yield* Effect.logWarning(
+                `gateway ${url} reports height ${next.height}, below the served ${block.height}: ignored`
+              )
+            }
+            return block
+          }
+          lowerLogged = false
+          block = { height: next.height, hash: next.indep_hash, timestamp: next.timestamp }
+          yield* setAge(ageMs(block, yield* Clock.currentTimeMillis))
           return block
-        }
-        lowerLogged = false
-        block = { height: next.height, hash: next.indep_hash, timestamp: next.timestamp }
-        yield* setAge(ageMs(block, yield* Clock.currentTimeMillis))
-        return block
-      })
-    )
+        })
+      )
+    const refresh = refreshWith(request)
 
-    yield* refresh
-    const interval = Duration.millis(options.refreshIntervalMs ?? DEFAULT_REFRESH_INTERVAL_MS)
-    yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(interval), refresh)))
+    // the start waits for one bounded attempt; the refresher does the rest
+    yield* refreshWith({
+      ...request,
+      retries: 0,
+      timeoutMs: Math.min(request.timeoutMs, options.startTimeoutMs ?? 2_000)
+    })
+    const intervalMs = options.refreshIntervalMs ?? DEFAULT_REFRESH_INTERVAL_MS
+    const firstRetryMs = Math.min(options.failingRetryMs ?? 1_000, intervalMs)
+    let retryMs = firstRetryMs
+    const nextDelay = (): Duration.Duration => {
+      if (!failing) {
+        retryMs = firstRetryMs
+        return Duration.millis(intervalMs)
+      }
+      const delay = retryMs
+      retryMs = Math.min(retryMs * 2, intervalMs)
+      return Duration.millis(delay)
+    }
+    yield* Effect.forkScoped(
+      Effect.forever(
+        Effect.zipRight(
+          Effect.suspend(() => Effect.sleep(nextDelay())),
+          refresh
+        )
+      )
+    )
 
     const status = Effect.map(Clock.currentTimeMillis, (now): Status => {
       const served = { url, height: block.height, hash: block.hash, blockAgeMs: ageMs(block, now) }

@@ -121,6 +121,29 @@ describe("Gateway", () => {
     })
   )
 
+  it.scoped(
+    "hung at first start: the start waits one bounded attempt (2 s), then the refresher retries after 1 s, 2 s, … until it answers",
+    () =>
+      Effect.gen(function* () {
+        const ar = yield* double()
+        ar.faults.hang("gateway")
+        const starting = yield* Effect.fork(gatewayOn(ar, { timeoutMs: 5_000, fallbackHeight: 7 }))
+        yield* until(() => ar.faults.holding("gateway") === 1)
+        yield* TestClock.adjust("2 seconds")
+        yield* until(() => starting.unsafePoll() !== null)
+        const gateway = yield* starting.await.pipe(Effect.flatten)
+        expect(gateway.current().height).toBe(7)
+        expect((yield* gateway.status).lastError).toBe("timed out")
+        yield* Effect.promise(() => ar.faults.clear("gateway"))
+        const before = ar.requests.blockCurrent
+        yield* TestClock.adjust("999 millis")
+        expect(ar.requests.blockCurrent).toBe(before) // the first retry is 1 s after the failed start
+        yield* TestClock.adjust("1 millis")
+        yield* until(() => gateway.current().height === 1_600_000)
+        expect((yield* gateway.status).state).toBe("online")
+      })
+  )
+
   it.scoped("down later: keeps the last block, ONE warning per outage, every failure counted", () =>
     Effect.gen(function* () {
       const ar = yield* double()

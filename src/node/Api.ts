@@ -21,6 +21,7 @@ import {
   Aos2Schedule,
   AssignmentJson,
   HbAssignment,
+  HbScheduled,
   HttpSchedule,
   Info,
   MessageJson,
@@ -45,6 +46,7 @@ export {
   Aos2Schedule,
   AssignmentJson,
   HbAssignment,
+  HbScheduled,
   HttpSchedule,
   Info,
   MessageJson,
@@ -246,12 +248,26 @@ export class SuGroup extends HttpApiGroup.make("su", { topLevel: true })
   ) {}
 
 /**
- * The HyperBEAM `~scheduler@1.0` reads (§4.7).
+ * The HyperBEAM `~scheduler@1.0` reads (§4.7) and, since 0.3.0, `POST /{processId}/~scheduler@1.0/schedule`, the
+ * route the MU's HyperBEAM-mode client posts a data item to (`permaweb/ao servers/mu/src/domain/clients/scheduler.js`):
+ * body the raw ANS-104 item (`Content-Type: application/ans104`, `codec-device: ans104@1.0`), 200 with the response
+ * headers `slot`, `timestamp` (ms) and `process` and the assignment as `HbScheduled`; the legacy `POST /`'s errors
+ * (400, 413, 503, 500), plus 400 when the path's process is not the item's target (or own id, for a Process).
  *
  * @since 0.1.0
  * @category models
  */
 export class HyperBeamGroup extends HttpApiGroup.make("hyperbeam", { topLevel: true })
+  .add(
+    HttpApiEndpoint.post("post", "/:processId/~scheduler@1.0/schedule")
+      .setPath(ProcessIdPath)
+      .setPayload(HttpApiSchema.Uint8Array({ contentType: "application/ans104" }))
+      .addSuccess(HbScheduled)
+      .annotate(
+        OpenApi.Summary,
+        "Schedule a signed ANS-104 data item for the process (the MU's HyperBEAM mode); slot, timestamp, process headers"
+      )
+  )
   .add(
     HttpApiEndpoint.get("status", "/~scheduler@1.0/status")
       .addSuccess(SchedulerStatus)

@@ -3,13 +3,13 @@
  * `Http.ts` implements it; `/openapi.json` and the Swagger page at `/docs` are generated from it.
  *
  * Mirrors the legacy ao SU (ao.TN.1, `permaweb/ao servers/su`, `docs/behaviours.md` §4.2–§4.6) that the CU, the MU and
- * aoconnect call, plus the HyperBEAM `~scheduler@1.0` reads `status`, `slot` and `schedule` (§4.7). Field names
- * and value types are the wire format those clients parse: snake_case pages, string cursors, 12-digit
- * zero-padded block heights, every tag value a string.
+ * aoconnect call, plus the HyperBEAM `~scheduler@1.0` reads `status`, `slot` and `schedule` and the `schedule` POST
+ * of the MU's HyperBEAM mode (§4.7). Field names and value types are the wire format those clients parse:
+ * snake_case pages, string cursors, 12-digit zero-padded block heights, every tag value a string.
  *
  * Every error body is `{"error": "<message>"}` (§4.3).
  *
- * Size: about 331 lines, of which about 185 are code; the rest is the docstrings and `@example`s every
+ * Size: about 350 lines, of which about 197 are code; the rest is the docstrings and `@example`s every
  * export carries. The code alone stays under 300 lines, so the module is kept whole.
  *
  * @since 0.1.0
@@ -346,5 +346,5 @@ export class Api extends HttpApi.make("ao-su")
   .annotate(OpenApi.Version, "0.1.0")
   .annotate(
     OpenApi.Description,
-    "The legacy ao SU API (ao.TN.1) that the CU, MU and aoconnect call, plus HyperBEAM ~scheduler@1.0 reads."
+    "The legacy ao SU API (ao.TN.1) that the CU, MU and aoconnect call, plus HyperBEAM ~scheduler@1.0 reads and the MU's HyperBEAM-mode schedule POST."
   ) {}

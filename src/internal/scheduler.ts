@@ -120,7 +120,7 @@ class SchedulerServer implements Server, Scheduler {
   private timestamp: number | undefined = undefined
   private stopped: string | undefined = undefined
   private serverFiber: Fiber.RuntimeFiber<void, unknown> | undefined = undefined
-  /** The request being assigned, between `take` and its reply. */
+  /** The request taken off the queue (set by `poll`, in the same step), until it is answered. */
   private current: Request | undefined = undefined
   /** Fails requests whose deadline passed; runs only while requests wait. */
   private watchdog: Fiber.RuntimeFiber<void> | undefined = undefined

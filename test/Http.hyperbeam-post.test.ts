@@ -153,6 +153,22 @@ describe("Http: POST /{process}/~scheduler@1.0/schedule (the MU's HyperBEAM mode
         expect(String((thrown.error as Error).message)).toBe(`${status}: Error posting to HyperBeam`)
       }
       expect((yield* postHb(node.url, pid, big)).headers.get("connection")).toBe("close")
+      // streamed with no content-length, reading stops at the limit and the client still gets the 413
+      const streamed = yield* request(`${node.url}${route(pid)}`, {
+        method: "POST",
+        duplex: "half",
+        headers: { "content-type": "application/ans104", "codec-device": "ans104@1.0" },
+        body: new ReadableStream<Uint8Array>({
+          start(controller) {
+            for (let at = 0; at < 200_000; at += 1024) controller.enqueue(new Uint8Array(1024))
+            controller.close()
+          }
+        })
+      } as RequestInit)
+      expect(streamed.status, streamed.text).toBe(413)
+      expect(streamed.json.error).toMatch(
+        /^The body is over 4096 bytes; this scheduler unit accepts at most 4096 bytes$/
+      )
 
       // errors of this route alone: the path names another process than the item, a bad path id, an empty body,
       // a codec other than ANS-104, and a GET

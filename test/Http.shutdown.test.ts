@@ -7,8 +7,9 @@ import * as NodeHttp from "node:http"
 import * as Net from "node:net"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Option, Scope } from "effect"
+import { bin, listening, runBin } from "./fixtures/bin.js"
 import { messageItem } from "./fixtures/dataItems.js"
-import { startNode } from "./fixtures/node.js"
+import { fixtureWallet, request, startNode, tempDir } from "./fixtures/node.js"
 import { spawn } from "./fixtures/su.js"
 
 const NODE_ADDRESS = "b1ayEFhXXqrS30fIn5k8ARPglHDKWXkVp_0wbTwo5UI"
@@ -57,56 +58,125 @@ const raw = (port: number, text: string) =>
       })
   )
 
+/**
+ * Holds a keep-alive connection and a request in flight (its body half sent), starts the shutdown with `stop`,
+ * and checks the drain: new connections and the kept-alive one get 503 with `connection: close`, the request in
+ * flight finishes with 200, then the node stops (`stopped`) and refuses connections.
+ */
+const drainedShutdown = <A, B>(
+  url: string,
+  pid: string,
+  node: {
+    readonly stop: Effect.Effect<A>
+    readonly running: (started: A) => Effect.Effect<boolean>
+    readonly stopped: (started: A) => Effect.Effect<B>
+  }
+) =>
+  Effect.gen(function* () {
+    const keepAlive = new NodeHttp.Agent({ keepAlive: true, maxSockets: 1 })
+    yield* Effect.addFinalizer(() => Effect.sync(() => keepAlive.destroy()))
+    expect((yield* get(`${url}/`, keepAlive)).status).toBe(200)
+
+    // in flight: a message whose body has not all arrived when the shutdown starts
+    const item = (yield* Effect.promise(() => messageItem(pid, 1))).getRaw()
+    const inFlight = NodeHttp.request(`${url}/`, {
+      method: "POST",
+      headers: { "content-type": "application/octet-stream", "content-length": item.byteLength },
+      agent: false
+    })
+    const inFlightAnswer = answer(inFlight)
+    inFlight.write(item.subarray(0, 100))
+    // the node reads a request's body once it has its headers: a later request answered means it has this one
+    expect((yield* get(`${url}/`, new NodeHttp.Agent())).status).toBe(200)
+
+    const started = yield* node.stop
+    // poll until the node refuses: every answer meanwhile is 200 (still serving) or 503 (draining)
+    let refused: Answer | undefined
+    while (refused === undefined) {
+      const res = yield* get(`${url}/`, new NodeHttp.Agent())
+      expect([200, 503], res.body).toContain(res.status)
+      if (res.status === 503) refused = res
+    }
+    expect(refused.headers.connection).toBe("close")
+    expect(JSON.parse(refused.body)).toEqual({ error: "The scheduler unit is shutting down" })
+
+    // the kept-alive connection is still open and answered, not reset
+    const late = yield* get(`${url}/`, keepAlive)
+    expect(late.reusedSocket).toBe(true)
+    expect(late.status, late.body).toBe(503)
+    expect(late.headers.connection).toBe("close")
+
+    // the node waits for the request in flight, which finishes with connection: close; then the node stops
+    expect(yield* node.running(started)).toBe(true)
+    inFlight.end(item.subarray(100))
+    const finished = yield* Effect.promise(() => inFlightAnswer)
+    expect(finished.status, finished.body).toBe(200)
+    expect(JSON.parse(finished.body).id).toBeTypeOf("string")
+    expect(finished.headers.connection).toBe("close")
+    yield* node.stopped(started)
+    const after = yield* get(`${url}/`, new NodeHttp.Agent())
+    expect(after).toMatchObject({ status: 0, body: "ECONNREFUSED" })
+  })
+
 describe("Http: shutdown, body limits and timeouts", () => {
   it.live("shutdown: kept-alive and new connections get 503 with connection: close; in-flight requests finish", () =>
     Effect.gen(function* () {
       const scope = yield* Scope.make()
       const node = yield* Scope.extend(startNode({ shutdownGraceMs: 30_000 }), scope)
       const pid = yield* spawn(node.url, NODE_ADDRESS)
-      const keepAlive = new NodeHttp.Agent({ keepAlive: true, maxSockets: 1 })
-      yield* Effect.addFinalizer(() => Effect.sync(() => keepAlive.destroy()))
-      expect((yield* get(`${node.url}/`, keepAlive)).status).toBe(200)
-
-      // in flight: a message whose body has not all arrived when the shutdown starts
-      const item = (yield* Effect.promise(() => messageItem(pid, 1))).getRaw()
-      const inFlight = NodeHttp.request(`${node.url}/`, {
-        method: "POST",
-        headers: { "content-type": "application/octet-stream", "content-length": item.byteLength },
-        agent: false
+      yield* drainedShutdown(node.url, pid, {
+        stop: Effect.fork(Scope.close(scope, Exit.void)),
+        running: (closing) => Effect.map(Fiber.poll(closing), Option.isNone),
+        stopped: Fiber.join
       })
-      const inFlightAnswer = answer(inFlight)
-      inFlight.write(item.subarray(0, 100))
-      // the request is in the node's hands once its body is being read: a new connection still gets 200 before
-      expect((yield* get(`${node.url}/`, new NodeHttp.Agent())).status).toBe(200)
-
-      const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
-      // poll until the node refuses: every answer meanwhile is 200 (still serving) or 503 (draining)
-      let refused: Answer | undefined
-      while (refused === undefined) {
-        const res = yield* get(`${node.url}/`, new NodeHttp.Agent())
-        expect([200, 503], res.body).toContain(res.status)
-        if (res.status === 503) refused = res
-      }
-      expect(refused.headers.connection).toBe("close")
-      expect(JSON.parse(refused.body)).toEqual({ error: "The scheduler unit is shutting down" })
-
-      // the kept-alive connection is still open and answered, not reset
-      const late = yield* get(`${node.url}/`, keepAlive)
-      expect(late.reusedSocket).toBe(true)
-      expect(late.status, late.body).toBe(503)
-      expect(late.headers.connection).toBe("close")
-
-      // the request in flight finishes, with connection: close; then the node stops
-      expect(Option.isNone(yield* Fiber.poll(closing))).toBe(true)
-      inFlight.end(item.subarray(100))
-      const finished = yield* Effect.promise(() => inFlightAnswer)
-      expect(finished.status, finished.body).toBe(200)
-      expect(JSON.parse(finished.body).id).toBeTypeOf("string")
-      expect(finished.headers.connection).toBe("close")
-      yield* Fiber.join(closing)
-      const after = yield* get(`${node.url}/`, new NodeHttp.Agent())
-      expect(after).toMatchObject({ status: 0, body: "ECONNREFUSED" })
     }).pipe(Effect.scoped)
+  )
+
+  it.scopedLive(
+    "the binary: SIGTERM drains the same way and exits 0; --log-format json logs each request as a JSON line",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir()
+        fixtureWallet(dir)
+        const script = yield* bin
+        const child = runBin(script, [
+          "serve",
+          ...["--port", "0", "--data-dir", dir, "--store", "memory", "--gateway-url", "none"],
+          ...["--log-format", "json"]
+        ])
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() => {
+            if (child.process.exitCode === null) child.process.kill("SIGKILL")
+          })
+        )
+        const url = yield* Effect.promise(() => listening(child))
+        const res = yield* request(`${url}/timestamp`, { headers: { "x-request-id": "child-1" } })
+        expect(res.headers.get("x-request-id")).toBe("child-1")
+        const logged = () =>
+          child
+            .stdout()
+            .split("\n")
+            .filter((line) => line.startsWith("{"))
+            .map(
+              (line) => JSON.parse(line) as { message: unknown; logLevel: string; annotations: Record<string, unknown> }
+            )
+        // the line is written as the response goes out: poll the child's output for it
+        while (!logged().some((l) => l.annotations.requestId === "child-1")) yield* Effect.yieldNow()
+        expect(logged().find((l) => l.annotations.requestId === "child-1")).toMatchObject({
+          message: "GET /timestamp 200",
+          logLevel: "INFO",
+          annotations: { method: "GET", path: "/timestamp", status: 200, bytes: Buffer.byteLength(res.text) }
+        })
+
+        const pid = yield* spawn(url, NODE_ADDRESS)
+        yield* drainedShutdown(url, pid, {
+          stop: Effect.sync(() => child.process.kill("SIGTERM")),
+          running: () => Effect.sync(() => child.process.exitCode === null),
+          stopped: () => Effect.promise(() => child.exit).pipe(Effect.tap((code) => expect(code).toBe(0)))
+        })
+        expect(child.stdout()).toContain("SU stopped")
+      }),
+    120_000
   )
 
   it.scopedLive("a body over the limit gets 413 in every client: fetch and http.request, declared or streamed", () =>

@@ -28,8 +28,9 @@
  * | `--headers-timeout` / `--request-timeout` | `SU_HEADERS_TIMEOUT` / `SU_REQUEST_TIMEOUT` | 30000 / 120000 ms, then 408 (headers ≤ request) |
  * | `--log-format` | `SU_LOG_FORMAT` | pretty; or json (one JSON object a line) |
  *
- * Size: about 449 lines, of which about 284 are code; the rest is the docstrings and `@example`s every
- * export carries. The code alone stays under 300 lines, so the module is kept whole.
+ * Size: about 512 lines, of which about 332 are code; the rest is the docstrings and `@example`s every
+ * export carries. The code passes 300 lines by the settings' specs, which the project keeps here, one a setting,
+ * so that flag, variable, default and rule are read in one place; `resolve` is the part to move out next.
  *
  * @since 0.1.0
  */

@@ -8,7 +8,7 @@
  * `find(p, true)` starts the scheduler of a process hosted here, which assigns the next nonce; reads come from
  * the `AssignmentStore`, the durable record, with bounded `range` reads.
  *
- * Size: about 324 lines, of which about 203 are code; the rest is the docstrings and `@example`s every
+ * Size: about 355 lines, of which about 213 are code; the rest is the docstrings and `@example`s every
  * export carries. The code alone stays under 300 lines, so the module is kept whole.
  *
  * @since 0.1.0
@@ -68,8 +68,9 @@ export const OPENAPI_PATH = "/openapi.json"
 /**
  * Options of the HTTP server. All optional; defaults in brackets.
  *
- * - `bodyLimit` [10 MiB]: the largest `POST /` body, in bytes; larger ones get 413 (see `Body.read`: a body up
- *   to `DISCARD_LIMIT` bytes over it is read and dropped first, so the client sees the 413).
+ * - `bodyLimit` [10 MiB]: the largest `POST /` body, in bytes; larger ones get 413 with `connection: close`. A
+ *   body up to 16 MiB over the limit is read and dropped first, so a client that sends its whole body before
+ *   reading (`fetch`) sees the 413 rather than EPIPE; a larger one is refused at once.
  * - `maxPageBytes` [16 MiB] (since 0.3.0): the most bytes of stored entries one page (`GET /{process}`, the
  *   HyperBEAM schedule read) holds; a page cut by it has `has_next_page` (`continues`) true, and a single entry
  *   larger than it comes back alone (`AssignmentStore.PageQuery`).

@@ -3,6 +3,7 @@ import type { Assignment, Message } from "../../Assignment.js"
 import type { AssignmentStore, Entry, Latest, PageQuery, RangeQuery } from "../../AssignmentStore.js"
 import { StoreConflict } from "../../errors.js"
 import type { ProcessId } from "../../ProcessId.js"
+import { fitting } from "./fitting.js"
 
 interface Schedule {
   /** Ascending by slot (and so by timestamp, which strictly increases with slot). */
@@ -89,18 +90,9 @@ export const make = (): AssignmentStore["Type"] => {
     Effect.sync(() => {
       const entries = schedules.get(processId)?.entries ?? []
       const { end, start } = bounds(entries, query)
-      let stop = Math.min(end, start + Math.max(0, Math.floor(query.limit)))
-      if (query.maxBytes !== undefined) {
-        let total = 0
-        for (let i = start; i < stop; i++) {
-          total += entryBytes(entries[i]!)
-          if (total > query.maxBytes && i > start) {
-            stop = i
-            break
-          }
-        }
-      }
-      return { entries: entries.slice(start, stop), more: stop < end }
+      const read = entries.slice(start, Math.min(end, start + Math.max(0, Math.floor(query.limit))))
+      const count = query.maxBytes === undefined ? read.length : fitting(read.map(entryBytes), query.maxBytes)
+      return { entries: read.slice(0, count), more: start + count < end }
     })
 
   const getMessage = (id: string, processId?: ProcessId | undefined) =>

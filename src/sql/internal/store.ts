@@ -8,6 +8,7 @@ import { Cause, Effect, Either, Layer, Option, type Scope } from "effect"
 import { Assignment, type Message } from "../../Assignment.js"
 import type { AssignmentStore, Entry, Latest, PageQuery, RangeQuery } from "../../AssignmentStore.js"
 import { type StoreConflict, StoreError } from "../../errors.js"
+import { fitting } from "../../internal/store/fitting.js"
 import { invalidReason, type MessageId, type ProcessId } from "../../ProcessId.js"
 import { type Append, batchSize, type Int, makeRun, reasonOf } from "./append.js"
 import { migrate } from "./schema.js"
@@ -52,16 +53,6 @@ const JSON_ONLY_COLUMNS =
 /** The bytes a row counts for in `PageQuery.maxBytes`, from column lengths (neither engine loads the bytes). */
 const STORED_BYTES = "length(assignment) + COALESCE(length(message), 0)"
 const NODE_JSON_BYTES = `COALESCE(length(node_json), ${STORED_BYTES})`
-
-/** How many of `sizes` (bytes, in order) fit in `maxBytes`: at least one, unless there are none. */
-export const fitting = (sizes: ReadonlyArray<number>, maxBytes: number): number => {
-  let total = 0
-  for (let i = 0; i < sizes.length; i++) {
-    total += sizes[i]!
-    if (total > maxBytes && i > 0) return i
-  }
-  return sizes.length
-}
 
 const storeError = (operation: string) => (error: { readonly message: string; readonly cause?: unknown }) =>
   new StoreError({ operation, reason: reasonOf(error) })

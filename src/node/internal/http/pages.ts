@@ -1,6 +1,6 @@
 /**
- * Schedule reads: the legacy SU page (`docs/behaviours.md` §4.4) and HyperBEAM's slot range (§4.7), both as bounded
- * `AssignmentStore.range` reads, never a whole schedule.
+ * Schedule reads: the legacy SU page (`docs/behaviours.md` §4.4) and HyperBEAM's slot range (§4.7), both as
+ * `AssignmentStore.page` reads bounded by count and by bytes, never a whole schedule.
  */
 import { Effect } from "effect"
 import type { AssignmentStore, Entry, Page } from "../../../AssignmentStore.js"

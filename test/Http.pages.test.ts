@@ -9,7 +9,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import * as AssignmentStore from "../src/AssignmentStore.js"
 import * as Http from "../src/node/Http.js"
-import { messageTags, processItem, signedItem } from "./fixtures/dataItems.js"
+import { messageTags, processItem, processTags, randomAnchor, signedItem } from "./fixtures/dataItems.js"
 import { post, request, startNode } from "./fixtures/node.js"
 import { registryLayer } from "./fixtures/registry.js"
 import { spawn, walk } from "./fixtures/su.js"
@@ -91,6 +91,16 @@ describe("Http: pages bounded by bytes", () => {
       const last = (yield* request(`${node.url}/${pid}?from-nonce=2`)).json
       expect(last.edges.map((e: { cursor: string }) => e.cursor)).toEqual(["3"])
       expect(last.page_info.has_next_page).toBe(false)
+
+      // a Process over the bound, read with `from` before it: it is skipped (K13), and the page is not left empty
+      const big = yield* Effect.promise(() =>
+        signedItem({ data: Buffer.alloc(300_000, 97), tags: processTags(NODE_ADDRESS), anchor: randomAnchor() })
+      )
+      expect((yield* post(node.url, big.getRaw())).status).toBe(200)
+      const [message] = yield* sendBig((raw) => post(node.url, raw), big.id, 1, 1_000)
+      const page = (yield* request(`${node.url}/${big.id}?from=0`)).json
+      expect(page.edges.map((e: { node: { message: { id: string } } }) => e.node.message.id)).toEqual([message])
+      expect(page.page_info.has_next_page).toBe(false)
     })
   )
 

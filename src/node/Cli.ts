@@ -11,7 +11,7 @@ import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import { Command } from "@effect/cli"
-import { Console, Effect } from "effect"
+import { Console, Effect, Logger } from "effect"
 import * as Wallet from "../Wallet.js"
 import * as Config from "./Config.js"
 import * as Node from "./Node.js"
@@ -56,11 +56,12 @@ const serveHandler = (settings: Config.Settings) =>
     )
     // serve until interrupted (SIGINT / SIGTERM through NodeRuntime.runMain): the scope then closes the node
     return yield* Effect.never
-  }).pipe(Effect.scoped)
+  }).pipe(Effect.scoped, Effect.provide(settings.logFormat === "json" ? Logger.json : Logger.pretty))
 
 /**
  * `serve`: runs a node until SIGINT/SIGTERM, then shuts down gracefully. Prints the URL, the wallet address and
- * the data paths once listening.
+ * the data paths once listening. Its logs, the access log included, go through `Logger.pretty` or, with
+ * `--log-format json`, `Logger.json` (one JSON object a line).
  *
  * @since 0.1.0
  * @category constants

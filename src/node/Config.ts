@@ -24,9 +24,13 @@
  * | `--runner-host` / `--runner-port` | `SU_RUNNER_HOST` / `SU_RUNNER_PORT` | localhost / 34431 |
  * | `--shards` | `SU_SHARDS` | 300 (every runner must agree) |
  * | `--shard-lock-expiration-ms` / `--shard-lock-refresh-ms` | `SU_SHARD_LOCK_EXPIRATION_MS` / `SU_SHARD_LOCK_REFRESH_MS` | 35000 / 10000 |
+ * | `--max-page-bytes` | `SU_MAX_PAGE_BYTES` | 16777216 bytes (16 MiB) of stored entries per page; one entry at least |
+ * | `--headers-timeout` / `--request-timeout` | `SU_HEADERS_TIMEOUT` / `SU_REQUEST_TIMEOUT` | 30000 / 120000 ms, then 408 (headers ≤ request) |
+ * | `--log-format` | `SU_LOG_FORMAT` | pretty; or json (one JSON object a line) |
  *
- * Size: about 449 lines, of which about 284 are code; the rest is the docstrings and `@example`s every
- * export carries. The code alone stays under 300 lines, so the module is kept whole.
+ * Size: about 512 lines, of which about 332 are code; the rest is the docstrings and `@example`s every
+ * export carries. The code passes 300 lines by the settings' specs, which the project keeps here, one a setting,
+ * so that flag, variable, default and rule are read in one place; `resolve` is the part to move out next.
  *
  * @since 0.1.0
  */
@@ -35,7 +39,7 @@ import { HelpDoc, Options, ValidationError } from "@effect/cli"
 import type { HttpServer } from "@effect/platform"
 import { Config, type ConfigError, Effect, Either, Layer, Schema } from "effect"
 import type { Wallet } from "../Wallet.js"
-import { DEFAULT_BODY_LIMIT } from "./Http.js"
+import { DEFAULT_BODY_LIMIT, DEFAULT_MAX_PAGE_BYTES } from "./Http.js"
 import * as Setting from "./internal/setting.js"
 import type { GatewayConfig, NodeConfig, StartError, StoreConfig } from "./Node.js"
 import * as Node from "./Node.js"
@@ -123,6 +127,15 @@ export const STORES = ["sqlite", "pg", "memory"] as const
 export const MODES = ["local_confirmation", "aggressive", "remote_confirmation"] as const
 
 /**
+ * The formats `--log-format` accepts: `pretty` (Effect's `Logger.pretty`, colours on a terminal) or `json`
+ * (`Logger.json`, one JSON object a line, for log collectors).
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const LOG_FORMATS = ["pretty", "json"] as const
+
+/**
  * The settings before derived defaults are filled in: what flags, environment and defaults give.
  * `wallet` and `pgUrl` are `undefined` when neither a flag nor the environment sets them.
  *
@@ -151,6 +164,10 @@ export interface Settings {
   readonly shards: number
   readonly shardLockExpirationMs: number
   readonly shardLockRefreshMs: number
+  readonly maxPageBytes: number
+  readonly headersTimeout: number
+  readonly requestTimeout: number
+  readonly logFormat: (typeof LOG_FORMATS)[number]
 }
 
 const Port = Schema.Int.pipe(Schema.between(0, 65535))
@@ -330,6 +347,37 @@ const settings = {
     what: "a positive integer (ms)",
     default: 10_000,
     text: "ms between shard-lock refreshes"
+  }),
+  maxPageBytes: Setting.integer({
+    flag: "max-page-bytes",
+    env: "SU_MAX_PAGE_BYTES",
+    rule: PositiveInt,
+    what: "a positive integer (bytes)",
+    default: DEFAULT_MAX_PAGE_BYTES,
+    text: "Most bytes of stored entries in one page of GET /{process} or ~scheduler@1.0/schedule; a larger entry comes alone"
+  }),
+  headersTimeout: Setting.integer({
+    flag: "headers-timeout",
+    env: "SU_HEADERS_TIMEOUT",
+    rule: PositiveInt,
+    what: "a positive integer (ms)",
+    default: Node.DEFAULT_HEADERS_TIMEOUT_MS,
+    text: "ms for a request's headers to arrive, then 408 and the connection is closed"
+  }),
+  requestTimeout: Setting.integer({
+    flag: "request-timeout",
+    env: "SU_REQUEST_TIMEOUT",
+    rule: PositiveInt,
+    what: "a positive integer (ms)",
+    default: Node.DEFAULT_REQUEST_TIMEOUT_MS,
+    text: "ms for a whole request, body included, to arrive, then 408; at least --headers-timeout"
+  }),
+  logFormat: Setting.choice({
+    flag: "log-format",
+    env: "SU_LOG_FORMAT",
+    choices: LOG_FORMATS,
+    default: "pretty",
+    text: "Log lines (the access log included): pretty, or json (one object a line)"
   })
 } satisfies { readonly [K in keyof Settings]: Setting.Setting<Settings[K]> }
 
@@ -373,7 +421,8 @@ export const fromEnv: Config.Config<Settings> = Setting.env(settings)
 
 /**
  * Fills in derived defaults: the wallet file and the SQLite file under the data directory. Fails with a
- * `ValidationError` when `--store pg` has no `--pg-url` / `SU_PG_URL`.
+ * `ValidationError` when `--store pg` has no `--pg-url` / `SU_PG_URL`, or `--headers-timeout` exceeds
+ * `--request-timeout`. `logFormat` is the CLI's (`Cli.serve` installs the logger), not the node's.
  *
  * @since 0.1.0
  * @category constructors
@@ -400,6 +449,15 @@ export const resolve = (s: Settings): Either.Either<NodeConfig, ValidationError.
       ValidationError.invalidValue(HelpDoc.p(`--gateway-url must be an http(s) URL or "none", got ${s.gatewayUrl}`))
     )
   }
+  if (s.headersTimeout > s.requestTimeout) {
+    return Either.left(
+      ValidationError.invalidValue(
+        HelpDoc.p(
+          `--headers-timeout (${s.headersTimeout} ms) must not exceed --request-timeout (${s.requestTimeout} ms)`
+        )
+      )
+    )
+  }
   if (s.cluster && store.kind !== "pg") {
     return Either.left(ValidationError.missingValue(HelpDoc.p("--cluster needs --store pg and --pg-url")))
   }
@@ -417,6 +475,9 @@ export const resolve = (s: Settings): Either.Either<NodeConfig, ValidationError.
     otlpUrl: s.otlpUrl,
     signers: s.signers,
     identityPaths: s.identities,
+    maxPageBytes: s.maxPageBytes,
+    headersTimeoutMs: s.headersTimeout,
+    requestTimeoutMs: s.requestTimeout,
     cluster: s.cluster
       ? {
           runnerHost: s.runnerHost,

@@ -1,7 +1,7 @@
 /**
  * The SU's HTTP server: the handlers of `Api` on the registry and the store, with CORS fully open, the OpenAPI
- * document at `/openapi.json`, a Swagger page at `/docs`, `{"error": …}` bodies for every failure and request
- * metrics.
+ * document at `/openapi.json`, a Swagger page at `/docs`, `{"error": …}` bodies for every failure, request
+ * metrics, and an access log (one line per request, a request id echoed in `X-Request-Id`; since 0.3.0).
  *
  * Mirrors the legacy ao SU's routes (`servers/su/src/main.rs`, `flows.rs`; `docs/behaviours.md` §4.2–§4.6) and
  * HyperBEAM's `~scheduler@1.0` `status`, `slot` and `schedule` reads (§4.7), and the `schedule` POST the MU's
@@ -9,7 +9,7 @@
  * `find(p, true)` starts the scheduler of a process hosted here, which assigns the next nonce; reads come from
  * the `AssignmentStore`, the durable record, with bounded `range` reads.
  *
- * Size: about 330 lines, of which about 205 are code; the rest is the docstrings and `@example`s every
+ * Size: about 355 lines, of which about 213 are code; the rest is the docstrings and `@example`s every
  * export carries. The code alone stays under 300 lines, so the module is kept whole.
  *
  * @since 0.1.0
@@ -25,6 +25,7 @@ import * as Gateway from "../network/Gateway.js"
 import type { ProcessId } from "../ProcessId.js"
 import { getWallet, SchedulerRegistry } from "../SchedulerRegistry.js"
 import { Api, BadRequest } from "./Api.js"
+import * as AccessLog from "./internal/http/access-log.js"
 import * as Body from "./internal/http/body.js"
 import * as HyperBeamPost from "./internal/http/hyperbeam-post.js"
 import * as Ingest from "./internal/http/ingest.js"
@@ -39,6 +40,16 @@ import * as Prometheus from "./internal/prometheus.js"
  * @category constants
  */
 export const DEFAULT_BODY_LIMIT = 10 * 1024 * 1024
+
+/**
+ * Default largest page, in bytes of stored entries (16 MiB): `GET /{process}` and the HyperBEAM schedule read stop
+ * before the entry that would pass it (one entry at least) and say the schedule continues. Our bound: the
+ * legacy ao SU bounds a message list by `MAX_READ_MEMORY` (`servers/su`, default 1 GB).
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const DEFAULT_MAX_PAGE_BYTES = 16 * 1024 * 1024
 
 /**
  * Where the Swagger page is served.
@@ -59,7 +70,12 @@ export const OPENAPI_PATH = "/openapi.json"
 /**
  * Options of the HTTP server. All optional; defaults in brackets.
  *
- * - `bodyLimit` [10 MiB]: the largest `POST /` body, in bytes; larger ones get 413 and are not read.
+ * - `bodyLimit` [10 MiB]: the largest `POST /` body, in bytes; larger ones get 413 with `connection: close`. A
+ *   body up to 16 MiB over the limit is read and dropped first, so a client that sends its whole body before
+ *   reading (`fetch`) sees the 413 rather than EPIPE; a larger one is refused at once.
+ * - `maxPageBytes` [16 MiB] (since 0.3.0): the most bytes of stored entries one page (`GET /{process}`, the
+ *   HyperBEAM schedule read) holds; a page cut by it has `has_next_page` (`continues`) true, and a single entry
+ *   larger than it comes back alone (`AssignmentStore.PageQuery`).
  * - `blockHeight` [0]: when no `Gateway` is in the context, the fixed height (`Gateway.makeFixed`) reported by
  *   `/timestamp` and the HyperBEAM reads (pass the same value the registry stamps on assignments). With a
  *   `Gateway`, its current block is reported, and `POST /?process-id&assign` verifies through it.
@@ -69,6 +85,7 @@ export const OPENAPI_PATH = "/openapi.json"
  */
 export interface Options {
   readonly bodyLimit?: number | undefined
+  readonly maxPageBytes?: number | undefined
   readonly blockHeight?: number | undefined
 }
 
@@ -76,6 +93,7 @@ const notFound = (what: string) => new BadRequest({ error: `${what} not found` }
 
 const handlers = (options: Options) => {
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT
+  const maxBytes = options.maxPageBytes ?? DEFAULT_MAX_PAGE_BYTES
 
   const context = Effect.gen(function* () {
     const registry = yield* SchedulerRegistry
@@ -165,7 +183,8 @@ const handlers = (options: Options) => {
                   limit: urlParams.limit,
                   fromNonce: urlParams["from-nonce"],
                   toNonce: urlParams["to-nonce"],
-                  showAnchor
+                  showAnchor,
+                  maxBytes
                 })
               )
               // the page is JSON already (`Api.Page`'s encoded form, mostly the stored node JSON of each edge):
@@ -213,7 +232,12 @@ const handlers = (options: Options) => {
             const scheduler = yield* requireHosted(urlParams.target)
             const info = yield* Effect.catchAll(scheduler.info, Ingest.failHttp)
             const read = yield* Effect.catchAll(
-              Pages.slotRange(store, urlParams.target, { from: urlParams.from, to: urlParams.to, latest: info.slot }),
+              Pages.slotRange(store, urlParams.target, {
+                from: urlParams.from,
+                to: urlParams.to,
+                latest: info.slot,
+                maxBytes
+              }),
               Ingest.failHttp
             )
             const block = gateway.current()
@@ -273,6 +297,10 @@ export const layerApi = (options: Options = {}) => HttpApiBuilder.api(Api).pipe(
 /**
  * Serves the SU API on the ambient `HttpServer` (e.g. `NodeHttpServer.layer`) until the Layer's scope closes.
  * Closing it stops taking requests; the server layer then waits for in-flight requests before it closes.
+ * Every response carries `X-Request-Id` (the client's, when it is 1–128 characters of `[A-Za-z0-9._:+=/-]`, else
+ * a new UUID) and is logged once through the ambient `Logger`: message `METHOD path status`, annotations
+ * `method`, `path` (the values of the id parameters `process-id`, `assign`, `target` and `exclude` dropped),
+ * `status`, `bytes`, `durationMs` and `requestId`; level Info, Warning for a 5xx.
  *
  * @example
  * ```ts
@@ -306,7 +334,7 @@ export const layer = (
   never,
   SchedulerRegistry | AssignmentStore | HttpServer.HttpServer | HttpRouter.HttpRouter.DefaultServices
 > =>
-  HttpApiBuilder.serve(Middleware.metrics).pipe(
+  HttpApiBuilder.serve((app) => AccessLog.accessLog(Middleware.metrics(app))).pipe(
     Layer.provide(HttpApiSwagger.layer({ path: DOCS_PATH })),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: OPENAPI_PATH })),
     Layer.provide(HttpApiBuilder.middlewareCors()),

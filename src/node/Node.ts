@@ -3,21 +3,19 @@
  * `NodeConfig` and run until its scope closes.
  *
  * Mirrors the legacy ao SU binary (`./su su <port>`: `SU_WALLET_PATH`, `DATABASE_URL` / `SU_DATA_DIR`,
- * port 9000; `docs/behaviours.md` §4.1). Shutdown is graceful and ordered: the server stops taking requests (late ones
- * on open connections get 503) and waits for those in flight (at most `shutdownGraceMs`, then open connections
+ * port 9000; `docs/behaviours.md` §4.1). Shutdown is graceful and ordered: the server stops taking requests (late ones,
+ * on new or kept-alive connections, get 503 with `connection: close`) and waits for those in flight (at most `shutdownGraceMs`, then open connections
  * are closed), then the registry interrupts its schedulers (each finishes the assignment it is writing), then
  * the store closes.
  *
- * Size: about 397 lines, of which about 217 are code; the rest is the docstrings and `@example`s every
+ * Size: about 385 lines, of which about 194 are code; the rest is the docstrings and `@example`s every
  * export carries. The code alone stays under 300 lines, so the module is kept whole.
  *
  * @since 0.1.0
  */
-import * as NodeHttp from "node:http"
 import * as Path from "node:path"
 import type { HttpServerError, SocketServer, WorkerError } from "@effect/platform"
 import { FetchHttpClient, HttpServer } from "@effect/platform"
-import { NodeHttpServer } from "@effect/platform-node"
 import { type ConfigError, Context, Effect, Layer, type Scope } from "effect"
 import * as AssignmentStore from "../AssignmentStore.js"
 import type * as ClusterNode from "../cluster/ClusterNode.js"
@@ -28,6 +26,7 @@ import type { Mode } from "../Scheduler.js"
 import * as SchedulerRegistry from "../SchedulerRegistry.js"
 import * as Wallet from "../Wallet.js"
 import * as Http from "./Http.js"
+import * as Server from "./internal/http/server.js"
 import { importPeer } from "./internal/peer.js"
 import * as SignerPool from "./SignerPool.js"
 
@@ -67,6 +66,11 @@ export type GatewayConfig = { readonly kind: "online"; readonly url: string } | 
  *   offline, and the floor until the gateway answers online.
  * - `gateway` (since 0.2.0): see `GatewayConfig`.
  * - `shutdownGraceMs` [10,000]: how long shutdown waits for in-flight requests before closing connections.
+ *   Meanwhile every new request, on a new or a kept-alive connection, gets 503 with `connection: close`.
+ * - `headersTimeoutMs` [30,000] and `requestTimeoutMs` [120,000] (since 0.3.0): a request whose headers, or
+ *   whose whole body, have not arrived within them gets 408 and its connection is closed (Node's
+ *   `http.Server` `headersTimeout` and `requestTimeout`); the first must not exceed the second.
+ * - `maxPageBytes` [16 MiB] (since 0.3.0): the most bytes of stored entries one page holds (`Http.Options`).
  * - `idleTimeToLiveMs` [off]: ms without a request before a scheduler passivates (the CLI's default is 300,000).
  * - `otlpUrl` [off]: export traces as OTLP/HTTP JSON to this URL (`Tracing.layerOtlp`).
  * - `signers` [0]: worker threads that sign assignments (`SignerPool`); 0 signs in-line on the main thread.
@@ -89,12 +93,32 @@ export interface NodeConfig {
   readonly blockHeight: number
   readonly gateway: GatewayConfig
   readonly shutdownGraceMs?: number | undefined
+  readonly headersTimeoutMs?: number | undefined
+  readonly requestTimeoutMs?: number | undefined
+  readonly maxPageBytes?: number | undefined
   readonly idleTimeToLiveMs?: number | undefined
   readonly otlpUrl?: string | undefined
   readonly signers?: number | undefined
   readonly identityPaths?: ReadonlyArray<string> | undefined
   readonly cluster?: ClusterNode.RunnerOptions | undefined
 }
+
+/**
+ * Default `NodeConfig.headersTimeoutMs`: 30 s for a request's headers to arrive (Node's default is 60 s).
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const DEFAULT_HEADERS_TIMEOUT_MS = 30_000
+
+/**
+ * Default `NodeConfig.requestTimeoutMs`: 120 s for a whole request, body included, to arrive (a 10 MiB body at
+ * 1 Mbit/s takes about 84 s; Node's default is 300 s).
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 120_000
 
 /**
  * A running node: its wallet address, where it listens (`url`, `host`, `port`, the actual port when 0 was
@@ -185,57 +209,6 @@ export const layerGateway = (config: Pick<NodeConfig, "gateway" | "blockHeight">
     : Gateway.layer({ url: config.gateway.url, fallbackHeight: config.blockHeight }).pipe(
         Layer.provide(FetchHttpClient.layer)
       )
-
-/** The body of requests that arrive while the node shuts down. */
-const SHUTTING_DOWN = JSON.stringify({ error: "The scheduler unit is shutting down" })
-
-/**
- * Drains the server when the scope closes, before `server.close()` waits for its connections: requests still
- * arriving on open keep-alive connections get 503 with `connection: close` (the API's handler is already gone),
- * connections are closed as soon as they are idle, and any still open after `graceMs` are closed.
- */
-const drainOnClose = (server: NodeHttp.Server, graceMs: number) =>
-  Layer.scopedDiscard(
-    Effect.addFinalizer(() =>
-      Effect.sync(() => {
-        server.on("request", (_req: NodeHttp.IncomingMessage, res: NodeHttp.ServerResponse) => {
-          res.writeHead(503, { "content-type": "application/json", connection: "close" }).end(SHUTTING_DOWN)
-        })
-        const idle = setInterval(() => server.closeIdleConnections(), 25).unref()
-        server.once("close", () => clearInterval(idle))
-        setTimeout(() => {
-          clearInterval(idle)
-          server.closeAllConnections()
-        }, graceMs).unref()
-      })
-    )
-  )
-
-/** The Node HTTP server, drained on close (see `drainOnClose`). */
-const layerServer = (config: NodeConfig) =>
-  Layer.unwrapEffect(
-    Effect.sync(() => {
-      const server = NodeHttp.createServer()
-      // errors Node's HTTP parser answers itself (headers or URL over its limit, malformed requests) get the
-      // API's JSON error body and open CORS too, instead of a bare status line
-      server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
-        if (!socket.writable) return socket.destroy()
-        const [status, text] =
-          error.code === "HPE_HEADER_OVERFLOW" ? [431, "Request Header Fields Too Large"] : [400, "Bad Request"]
-        const body = JSON.stringify({
-          error: status === 431 ? "The request's URL or headers are too large" : "Malformed HTTP request"
-        })
-        socket.end(
-          `HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json\r\naccess-control-allow-origin: *\r\n` +
-            `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`
-        )
-      })
-      return Layer.provideMerge(
-        drainOnClose(server, config.shutdownGraceMs ?? 10_000),
-        NodeHttpServer.layer(() => server, { port: config.port, host: config.host })
-      )
-    })
-  )
 
 /**
  * The node as a Layer that serves until its scope closes, also giving its `Wallet` and `HttpServer` (for the
@@ -339,8 +312,20 @@ export const layer = (config: NodeConfig): Layer.Layer<Wallet.Wallet | HttpServe
           )
         )
   // the server is built after, so released before, the registry and the store
-  const http = Http.layer({ bodyLimit: config.bodyLimit, blockHeight: config.blockHeight }).pipe(
-    Layer.provideMerge(layerServer(config))
+  const http = Http.layer({
+    bodyLimit: config.bodyLimit,
+    blockHeight: config.blockHeight,
+    maxPageBytes: config.maxPageBytes
+  }).pipe(
+    Layer.provideMerge(
+      Server.layer({
+        port: config.port,
+        host: config.host,
+        graceMs: config.shutdownGraceMs ?? 10_000,
+        headersTimeoutMs: config.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS,
+        requestTimeoutMs: config.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
+      })
+    )
   )
   return Layer.provideMerge(http, core).pipe(
     Layer.map((context) =>

@@ -24,6 +24,9 @@
  * | `--runner-host` / `--runner-port` | `SU_RUNNER_HOST` / `SU_RUNNER_PORT` | localhost / 34431 |
  * | `--shards` | `SU_SHARDS` | 300 (every runner must agree) |
  * | `--shard-lock-expiration-ms` / `--shard-lock-refresh-ms` | `SU_SHARD_LOCK_EXPIRATION_MS` / `SU_SHARD_LOCK_REFRESH_MS` | 35000 / 10000 |
+ * | `--upload-url` | `SU_UPLOAD_URL` (or the legacy `UPLOAD_NODE_URL`) | — (the ANS-104 bundler: `POST {url}/tx/arweave`) |
+ * | `--public-url` | `SU_PUBLIC_URL` | — (publish this URL as the SU's Scheduler-Location on start, and keep it published; needs `--upload-url`) |
+ * | `--location-ttl` | `SU_LOCATION_TTL` | 3600000 ms (the record's `Time-To-Live`; it is published again every half TTL) |
  *
  * Size: about 449 lines, of which about 284 are code; the rest is the docstrings and `@example`s every
  * export carries. The code alone stays under 300 lines, so the module is kept whole.
@@ -34,6 +37,7 @@ import * as Path from "node:path"
 import { HelpDoc, Options, ValidationError } from "@effect/cli"
 import type { HttpServer } from "@effect/platform"
 import { Config, type ConfigError, Effect, Either, Layer, Schema } from "effect"
+import * as Location from "../network/Location.js"
 import type { Wallet } from "../Wallet.js"
 import { DEFAULT_BODY_LIMIT } from "./Http.js"
 import * as Setting from "./internal/setting.js"
@@ -107,6 +111,28 @@ export const gatewayOf = (value: string): GatewayConfig | undefined => {
 }
 
 /**
+ * The location settings, checked: `--upload-url` an http(s) URL, `--public-url` a bare http(s) origin that
+ * needs `--upload-url`. Gives `NodeConfig`'s `uploadUrl`, `publicUrl` and `locationTtlMs`, or the reason.
+ *
+ * @since 0.3.0
+ * @category utils
+ */
+export const locationOf = (
+  s: Pick<Settings, "uploadUrl" | "publicUrl" | "locationTtl">
+): Either.Either<Pick<NodeConfig, "uploadUrl" | "publicUrl" | "locationTtlMs">, string> => {
+  if (s.uploadUrl !== undefined && gatewayOf(s.uploadUrl)?.kind !== "online") {
+    return Either.left(`--upload-url must be an http(s) URL, got ${s.uploadUrl}`)
+  }
+  if (s.publicUrl === undefined) return Either.right({ uploadUrl: s.uploadUrl, locationTtlMs: s.locationTtl })
+  const origin = Location.originOf(s.publicUrl)
+  if (Either.isLeft(origin)) return Either.left(`--public-url: ${origin.left}`)
+  if (s.uploadUrl === undefined) {
+    return Either.left("--public-url needs --upload-url (SU_UPLOAD_URL): the bundler the record is uploaded to")
+  }
+  return Either.right({ uploadUrl: s.uploadUrl, publicUrl: origin.right, locationTtlMs: s.locationTtl })
+}
+
+/**
  * The stores `--store` accepts.
  *
  * @since 0.1.0
@@ -151,6 +177,9 @@ export interface Settings {
   readonly shards: number
   readonly shardLockExpirationMs: number
   readonly shardLockRefreshMs: number
+  readonly uploadUrl: string | undefined
+  readonly publicUrl: string | undefined
+  readonly locationTtl: number
 }
 
 const Port = Schema.Int.pipe(Schema.between(0, 65535))
@@ -330,6 +359,27 @@ const settings = {
     what: "a positive integer (ms)",
     default: 10_000,
     text: "ms between shard-lock refreshes"
+  }),
+  uploadUrl: Setting.optionalText({
+    flag: "upload-url",
+    env: "SU_UPLOAD_URL",
+    legacyEnv: "UPLOAD_NODE_URL",
+    text: "ANS-104 bundler the SU uploads to (POST {url}/tx/arweave), e.g. https://up.arweave.net"
+  }),
+  publicUrl: Setting.optionalText({
+    flag: "public-url",
+    env: "SU_PUBLIC_URL",
+    text:
+      "This SU's public origin, e.g. https://su.example.com: published as its Scheduler-Location on start and " +
+      "again every half --location-ttl (needs --upload-url)"
+  }),
+  locationTtl: Setting.integer({
+    flag: "location-ttl",
+    env: "SU_LOCATION_TTL",
+    rule: PositiveInt,
+    what: "a positive integer (ms)",
+    default: Location.DEFAULT_TTL_MS,
+    text: "Time-To-Live of the published Scheduler-Location, in ms"
   })
 } satisfies { readonly [K in keyof Settings]: Setting.Setting<Settings[K]> }
 
@@ -341,6 +391,27 @@ const settings = {
  * @category options
  */
 export const serveOptions = Setting.flags(settings)
+
+/**
+ * The flags of `location publish`: `--url` (the origin to publish), `--ttl` (its `Time-To-Live`, ms [3,600,000]),
+ * and `--upload-url`, `--data-dir`, `--wallet` as for `serve`.
+ *
+ * @since 0.3.0
+ * @category options
+ */
+export const publishOptions = {
+  url: Options.text("url").pipe(
+    Options.withDescription("The origin clients reach this SU at, e.g. https://su.example.com (no path)")
+  ),
+  ttl: Options.integer("ttl").pipe(
+    Options.withSchema(PositiveInt),
+    Options.withDefault(Location.DEFAULT_TTL_MS),
+    Options.withDescription("The record's Time-To-Live in ms")
+  ),
+  uploadUrl: serveOptions.uploadUrl,
+  dataDir: serveOptions.dataDir,
+  wallet: serveOptions.wallet
+}
 
 /**
  * The flags of the `wallet` commands: `--data-dir` and `--wallet`, as for `serve`.
@@ -400,6 +471,8 @@ export const resolve = (s: Settings): Either.Either<NodeConfig, ValidationError.
       ValidationError.invalidValue(HelpDoc.p(`--gateway-url must be an http(s) URL or "none", got ${s.gatewayUrl}`))
     )
   }
+  const location = locationOf(s)
+  if (Either.isLeft(location)) return Either.left(ValidationError.invalidValue(HelpDoc.p(location.left)))
   if (s.cluster && store.kind !== "pg") {
     return Either.left(ValidationError.missingValue(HelpDoc.p("--cluster needs --store pg and --pg-url")))
   }
@@ -417,6 +490,7 @@ export const resolve = (s: Settings): Either.Either<NodeConfig, ValidationError.
     otlpUrl: s.otlpUrl,
     signers: s.signers,
     identityPaths: s.identities,
+    ...location.right,
     cluster: s.cluster
       ? {
           runnerHost: s.runnerHost,

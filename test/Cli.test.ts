@@ -65,7 +65,10 @@ describe("Config", () => {
         runnerPort: 34431,
         shards: 300,
         shardLockExpirationMs: 35_000,
-        shardLockRefreshMs: 10_000
+        shardLockRefreshMs: 10_000,
+        uploadUrl: undefined,
+        publicUrl: undefined,
+        locationTtl: 3_600_000
       })
       const env = {
         SU_PORT: "9100",
@@ -88,7 +91,10 @@ describe("Config", () => {
         SU_RUNNER_PORT: "34500",
         SU_SHARDS: "64",
         SU_SHARD_LOCK_EXPIRATION_MS: "9000",
-        SU_SHARD_LOCK_REFRESH_MS: "3000"
+        SU_SHARD_LOCK_REFRESH_MS: "3000",
+        SU_UPLOAD_URL: "http://127.0.0.1:1985",
+        SU_PUBLIC_URL: "https://su.example.com",
+        SU_LOCATION_TTL: "600000"
       }
       const fromEnv = yield* parse([], env)
       expect(fromEnv).toEqual({
@@ -112,7 +118,10 @@ describe("Config", () => {
         runnerPort: 34500,
         shards: 64,
         shardLockExpirationMs: 9_000,
-        shardLockRefreshMs: 3_000
+        shardLockRefreshMs: 3_000,
+        uploadUrl: "http://127.0.0.1:1985",
+        publicUrl: "https://su.example.com",
+        locationTtl: 600_000
       })
       const flags = yield* parse(
         [
@@ -149,6 +158,27 @@ describe("Config", () => {
       expect(Exit.isFailure(yield* Effect.exit(parse([], { SU_STORE: "mysql" })))).toBe(true)
       expect(Exit.isFailure(yield* Effect.exit(parse(["--body-limit", "0"])))).toBe(true)
       expect(Exit.isFailure(yield* Effect.exit(parse([], { SU_GATEWAY_URL: "ftp://x" })))).toBe(true)
+      expect(Exit.isFailure(yield* Effect.exit(parse(["--location-ttl", "0"])))).toBe(true)
+    })
+  )
+
+  it.effect("--upload-url falls back to the legacy UPLOAD_NODE_URL; --public-url needs it and a bare origin", () =>
+    Effect.gen(function* () {
+      expect((yield* parse([], { UPLOAD_NODE_URL: "http://legacy:1984" })).uploadUrl).toBe("http://legacy:1984")
+      const both = { UPLOAD_NODE_URL: "http://legacy:1984", SU_UPLOAD_URL: "http://new:1984" }
+      expect((yield* parse([], both)).uploadUrl).toBe("http://new:1984")
+      expect((yield* parse(["--upload-url", "http://flag:1984"], both)).uploadUrl).toBe("http://flag:1984")
+
+      const settings = yield* parse(["--public-url", "https://su.example.com/", "--upload-url", "http://up:1984"])
+      expect(Either.getOrThrow(Config.resolve(settings))).toMatchObject({
+        publicUrl: "https://su.example.com",
+        uploadUrl: "http://up:1984",
+        locationTtlMs: 3_600_000
+      })
+      const refused = (s: Config.Settings) => Either.flip(Config.resolve(s)).pipe(Either.getOrThrow)
+      expect(JSON.stringify(refused({ ...settings, uploadUrl: undefined }))).toMatch(/--public-url needs --upload-url/)
+      expect(JSON.stringify(refused({ ...settings, publicUrl: "https://su.example.com/su" }))).toMatch(/bare origin/)
+      expect(JSON.stringify(refused({ ...settings, uploadUrl: "ftp://up" }))).toMatch(/--upload-url must be an http/)
     })
   )
 

@@ -81,7 +81,8 @@ export const respond = (
   Effect.gen(function* () {
     const refuse = (detail?: string) =>
       new BadRequest({ error: detail === undefined ? notHosted.error : `${notHosted.error}: ${detail}` })
-    if (Option.isNone(deps.location)) return yield* refuse()
+    // offline (no gateway) or no location service: nothing to look up, answer as before
+    if (Option.isNone(deps.location) || deps.gateway.url === undefined) return yield* refuse()
     const scheduler = notHosted.scheduler ?? (yield* schedulerOf(deps.gateway, notHosted.processId))
     if (scheduler === undefined || deps.addresses.has(scheduler)) return yield* refuse()
     const target = new URL(request.url, "http://placeholder")

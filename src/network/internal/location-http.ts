@@ -10,11 +10,11 @@
  * - The upload is the legacy SU's `POST {UPLOAD_NODE_URL}/tx/arweave` (`servers/su/src/domain/clients/uploader.rs`).
  */
 import * as Crypto from "node:crypto"
-import { createData, type Signer } from "@dha-team/arbundles"
+import { createData } from "@dha-team/arbundles"
 import { HttpClient, HttpClientRequest, HttpClientResponse } from "@effect/platform"
 import { Effect, Schema } from "effect"
-import { signatureData } from "../../internal/signature-data.js"
-import { SIGNATURE_LENGTH, type Wallet } from "../../Wallet.js"
+import { layoutSigner, signatureData } from "../../internal/signature-data.js"
+import type { Wallet } from "../../Wallet.js"
 import * as GatewayHttp from "./gateway-http.js"
 import { attempts, join, type RequestOptions, reasonOf } from "./gateway-http.js"
 
@@ -28,18 +28,6 @@ export const recordTags = (url: string, ttlMs: number): Array<{ name: string; va
   { name: "Variant", value: "ao.TN.1" }
 ]
 
-/** Only `publicKey` and the lengths are read by `createData`; the wallet signs the deep hash itself. */
-const unsigned = (owner: Uint8Array): Signer =>
-  ({
-    publicKey: Buffer.from(owner),
-    signatureType: 1,
-    signatureLength: SIGNATURE_LENGTH,
-    ownerLength: SIGNATURE_LENGTH,
-    sign: () => {
-      throw new Error("unreachable: the record is signed through its signature bytes")
-    }
-  }) as unknown as Signer
-
 /** The signed record: its id and raw ANS-104 bytes. A random anchor makes each record a new item. */
 export const buildRecord = (
   wallet: Wallet["Type"],
@@ -48,7 +36,7 @@ export const buildRecord = (
 ): Effect.Effect<{ readonly id: string; readonly raw: Uint8Array }> =>
   Effect.suspend(() => {
     const anchor = Crypto.randomBytes(32).toString("base64url").slice(0, 32)
-    const item = createData("1984", unsigned(wallet.owner), { tags: recordTags(url, ttlMs), anchor })
+    const item = createData("1984", layoutSigner(wallet.owner), { tags: recordTags(url, ttlMs), anchor })
     const data = signatureData({
       signatureType: 1,
       owner: wallet.owner,

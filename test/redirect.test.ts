@@ -19,6 +19,7 @@ import * as Wallet from "../src/Wallet.js"
 import { type ArweaveDouble, startArweaveDouble } from "./fixtures/arweave/index.js"
 import { messageItem, processItem } from "./fixtures/dataItems.js"
 import { fixtureWallet, post, request, startNode, tempDir } from "./fixtures/node.js"
+import { connectTo, withRouterStub } from "./fixtures/scheduler-utils.js"
 import { clientJwk, walletJwk2 } from "./fixtures/wallet.js"
 
 const double = () =>
@@ -95,6 +96,9 @@ describe("redirects", () => {
       expect(upload?.tags).toContainEqual({ name: "Url", value: a.url })
 
       const processId = yield* spawnOn(ar, a.url, a.address)
+      // the real ao-scheduler-utils finds node A from the record A published on start
+      const located = yield* withRouterStub(async () => (await connectTo(ar.url)).locate(processId))
+      expect(located).toEqual({ url: a.url, address: a.address })
 
       const manual = yield* request(`${b.url}/${processId}?limit=5`, { redirect: "manual" })
       expect(manual.status).toBe(307)

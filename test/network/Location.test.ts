@@ -10,6 +10,7 @@ import * as Location from "../../src/network/Location.js"
 import type * as Wallet from "../../src/Wallet.js"
 import { type ArweaveDouble, startArweaveDouble } from "../fixtures/arweave/index.js"
 import { processItem } from "../fixtures/dataItems.js"
+import { connectTo, withRouterStub } from "../fixtures/scheduler-utils.js"
 import { Wallet2Test, WalletTest } from "../fixtures/wallet.js"
 
 /** A fixed chain start (seconds), so record times are deterministic. */
@@ -31,22 +32,6 @@ const locationOn = (ar: ArweaveDouble, wallet: Layer.Layer<Wallet.Wallet, unknow
 const until = (condition: () => boolean): Effect.Effect<void> =>
   Effect.gen(function* () {
     while (!condition()) yield* Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
-  })
-
-/** Runs `f` with a global `fetch` that answers the hard-coded su-router with 404 (spec §9), then restores it. */
-const withRouterStub = <A>(f: () => Promise<A>): Effect.Effect<A> =>
-  Effect.promise(async () => {
-    const realFetch = globalThis.fetch
-    globalThis.fetch = ((input: string | URL | Request, init?: RequestInit) => {
-      const url = new URL(input instanceof Request ? input.url : String(input))
-      if (url.host === "su-router.ao-testnet.xyz") return Promise.resolve(new Response("Not Found", { status: 404 }))
-      return realFetch(input, init)
-    }) as typeof fetch
-    try {
-      return await f()
-    } finally {
-      globalThis.fetch = realFetch
-    }
   })
 
 describe("Location", () => {
@@ -72,8 +57,7 @@ describe("Location", () => {
       yield* Effect.promise(() => ar.seed(process))
 
       const found = yield* withRouterStub(async () => {
-        const { connect } = await import("@permaweb/ao-scheduler-utils")
-        const su = connect({ GRAPHQL_URL: `${ar.url}/graphql`, cacheSize: 0, followRedirects: false })
+        const su = await connectTo(ar.url)
         return {
           located: await su.locate(process.id),
           hinted: await su.locate(process.id, location.address),

@@ -4,9 +4,10 @@
  * `find_server` do. A request for a process this node does not host fails inside the handlers with `NotHosted`;
  * `settle` turns it into the response:
  *
+ * 0. an offline node (no gateway) or one without a `Location` service never redirects: the original 400;
  * 1. the SU that schedules the process: the `Scheduler` named by the posted Process item, else the `Scheduler`
- *    tag of the process found through the gateway's GraphQL (unknown, offline, or one of this node's own
- *    identities: the original 400; gateway unreachable: 503);
+ *    tag of the process found through the gateway's GraphQL (unknown, or one of this node's own identities: the
+ *    original 400; gateway unreachable: 503);
  * 2. that address's `Scheduler-Location` (`Location.resolve`, cached for its TTL; none or expired: 400;
  *    lookup failure: 503);
  * 3. `307` to `<url><path>?<query>&redirected-by=<this node's address>`.

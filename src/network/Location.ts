@@ -10,6 +10,9 @@
  * than scheduler-utils, which trusts the gateway and never expires a record: `resolve` skips records whose owner
  * is not the address asked for, and refuses a record older than its own `Time-To-Live`.
  *
+ * Size: about 415 lines, of which about 205 are code; the rest is the docstrings and `@example`s every
+ * export carries. The code alone stays under 300 lines, so the module is kept whole.
+ *
  * @since 0.3.0
  */
 import * as Crypto from "node:crypto"
@@ -142,7 +145,7 @@ export type ResolveError = LocationNotFound | LocationExpired | LookupUnavailabl
  * - `publish(url, ttlMs?)`: signs and uploads a record saying this SU is at `url` (a bare http(s) origin) for
  *   `ttlMs` ms [`DEFAULT_TTL_MS`]; `InvalidLocation` or `PublishFailed`.
  * - `resolve(address)`: the location of the SU with that address, from its latest valid record, cached until the
- *   record expires; `LocationNotFound`, `LocationExpired` or `LookupUnavailable`.
+ *   record expires (at most 1,000 addresses, the oldest evicted first); `LocationNotFound`, `LocationExpired` or `LookupUnavailable`.
  *
  * @since 0.3.0
  * @category services
@@ -182,6 +185,9 @@ export interface Options {
  * @category constants
  */
 export const DEFAULT_TTL_MS = 3_600_000
+
+/** How many resolved locations `resolve` keeps (scheduler-utils keeps 100). */
+const CACHE_SIZE = 1_000
 
 /**
  * `url` as a record carries it: its origin, when `url` is a bare http(s) origin (a trailing `/` is allowed);
@@ -314,6 +320,8 @@ export const make = (options: Options): Effect.Effect<Location["Type"], never, H
         if (cached !== undefined && cached.expiresAt > now) return cached
         cache.delete(address)
         const found = yield* lookup(gatewayUrl, address)
+        // bounded: the oldest entry goes first (a Map iterates in insertion order)
+        if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value as string)
         cache.set(address, found)
         return found
       })

@@ -28,7 +28,7 @@
  * | `--public-url` | `SU_PUBLIC_URL` | — (publish this URL as the SU's Scheduler-Location on start, and keep it published; needs `--upload-url`) |
  * | `--location-ttl` | `SU_LOCATION_TTL` | 3600000 ms (the record's `Time-To-Live`; it is published again every half TTL) |
  *
- * Size: about 449 lines, of which about 284 are code; the rest is the docstrings and `@example`s every
+ * Size: about 486 lines, of which about 298 are code; the rest is the docstrings and `@example`s every
  * export carries. The code alone stays under 300 lines, so the module is kept whole.
  *
  * @since 0.1.0
@@ -37,11 +37,12 @@ import * as Path from "node:path"
 import { HelpDoc, Options, ValidationError } from "@effect/cli"
 import type { HttpServer } from "@effect/platform"
 import { Config, type ConfigError, Effect, Either, Layer, Schema } from "effect"
-import * as Location from "../network/Location.js"
+
 import type { Wallet } from "../Wallet.js"
 import { DEFAULT_BODY_LIMIT } from "./Http.js"
+import * as NetworkSettings from "./internal/network-settings.js"
 import * as Setting from "./internal/setting.js"
-import type { GatewayConfig, NodeConfig, StartError, StoreConfig } from "./Node.js"
+import type { NodeConfig, StartError, StoreConfig } from "./Node.js"
 import * as Node from "./Node.js"
 
 /**
@@ -91,7 +92,7 @@ export const DEFAULT_GATEWAY_URL = "https://arweave.net"
  * @since 0.2.0
  * @category constants
  */
-export const OFFLINE = "none"
+export const OFFLINE = NetworkSettings.OFFLINE
 
 /**
  * The `GatewayConfig` of a `--gateway-url` value: `none` is offline; an http(s) URL is online; anything else is
@@ -100,15 +101,7 @@ export const OFFLINE = "none"
  * @since 0.2.0
  * @category utils
  */
-export const gatewayOf = (value: string): GatewayConfig | undefined => {
-  if (value === OFFLINE) return { kind: "offline" }
-  try {
-    const url = new URL(value)
-    return url.protocol === "http:" || url.protocol === "https:" ? { kind: "online", url: value } : undefined
-  } catch {
-    return undefined
-  }
-}
+export const gatewayOf = NetworkSettings.gatewayOf
 
 /**
  * The location settings, checked: `--upload-url` an http(s) URL, `--public-url` a bare http(s) origin that
@@ -117,20 +110,7 @@ export const gatewayOf = (value: string): GatewayConfig | undefined => {
  * @since 0.3.0
  * @category utils
  */
-export const locationOf = (
-  s: Pick<Settings, "uploadUrl" | "publicUrl" | "locationTtl">
-): Either.Either<Pick<NodeConfig, "uploadUrl" | "publicUrl" | "locationTtlMs">, string> => {
-  if (s.uploadUrl !== undefined && gatewayOf(s.uploadUrl)?.kind !== "online") {
-    return Either.left(`--upload-url must be an http(s) URL, got ${s.uploadUrl}`)
-  }
-  if (s.publicUrl === undefined) return Either.right({ uploadUrl: s.uploadUrl, locationTtlMs: s.locationTtl })
-  const origin = Location.originOf(s.publicUrl)
-  if (Either.isLeft(origin)) return Either.left(`--public-url: ${origin.left}`)
-  if (s.uploadUrl === undefined) {
-    return Either.left("--public-url needs --upload-url (SU_UPLOAD_URL): the bundler the record is uploaded to")
-  }
-  return Either.right({ uploadUrl: s.uploadUrl, publicUrl: origin.right, locationTtlMs: s.locationTtl })
-}
+export const locationOf = NetworkSettings.locationOf
 
 /**
  * The stores `--store` accepts.
@@ -366,21 +346,8 @@ const settings = {
     legacyEnv: "UPLOAD_NODE_URL",
     text: "ANS-104 bundler the SU uploads to (POST {url}/tx/arweave), e.g. https://up.arweave.net"
   }),
-  publicUrl: Setting.optionalText({
-    flag: "public-url",
-    env: "SU_PUBLIC_URL",
-    text:
-      "This SU's public origin, e.g. https://su.example.com: published as its Scheduler-Location on start and " +
-      "again every half --location-ttl (needs --upload-url)"
-  }),
-  locationTtl: Setting.integer({
-    flag: "location-ttl",
-    env: "SU_LOCATION_TTL",
-    rule: PositiveInt,
-    what: "a positive integer (ms)",
-    default: Location.DEFAULT_TTL_MS,
-    text: "Time-To-Live of the published Scheduler-Location, in ms"
-  })
+  publicUrl: NetworkSettings.publicUrl,
+  locationTtl: NetworkSettings.locationTtl
 } satisfies { readonly [K in keyof Settings]: Setting.Setting<Settings[K]> }
 
 /**
@@ -400,14 +367,7 @@ export const serveOptions = Setting.flags(settings)
  * @category options
  */
 export const publishOptions = {
-  url: Options.text("url").pipe(
-    Options.withDescription("The origin clients reach this SU at, e.g. https://su.example.com (no path)")
-  ),
-  ttl: Options.integer("ttl").pipe(
-    Options.withSchema(PositiveInt),
-    Options.withDefault(Location.DEFAULT_TTL_MS),
-    Options.withDescription("The record's Time-To-Live in ms")
-  ),
+  ...NetworkSettings.publishFlags,
   uploadUrl: serveOptions.uploadUrl,
   dataDir: serveOptions.dataDir,
   wallet: serveOptions.wallet

@@ -8,7 +8,7 @@
  * `find(p, true)` starts the scheduler of a process hosted here, which assigns the next nonce; reads come from
  * the `AssignmentStore`, the durable record, with bounded `range` reads.
  *
- * Size: about 324 lines, of which about 203 are code; the rest is the docstrings and `@example`s every
+ * Size: about 358 lines, of which about 226 are code; the rest is the docstrings and `@example`s every
  * export carries. The code alone stays under 300 lines, so the module is kept whole.
  *
  * @since 0.1.0
@@ -104,7 +104,8 @@ const handlers = (options: Options) => {
       location: yield* Effect.serviceOption(Location.Location),
       addresses: new Set((yield* registry.getWallets()).map((w) => w.address)),
       address: wallet.address,
-      publicUrl: options.publicUrl
+      publicUrl: options.publicUrl,
+      known: new Map()
     }
     const settle = (request: HttpServerRequest.HttpServerRequest) => Redirect.settle(redirects, request)
     return { registry, store, gateway, address: wallet.address, requireHosted, settle }

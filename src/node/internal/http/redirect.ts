@@ -46,6 +46,8 @@ export interface Deps {
   readonly address: string
   /** The node's published URL (`--public-url`), to refuse a redirect to itself. */
   readonly publicUrl?: string | undefined
+  /** Processes' `Scheduler` tags already looked up (a tag never changes): at most 10,000, the oldest out first. */
+  readonly known: Map<string, string>
 }
 
 const loop = (error: string) => HttpServerResponse.unsafeJson({ error }, { status: 508 })
@@ -59,13 +61,18 @@ const hostOf = (url: string): string | undefined => {
   }
 }
 
+/** How many processes' `Scheduler` tags `Deps.known` keeps. */
+const KNOWN_SIZE = 10_000
+
 /** The address that schedules `processId`, from its `Scheduler` tag on the gateway; undefined when unknown. */
-const schedulerOf = (
-  gateway: Gateway.Gateway["Type"],
-  processId: string
-): Effect.Effect<string | undefined, Unavailable> =>
+const schedulerOf = ({ gateway, known }: Deps, processId: string): Effect.Effect<string | undefined, Unavailable> =>
   gateway.transaction(processId).pipe(
     Effect.map((tx) => DataItem.tagValue(tx, "Scheduler")),
+    Effect.tap((scheduler) => {
+      if (scheduler === undefined) return
+      if (known.size >= KNOWN_SIZE) known.delete(known.keys().next().value as string)
+      known.set(processId, scheduler)
+    }),
     Effect.catchTags({
       TransactionNotFound: () => Effect.succeed(undefined),
       GatewayOffline: () => Effect.succeed(undefined),
@@ -84,7 +91,8 @@ export const respond = (
       new BadRequest({ error: detail === undefined ? notHosted.error : `${notHosted.error}: ${detail}` })
     // offline (no gateway) or no location service: nothing to look up, answer as before
     if (Option.isNone(deps.location) || deps.gateway.url === undefined) return yield* refuse()
-    const scheduler = notHosted.scheduler ?? (yield* schedulerOf(deps.gateway, notHosted.processId))
+    const scheduler =
+      notHosted.scheduler ?? deps.known.get(notHosted.processId) ?? (yield* schedulerOf(deps, notHosted.processId))
     if (scheduler === undefined || deps.addresses.has(scheduler)) return yield* refuse()
     const target = new URL(request.url, "http://placeholder")
     const from = target.searchParams.get(REDIRECTED_BY)

@@ -3,11 +3,13 @@
  * record is found by `locate`, `validate` and `raw`; `resolve` reads it back, caches it for its TTL, skips a
  * record of another wallet and refuses an expired one; every fault is a typed error. Time is the `TestClock`.
  */
+import * as NodeHttp from "node:http"
+import type { AddressInfo } from "node:net"
 import { FetchHttpClient } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Layer, TestClock } from "effect"
 import * as Location from "../../src/network/Location.js"
-import type * as Wallet from "../../src/Wallet.js"
+import * as Wallet from "../../src/Wallet.js"
 import { type ArweaveDouble, startArweaveDouble } from "../fixtures/arweave/index.js"
 import { processItem } from "../fixtures/dataItems.js"
 import { connectTo, withRouterStub } from "../fixtures/scheduler-utils.js"
@@ -123,6 +125,55 @@ describe("Location", () => {
           expiredAt: (block?.timestamp ?? 0) * 1000 + 3_600_000
         })
       )
+    })
+  )
+
+  it.scoped("resolve skips a record the gateway says is another wallet's, or whose owner key is not the address", () =>
+    Effect.gen(function* () {
+      const wallet = yield* Effect.provide(Wallet.Wallet, WalletTest)
+      const other = yield* Effect.orDie(Effect.provide(Wallet.Wallet, Wallet2Test))
+      const record = (address: string, key: string, url: string) => ({
+        node: {
+          id: "x".repeat(43),
+          owner: { address, key },
+          tags: [
+            { name: "Url", value: url },
+            { name: "Time-To-Live", value: "3600000" }
+          ],
+          block: null
+        }
+      })
+      const key = (w: Wallet.Wallet["Type"]) => Buffer.from(w.owner).toString("base64url")
+      // a lying gateway: the first edge is another wallet's, the second claims this address with another key
+      const edges = [
+        record(other.address, key(other), "http://127.0.0.1:9666"),
+        record(wallet.address, key(other), "http://127.0.0.1:9667"),
+        record(wallet.address, key(wallet), "http://127.0.0.1:9001")
+      ]
+      const server = yield* Effect.acquireRelease(
+        Effect.promise(
+          () =>
+            new Promise<NodeHttp.Server>((resolve) => {
+              const s = NodeHttp.createServer((_req, res) => {
+                res.writeHead(200, { "content-type": "application/json" })
+                res.end(JSON.stringify({ data: { transactions: { edges } } }))
+              })
+              s.listen(0, "127.0.0.1", () => resolve(s))
+            })
+        ),
+        (s) => Effect.promise(() => new Promise<void>((resolve) => s.close(() => resolve())))
+      )
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+      const location = yield* Location.make({ gatewayUrl: url, retries: 0 }).pipe(
+        Effect.provide(Layer.merge(FetchHttpClient.layer, WalletTest))
+      )
+      expect(yield* location.resolve(wallet.address)).toMatchObject({ url: "http://127.0.0.1:9001" })
+      edges.pop() // only the two false records are left
+      const fresh = yield* Location.make({ gatewayUrl: url, retries: 0 }).pipe(
+        Effect.provide(Layer.merge(FetchHttpClient.layer, WalletTest))
+      )
+      const none = yield* Effect.flip(fresh.resolve(wallet.address))
+      expect(none).toMatchObject({ _tag: "LocationNotFound", address: wallet.address })
     })
   )
 

@@ -110,7 +110,9 @@ describe("redirects", () => {
       for (const path of [
         `/processes/${processId}`,
         `/${processId}/latest`,
-        `/~scheduler@1.0/slot?target=${processId}`
+        `/timestamp?process-id=${processId}`,
+        `/~scheduler@1.0/slot?target=${processId}`,
+        `/~scheduler@1.0/schedule?target=${processId}`
       ]) {
         const res = yield* request(`${b.url}${path}`, { redirect: "manual" })
         expect([path, res.status]).toEqual([path, 307])
@@ -172,8 +174,11 @@ describe("redirects", () => {
       const none = yield* request(`${b.url}/${unlocated.id}`, { redirect: "manual" })
       expect(none.status).toBe(400)
       expect(none.json.error).toMatch(/No Scheduler-Location/)
-      const unknown = yield* request(`${b.url}/${Buffer.alloc(32, 9).toString("base64url")}`, { redirect: "manual" })
+      const unknownId = Buffer.alloc(32, 9).toString("base64url")
+      const unknown = yield* request(`${b.url}/${unknownId}`, { redirect: "manual" })
       expect([unknown.status, unknown.json.error]).toEqual([400, "Message or Process not found"])
+      // /timestamp answers the time whatever the process, unless it redirects
+      expect((yield* request(`${b.url}/timestamp?process-id=${unknownId}`)).status).toBe(200)
 
       // the gateway cannot answer: retry later
       ar.faults.status5xx("graphql", 503)

@@ -8,7 +8,7 @@
  * `find(p, true)` starts the scheduler of a process hosted here, which assigns the next nonce; reads come from
  * the `AssignmentStore`, the durable record, with bounded `range` reads.
  *
- * Size: about 358 lines, of which about 226 are code; the rest is the docstrings and `@example`s every
+ * Size: about 368 lines, of which about 236 are code; the rest is the docstrings and `@example`s every
  * export carries. The code alone stays under 300 lines, so the module is kept whole.
  *
  * @since 0.1.0
@@ -148,11 +148,22 @@ const handlers = (options: Options) => {
             return yield* Ingest.postDataItem(registry, body)
           }).pipe(settle(request))
         )
-        .handle("timestamp", () =>
-          Effect.map(Clock.currentTimeMillis, (now) => ({
-            timestamp: String(now),
-            block_height: padBlockHeight(gateway.current().height)
-          }))
+        .handle("timestamp", ({ request, urlParams }) =>
+          Effect.gen(function* () {
+            const answer = Effect.map(Clock.currentTimeMillis, (now) => ({
+              timestamp: String(now),
+              block_height: padBlockHeight(gateway.current().height)
+            }))
+            // a process another SU schedules is redirected, as the legacy router does; otherwise the time is
+            // answered whatever the process (as the legacy SU does)
+            const processId = urlParams["process-id"]
+            if (processId === undefined || Option.isSome(yield* fromStore(store.getProcess(processId))))
+              return yield* answer
+            return yield* Effect.fail(notHere(processId, `Process ${processId}`)).pipe(
+              settle(request),
+              Effect.orElse(() => answer)
+            )
+          }).pipe(settle(request))
         )
         .handle("process", ({ path, request }) =>
           Effect.gen(function* () {

@@ -47,17 +47,20 @@ const until = (condition: () => boolean): Effect.Effect<void> =>
     while (!condition()) yield* Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
   })
 
-/** Node A (the fixture wallet, publishing its URL) and node B (wallet 2), both online on the double. */
-const twoNodes = (ar: ArweaveDouble) =>
+/**
+ * Node A (the fixture wallet, plus the identities in `identityPaths`, publishing its URL for each) and node B
+ * (wallet 2), both online on the double.
+ */
+const twoNodes = (ar: ArweaveDouble, identityPaths: ReadonlyArray<string> = []) =>
   Effect.gen(function* () {
     const port = yield* freePort
     const online = { gateway: { kind: "online" as const, url: ar.url }, uploadUrl: ar.url }
-    const a = yield* startNode({ ...online, port, publicUrl: `http://127.0.0.1:${port}` })
+    const a = yield* startNode({ ...online, port, publicUrl: `http://127.0.0.1:${port}`, identityPaths })
     const dirB = yield* tempDir()
     const walletB = Path.join(dirB, "wallet.json")
     Fs.writeFileSync(walletB, JSON.stringify(walletJwk2))
     const b = yield* startNode({ ...online, dataDir: dirB, walletPath: walletB })
-    yield* until(() => ar.uploads.length === 1) // A's record, published on start
+    yield* until(() => ar.uploads.length === 1 + identityPaths.length) // A's records, published on start
     return { a, b }
   })
 
@@ -91,9 +94,14 @@ describe("redirects", () => {
   it.scopedLive("B answers GETs and POSTs for A's process with a 307 to A; fetch follows and gets A's data", () =>
     Effect.gen(function* () {
       const ar = yield* double()
-      const { a, b } = yield* twoNodes(ar)
-      const upload = ar.items.get(ar.uploads[0]?.id ?? "")
-      expect(upload?.tags).toContainEqual({ name: "Url", value: a.url })
+      const identityDir = yield* tempDir()
+      const identityPath = Path.join(identityDir, "identity.json")
+      Fs.writeFileSync(identityPath, JSON.stringify(clientJwk))
+      const { a, b } = yield* twoNodes(ar, [identityPath])
+      const records = ar.uploads.map((u) => ar.items.get(u.id))
+      const identity = Wallet.ownerToAddress(Buffer.from(clientJwk.n, "base64url"))
+      expect(new Set(records.map((r) => r?.address))).toEqual(new Set([a.address, identity]))
+      for (const record of records) expect(record?.tags).toContainEqual({ name: "Url", value: a.url })
 
       const processId = yield* spawnOn(ar, a.url, a.address)
       // the real ao-scheduler-utils finds node A from the record A published on start
@@ -146,6 +154,10 @@ describe("redirects", () => {
       const spawned = yield* postFollowing(b.url, process.getRaw())
       expect([spawned.status, spawned.json.id]).toEqual([200, process.id])
       expect((yield* request(`${a.url}/processes/${process.id}`)).status).toBe(200)
+      // and one naming A's further identity, which A published too
+      const forIdentity = yield* spawnOn(ar, a.url, identity)
+      const viaB = yield* request(`${b.url}/${forIdentity}`, { redirect: "manual" })
+      expect(viaB.headers.get("location")).toBe(`${a.url}/${forIdentity}?redirected-by=${b.address}`)
     })
   )
 

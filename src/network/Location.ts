@@ -142,8 +142,9 @@ export type ResolveError = LocationNotFound | LocationExpired | LookupUnavailabl
  * The location service.
  *
  * - `address`: the node wallet's address, which signs the records.
- * - `publish(url, ttlMs?)`: signs and uploads a record saying this SU is at `url` (a bare http(s) origin) for
- *   `ttlMs` ms [`DEFAULT_TTL_MS`]; `InvalidLocation` or `PublishFailed`.
+ * - `publish(url, ttlMs?, wallet?)`: signs (with `wallet`, by default the node's) and uploads a record saying
+ *   that address's SU is at `url` (a bare http(s) origin) for `ttlMs` ms [`DEFAULT_TTL_MS`]; `InvalidLocation` or
+ *   `PublishFailed`. A node hosting processes for further identities publishes one record per identity.
  * - `resolve(address)`: the location of the SU with that address, from its latest valid record, cached until the
  *   record expires (at most 1,000 addresses, the oldest evicted first); `LocationNotFound`, `LocationExpired` or `LookupUnavailable`.
  *
@@ -154,7 +155,11 @@ export class Location extends Context.Tag("effect-scheduler-registry/Location")<
   Location,
   {
     readonly address: string
-    readonly publish: (url: string, ttlMs?: number) => Effect.Effect<Published, InvalidLocation | PublishFailed>
+    readonly publish: (
+      url: string,
+      ttlMs?: number,
+      wallet?: Wallet["Type"]
+    ) => Effect.Effect<Published, InvalidLocation | PublishFailed>
     readonly resolve: (address: string) => Effect.Effect<SchedulerLocation, ResolveError>
   }
 >() {}
@@ -264,7 +269,8 @@ export const make = (options: Options): Effect.Effect<Location["Type"], never, H
 
     const publish = (
       url: string,
-      ttlMs: number = DEFAULT_TTL_MS
+      ttlMs: number = DEFAULT_TTL_MS,
+      signer: Wallet["Type"] = wallet
     ): Effect.Effect<Published, InvalidLocation | PublishFailed> =>
       Effect.gen(function* () {
         const origin = originOf(url)
@@ -276,11 +282,11 @@ export const make = (options: Options): Effect.Effect<Location["Type"], never, H
         if (uploadUrl === undefined) {
           return yield* new PublishFailed({ reason: "no bundler is configured (--upload-url, SU_UPLOAD_URL)" })
         }
-        const record = yield* Http.buildRecord(wallet, origin.right, ttlMs)
+        const record = yield* Http.buildRecord(signer, origin.right, ttlMs)
         yield* Http.upload(client, uploadUrl, record, request).pipe(
           Effect.mapError((reason) => new PublishFailed({ url: uploadUrl, reason }))
         )
-        return { id: record.id, url: origin.right, ttlMs, address: wallet.address }
+        return { id: record.id, url: origin.right, ttlMs, address: signer.address }
       })
 
     const lookup = (gatewayUrl: string, address: string): Effect.Effect<SchedulerLocation, ResolveError> =>
@@ -332,6 +338,7 @@ export const make = (options: Options): Effect.Effect<Location["Type"], never, H
 /**
  * Publishes `url` now and keeps it published: a fiber of the scope publishes again every half TTL, and after a
  * failure (logged as a warning) retries every `retryMs` [60,000 ms, at most the half TTL] until one succeeds.
+ * Signed by `wallet`, by default the node's.
  * Fails at once with `InvalidLocation` for a bad URL or TTL; upload failures never fail it.
  *
  * @example
@@ -354,6 +361,7 @@ export const keepPublished = (options: {
   readonly url: string
   readonly ttlMs?: number | undefined
   readonly retryMs?: number | undefined
+  readonly wallet?: Wallet["Type"] | undefined
 }): Effect.Effect<void, InvalidLocation, Location | Scope.Scope> =>
   Effect.gen(function* () {
     const location = yield* Location
@@ -365,7 +373,7 @@ export const keepPublished = (options: {
     }
     const half = Math.max(1, Math.floor(ttlMs / 2))
     const retry = Math.min(options.retryMs ?? 60_000, half)
-    const once = location.publish(origin.right, ttlMs).pipe(
+    const once = location.publish(origin.right, ttlMs, options.wallet).pipe(
       Effect.tap((p) => Effect.logInfo(`published Scheduler-Location ${p.id}: ${p.url} for ${p.ttlMs} ms`)),
       Effect.as(half),
       Effect.catchAll((error) => Effect.as(Effect.logWarning(`${error.message}; retrying in ${retry} ms`), retry))

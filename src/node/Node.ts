@@ -76,8 +76,9 @@ export type GatewayConfig = { readonly kind: "online"; readonly url: string } | 
  * - `cluster` [off]: run as one runner of a scheduler cluster (`ClusterNode.layerClusterNode`); needs a `pg`
  *   store, whose database also holds the shard locks.
  * - `uploadUrl` [none] (since 0.3.0): the ANS-104 bundler the Scheduler-Location is uploaded to.
- * - `publicUrl` [none] (since 0.3.0): this SU's public origin, published as its Scheduler-Location on start and
- *   every half `locationTtlMs` [3,600,000 ms] (`Location.keepPublished`); needs `uploadUrl`. A request for a
+ * - `publicUrl` [none] (since 0.3.0): this SU's public origin, published as the Scheduler-Location of each of its
+ *   identities on start and every half `locationTtlMs` [3,600,000 ms] (`Location.keepPublished`); needs
+ *   `uploadUrl`. A request for a
  *   process another SU schedules is redirected (307) to that SU's published location whenever the gateway is
  *   online; a redirect back to `publicUrl` is a loop (508).
  *
@@ -355,10 +356,19 @@ export const layer = (config: NodeConfig): Layer.Layer<Wallet.Wallet | HttpServe
     gatewayUrl: config.gateway.kind === "online" ? config.gateway.url : undefined,
     uploadUrl: config.uploadUrl
   }).pipe(Layer.provide(FetchHttpClient.layer))
+  // one record per identity: processes name any of them in their Scheduler tag
   const publishing =
     publicUrl === undefined
       ? Layer.empty
-      : Layer.scopedDiscard(Location.keepPublished({ url: publicUrl, ttlMs: config.locationTtlMs }))
+      : Layer.scopedDiscard(
+          Effect.flatMap(SchedulerRegistry.SchedulerRegistry, (registry) =>
+            Effect.flatMap(registry.getWallets(), (wallets) =>
+              Effect.forEach(wallets, (wallet) =>
+                Location.keepPublished({ url: publicUrl, ttlMs: config.locationTtlMs, wallet })
+              )
+            )
+          )
+        )
   const http = Http.layer({ bodyLimit: config.bodyLimit, blockHeight: config.blockHeight, publicUrl }).pipe(
     Layer.provideMerge(layerServer(config)),
     Layer.merge(publishing),

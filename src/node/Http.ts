@@ -72,7 +72,7 @@ export const OPENAPI_PATH = "/openapi.json"
  *   `Gateway`, its current block is reported, and `POST /?process-id&assign` verifies through it.
  * - `publicUrl`: the URL this node publishes as its Scheduler-Location (`--public-url`); a redirect to it is a
  *   loop (508). With a `Location` in the context, a request for a process another SU schedules gets a 307 to
- *   that SU (see docs/http.md, "Redirects"); without one it gets 400.
+ *   that SU (see docs/http.md, "Location and redirects"); without one it gets 400.
  *
  * @since 0.1.0
  * @category options

@@ -78,9 +78,8 @@ export type GatewayConfig = { readonly kind: "online"; readonly url: string } | 
  * - `uploadUrl` [none] (since 0.3.0): the ANS-104 bundler the Scheduler-Location is uploaded to.
  * - `publicUrl` [none] (since 0.3.0): this SU's public origin, published as the Scheduler-Location of each of its
  *   identities on start and every half `locationTtlMs` [3,600,000 ms] (`Location.keepPublished`); needs
- *   `uploadUrl`. A request for a
- *   process another SU schedules is redirected (307) to that SU's published location whenever the gateway is
- *   online; a redirect back to `publicUrl` is a loop (508).
+ *   `uploadUrl`. A request for a process another SU schedules is redirected (307) to that SU's published location
+ *   whenever the gateway is online; a redirect back to `publicUrl` is a loop (508).
  *
  * @since 0.1.0
  * @category models

@@ -67,7 +67,10 @@ describe("Config", () => {
         maxPageBytes: 16 * 1024 * 1024,
         headersTimeout: 30_000,
         requestTimeout: 120_000,
-        logFormat: "pretty"
+        logFormat: "pretty",
+        uploadUrl: undefined,
+        publicUrl: undefined,
+        locationTtl: 3_600_000
       })
       const env = {
         SU_PORT: "9100",
@@ -94,7 +97,10 @@ describe("Config", () => {
         SU_MAX_PAGE_BYTES: "1048576",
         SU_HEADERS_TIMEOUT: "5000",
         SU_REQUEST_TIMEOUT: "60000",
-        SU_LOG_FORMAT: "json"
+        SU_LOG_FORMAT: "json",
+        SU_UPLOAD_URL: "http://127.0.0.1:1985",
+        SU_PUBLIC_URL: "https://su.example.com",
+        SU_LOCATION_TTL: "600000"
       }
       const fromEnv = yield* parse([], env)
       expect(fromEnv).toEqual({
@@ -122,7 +128,10 @@ describe("Config", () => {
         maxPageBytes: 1_048_576,
         headersTimeout: 5_000,
         requestTimeout: 60_000,
-        logFormat: "json"
+        logFormat: "json",
+        uploadUrl: "http://127.0.0.1:1985",
+        publicUrl: "https://su.example.com",
+        locationTtl: 600_000
       })
       const flags = yield* parse(
         [
@@ -162,6 +171,27 @@ describe("Config", () => {
       expect(Exit.isFailure(yield* Effect.exit(parse(["--max-page-bytes", "0"])))).toBe(true)
       expect(Exit.isFailure(yield* Effect.exit(parse([], { SU_LOG_FORMAT: "xml" })))).toBe(true)
       expect(Exit.isFailure(yield* Effect.exit(parse(["--request-timeout", "-1"])))).toBe(true)
+      expect(Exit.isFailure(yield* Effect.exit(parse(["--location-ttl", "0"])))).toBe(true)
+    })
+  )
+
+  it.effect("--upload-url falls back to the legacy UPLOAD_NODE_URL; --public-url needs it and a bare origin", () =>
+    Effect.gen(function* () {
+      expect((yield* parse([], { UPLOAD_NODE_URL: "http://legacy:1984" })).uploadUrl).toBe("http://legacy:1984")
+      const both = { UPLOAD_NODE_URL: "http://legacy:1984", SU_UPLOAD_URL: "http://new:1984" }
+      expect((yield* parse([], both)).uploadUrl).toBe("http://new:1984")
+      expect((yield* parse(["--upload-url", "http://flag:1984"], both)).uploadUrl).toBe("http://flag:1984")
+
+      const settings = yield* parse(["--public-url", "https://su.example.com/", "--upload-url", "http://up:1984"])
+      expect(Either.getOrThrow(Config.resolve(settings))).toMatchObject({
+        publicUrl: "https://su.example.com",
+        uploadUrl: "http://up:1984",
+        locationTtlMs: 3_600_000
+      })
+      const refused = (s: Config.Settings) => Either.flip(Config.resolve(s)).pipe(Either.getOrThrow)
+      expect(JSON.stringify(refused({ ...settings, uploadUrl: undefined }))).toMatch(/--public-url needs --upload-url/)
+      expect(JSON.stringify(refused({ ...settings, publicUrl: "https://su.example.com/su" }))).toMatch(/bare origin/)
+      expect(JSON.stringify(refused({ ...settings, uploadUrl: "ftp://up" }))).toMatch(/--upload-url must be an http/)
     })
   )
 

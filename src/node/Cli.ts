@@ -1,6 +1,7 @@
 /**
  * The `su` command line (`@effect/cli`): `serve` (the default) runs a node; `wallet create` and
- * `wallet address` manage its key file. `--help` and `--version` work on every command.
+ * `wallet address` manage its key file; `location publish` uploads its Scheduler-Location record. `--help` and
+ * `--version` work on every command.
  *
  * Mirrors the legacy ao SU binary (`./su su <port>`) with the settings of `Config.ts` (flags, `SU_*`
  * environment variables, defaults).
@@ -11,7 +12,10 @@ import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import { Command } from "@effect/cli"
+import { FetchHttpClient } from "@effect/platform"
 import { Console, Effect, Logger } from "effect"
+import { WalletError } from "../errors.js"
+import * as Location from "../network/Location.js"
 import * as Wallet from "../Wallet.js"
 import * as Config from "./Config.js"
 import * as Node from "./Node.js"
@@ -111,6 +115,60 @@ export const wallet = Command.make("wallet").pipe(
   Command.withSubcommands([walletCreate, walletAddress])
 )
 
+/** The wallet file of `settings`, which must exist: publishing never creates a key. */
+const existingWallet = (settings: Pick<Config.Settings, "dataDir" | "wallet">) =>
+  Effect.gen(function* () {
+    const path = Path.resolve(Config.walletPath(settings))
+    if (!Fs.existsSync(path)) {
+      return yield* new WalletError({ path, reason: "no such file (create one with `su wallet create`)" })
+    }
+    const { jwk } = yield* Wallet.loadOrCreate(path)
+    return yield* Wallet.make(jwk, path)
+  })
+
+/**
+ * `location publish --url … [--ttl …]`: signs the Scheduler-Location record with the node's wallet (which must
+ * exist) and uploads it to `--upload-url`, without starting the server; prints the record's id. Fails with
+ * `WalletError`, `InvalidLocation` or `PublishFailed`.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const locationPublish = Command.make("publish", Config.publishOptions, (settings) =>
+  Effect.gen(function* () {
+    const wallet = yield* existingWallet(settings)
+    const location = yield* Location.make({ uploadUrl: settings.uploadUrl }).pipe(
+      Effect.provideService(Wallet.Wallet, wallet),
+      Effect.provide(FetchHttpClient.layer)
+    )
+    const published = yield* location.publish(settings.url, settings.ttl)
+    yield* Console.log(
+      `published ${published.id}\naddress   ${published.address}\nurl       ${published.url}\nttl       ${published.ttlMs} ms`
+    )
+  }).pipe(
+    // one readable line and exit code 1, not an error dump
+    Effect.catchAll((error) =>
+      Effect.zipRight(
+        Console.error(`su location publish: ${error.message}`),
+        Effect.sync(() => {
+          process.exitCode = 1
+        })
+      )
+    )
+  )
+).pipe(Command.withDescription("Sign and upload this SU's Scheduler-Location record (the server is not started)"))
+
+/**
+ * `location`: the Scheduler-Location subcommands.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const location = Command.make("location").pipe(
+  Command.withDescription("Publish where clients find this SU (its Scheduler-Location record)"),
+  Command.withSubcommands([locationPublish])
+)
+
 /**
  * The root command `su`: without a subcommand it serves, with `serve`'s flags.
  *
@@ -119,7 +177,7 @@ export const wallet = Command.make("wallet").pipe(
  */
 export const root = Command.make("su", Config.serveOptions, serveHandler).pipe(
   Command.withDescription("effect-scheduler-registry: an AO Scheduler Unit (legacy ao SU API, ao.TN.1)"),
-  Command.withSubcommands([serve, wallet])
+  Command.withSubcommands([serve, wallet, location])
 )
 
 /**

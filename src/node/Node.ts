@@ -8,7 +8,7 @@
  * are closed), then the registry interrupts its schedulers (each finishes the assignment it is writing), then
  * the store closes.
  *
- * Size: about 385 lines, of which about 194 are code; the rest is the docstrings and `@example`s every
+ * Size: about 422 lines, of which about 233 are code; the rest is the docstrings and `@example`s every
  * export carries. The code alone stays under 300 lines, so the module is kept whole.
  *
  * @since 0.1.0
@@ -22,6 +22,7 @@ import type * as ClusterNode from "../cluster/ClusterNode.js"
 import type { StoreError, WalletError } from "../errors.js"
 import * as NameService from "../NameService.js"
 import * as Gateway from "../network/Gateway.js"
+import * as Location from "../network/Location.js"
 import type { Mode } from "../Scheduler.js"
 import * as SchedulerRegistry from "../SchedulerRegistry.js"
 import * as Wallet from "../Wallet.js"
@@ -78,6 +79,11 @@ export type GatewayConfig = { readonly kind: "online"; readonly url: string } | 
  *   one of them is hosted here and signed by it.
  * - `cluster` [off]: run as one runner of a scheduler cluster (`ClusterNode.layerClusterNode`); needs a `pg`
  *   store, whose database also holds the shard locks.
+ * - `uploadUrl` [none] (since 0.3.0): the ANS-104 bundler the Scheduler-Location is uploaded to.
+ * - `publicUrl` [none] (since 0.3.0): this SU's public origin, published as the Scheduler-Location of each of its
+ *   identities on start and every half `locationTtlMs` [3,600,000 ms] (`Location.keepPublished`); needs
+ *   `uploadUrl`. A request for a process another SU schedules is redirected (307) to that SU's published location
+ *   whenever the gateway is online; a redirect back to `publicUrl` is a loop (508).
  *
  * @since 0.1.0
  * @category models
@@ -101,6 +107,9 @@ export interface NodeConfig {
   readonly signers?: number | undefined
   readonly identityPaths?: ReadonlyArray<string> | undefined
   readonly cluster?: ClusterNode.RunnerOptions | undefined
+  readonly uploadUrl?: string | undefined
+  readonly publicUrl?: string | undefined
+  readonly locationTtlMs?: number | undefined
 }
 
 /**
@@ -137,8 +146,8 @@ export interface RunningNode {
 }
 
 /**
- * Every way starting a node can fail: the wallet file (`WalletError`), the store (`StoreError`), or the port
- * (`ServeError`, e.g. already in use).
+ * Every way starting a node can fail: the wallet file (`WalletError`), the store (`StoreError`), the port
+ * (`ServeError`, e.g. already in use), or a `publicUrl` that is not a bare http(s) origin (`InvalidLocation`).
  *
  * @since 0.1.0
  * @category errors
@@ -150,6 +159,7 @@ export type StartError =
   | WorkerError.WorkerError
   | SocketServer.SocketServerError
   | ConfigError.ConfigError
+  | Location.InvalidLocation
 
 /**
  * The store Layer of a `StoreConfig`.
@@ -312,10 +322,30 @@ export const layer = (config: NodeConfig): Layer.Layer<Wallet.Wallet | HttpServe
           )
         )
   // the server is built after, so released before, the registry and the store
+  // redirects resolve other SUs' locations through the gateway; --public-url publishes this one's
+  const publicUrl = config.publicUrl
+  const location = Location.layer({
+    gatewayUrl: config.gateway.kind === "online" ? config.gateway.url : undefined,
+    uploadUrl: config.uploadUrl
+  }).pipe(Layer.provide(FetchHttpClient.layer))
+  // one record per identity: processes name any of them in their Scheduler tag
+  const publishing =
+    publicUrl === undefined
+      ? Layer.empty
+      : Layer.scopedDiscard(
+          Effect.flatMap(SchedulerRegistry.SchedulerRegistry, (registry) =>
+            Effect.flatMap(registry.getWallets(), (wallets) =>
+              Effect.forEach(wallets, (wallet) =>
+                Location.keepPublished({ url: publicUrl, ttlMs: config.locationTtlMs, wallet })
+              )
+            )
+          )
+        )
   const http = Http.layer({
     bodyLimit: config.bodyLimit,
     blockHeight: config.blockHeight,
-    maxPageBytes: config.maxPageBytes
+    maxPageBytes: config.maxPageBytes,
+    publicUrl
   }).pipe(
     Layer.provideMerge(
       Server.layer({
@@ -325,7 +355,9 @@ export const layer = (config: NodeConfig): Layer.Layer<Wallet.Wallet | HttpServe
         headersTimeoutMs: config.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS,
         requestTimeoutMs: config.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
       })
-    )
+    ),
+    Layer.merge(publishing),
+    Layer.provide(location)
   )
   return Layer.provideMerge(http, core).pipe(
     Layer.map((context) =>

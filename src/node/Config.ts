@@ -24,6 +24,7 @@
  * | `--runner-host` / `--runner-port` | `SU_RUNNER_HOST` / `SU_RUNNER_PORT` | localhost / 34431 |
  * | `--shards` | `SU_SHARDS` | 300 (every runner must agree) |
  * | `--shard-lock-expiration-ms` / `--shard-lock-refresh-ms` | `SU_SHARD_LOCK_EXPIRATION_MS` / `SU_SHARD_LOCK_REFRESH_MS` | 35000 / 10000 |
+ * | `--strict-key-perms` | `SU_STRICT_KEY_PERMS` | false (a wallet file readable by group/others gets a warning); true refuses it |
  *
  * Size: about 449 lines, of which about 284 are code; the rest is the docstrings and `@example`s every
  * export carries. The code alone stays under 300 lines, so the module is kept whole.
@@ -151,6 +152,7 @@ export interface Settings {
   readonly shards: number
   readonly shardLockExpirationMs: number
   readonly shardLockRefreshMs: number
+  readonly strictKeyPerms: boolean
 }
 
 const Port = Schema.Int.pipe(Schema.between(0, 65535))
@@ -330,6 +332,11 @@ const settings = {
     what: "a positive integer (ms)",
     default: 10_000,
     text: "ms between shard-lock refreshes"
+  }),
+  strictKeyPerms: Setting.boolean({
+    flag: "strict-key-perms",
+    env: "SU_STRICT_KEY_PERMS",
+    text: "Refuse a wallet file that its group or others may read (chmod 600 fixes it) instead of warning"
   })
 } satisfies { readonly [K in keyof Settings]: Setting.Setting<Settings[K]> }
 
@@ -389,7 +396,14 @@ export const resolve = (s: Settings): Either.Either<NodeConfig, ValidationError.
       break
     case "pg":
       if (s.pgUrl === undefined) {
-        return Either.left(ValidationError.missingValue(HelpDoc.p("--store pg needs --pg-url or SU_PG_URL")))
+        return Either.left(
+          ValidationError.missingValue(
+            HelpDoc.p(
+              "--store pg needs --pg-url (env SU_PG_URL): give the PostgreSQL connection string, e.g. " +
+                "--pg-url postgres://user:password@127.0.0.1:5432/db, or use --store sqlite"
+            )
+          )
+        )
       }
       store = { kind: "pg", url: s.pgUrl, schema: s.pgSchema }
       break
@@ -401,7 +415,14 @@ export const resolve = (s: Settings): Either.Either<NodeConfig, ValidationError.
     )
   }
   if (s.cluster && store.kind !== "pg") {
-    return Either.left(ValidationError.missingValue(HelpDoc.p("--cluster needs --store pg and --pg-url")))
+    return Either.left(
+      ValidationError.missingValue(
+        HelpDoc.p(
+          "--cluster needs PostgreSQL: add --store pg and --pg-url (env SU_STORE=pg, SU_PG_URL), " +
+            "or drop --cluster (SU_CLUSTER) to run one node on its own"
+        )
+      )
+    )
   }
   return Either.right({
     port: s.port,
@@ -425,7 +446,8 @@ export const resolve = (s: Settings): Either.Either<NodeConfig, ValidationError.
           shardLockExpirationMs: s.shardLockExpirationMs,
           shardLockRefreshIntervalMs: s.shardLockRefreshMs
         }
-      : undefined
+      : undefined,
+    strictKeyPerms: s.strictKeyPerms
   })
 }
 

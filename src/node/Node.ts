@@ -21,11 +21,12 @@ import { NodeHttpServer } from "@effect/platform-node"
 import { type ConfigError, Context, Effect, Layer, type Scope } from "effect"
 import * as AssignmentStore from "../AssignmentStore.js"
 import type * as ClusterNode from "../cluster/ClusterNode.js"
-import type { StoreError, WalletError } from "../errors.js"
+import type { StoreError, StoreLocked, WalletError } from "../errors.js"
 import * as NameService from "../NameService.js"
 import * as Gateway from "../network/Gateway.js"
 import type { Mode } from "../Scheduler.js"
 import * as SchedulerRegistry from "../SchedulerRegistry.js"
+import type * as StoreLock from "../StoreLock.js"
 import * as Wallet from "../Wallet.js"
 import * as Http from "./Http.js"
 import { importPeer } from "./internal/peer.js"
@@ -74,6 +75,11 @@ export type GatewayConfig = { readonly kind: "online"; readonly url: string } | 
  *   one of them is hosted here and signed by it.
  * - `cluster` [off]: run as one runner of a scheduler cluster (`ClusterNode.layerClusterNode`); needs a `pg`
  *   store, whose database also holds the shard locks.
+ * - `strictKeyPerms` [false] (since 0.3.0): refuse a wallet file its group or others may read, instead of
+ *   warning (`Wallet.checkPermissions`).
+ *
+ * Outside a cluster the node holds its store's writer lock for its life (`layerStoreLock`): a second node on
+ * the same SQLite file or PostgreSQL schema fails to start with `StoreLocked`.
  *
  * @since 0.1.0
  * @category models
@@ -94,6 +100,7 @@ export interface NodeConfig {
   readonly signers?: number | undefined
   readonly identityPaths?: ReadonlyArray<string> | undefined
   readonly cluster?: ClusterNode.RunnerOptions | undefined
+  readonly strictKeyPerms?: boolean | undefined
 }
 
 /**
@@ -113,8 +120,8 @@ export interface RunningNode {
 }
 
 /**
- * Every way starting a node can fail: the wallet file (`WalletError`), the store (`StoreError`), or the port
- * (`ServeError`, e.g. already in use).
+ * Every way starting a node can fail: the wallet file (`WalletError`), the store (`StoreError`), another node
+ * holding the store (`StoreLocked`, since 0.3.0), or the port (`ServeError`, e.g. already in use).
  *
  * @since 0.1.0
  * @category errors
@@ -122,6 +129,7 @@ export interface RunningNode {
 export type StartError =
   | WalletError
   | StoreError
+  | StoreLocked
   | HttpServerError.ServeError
   | WorkerError.WorkerError
   | SocketServer.SocketServerError
@@ -169,6 +177,47 @@ export const layerStore = (config: StoreConfig): Layer.Layer<AssignmentStore.Ass
       )
     case "memory":
       return AssignmentStore.layerMemory
+  }
+}
+
+/**
+ * The writer lock of a `StoreConfig` (`StoreLock`): `SqliteStore.layerLock` for `sqlite` (a lock file beside
+ * the database), `PgStore.layerLock` for `pg` (an advisory lock on the schema); none for `memory`. Fails with
+ * `StoreLocked` naming the holder, or `StoreError` (operation `lock`).
+ *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { Node } from "effect-scheduler-registry/node"
+ *
+ * // as the node does outside a cluster: the lock first, then the store
+ * const config: Node.StoreConfig = { kind: "sqlite", filename: "./data/su.sqlite" }
+ * const StoreLive = Node.layerStore(config).pipe(Layer.provide(Node.layerStoreLock(config)))
+ * ```
+ *
+ * @since 0.3.0
+ * @category layers
+ */
+export const layerStoreLock = (
+  config: StoreConfig
+): Layer.Layer<StoreLock.StoreLock, StoreLocked | StoreError> | Layer.Layer<never> => {
+  switch (config.kind) {
+    case "sqlite":
+      return importPeer(
+        () => import("../sqlite/SqliteStore.js"),
+        (SqliteStore) => SqliteStore.layerLock({ filename: config.filename }),
+        "the SQLite store (--store sqlite)",
+        ["@effect/sql", "@effect/sql-sqlite-node"]
+      )
+    case "pg":
+      return importPeer(
+        () => import("../pg/PgStore.js"),
+        (PgStore) => PgStore.layerLock({ url: config.url, schema: config.schema }),
+        "the PostgreSQL store (--store pg)",
+        ["@effect/sql", "@effect/sql-pg"]
+      )
+    case "memory":
+      return Layer.empty
   }
 }
 
@@ -281,13 +330,14 @@ export const layer = (config: NodeConfig): Layer.Layer<Wallet.Wallet | HttpServe
     idleTimeToLiveMs: config.idleTimeToLiveMs
   }
   const signers = config.signers ?? 0
+  const keyOptions: Wallet.FileOptions = { strictPermissions: config.strictKeyPerms }
   // every assignment carries the gateway's current height, read synchronously from its cache
   const withIdentities = (options: SchedulerRegistry.Options) =>
     Layer.unwrapEffect(
       Effect.gen(function* () {
         const gateway = yield* Gateway.Gateway
         const identities = yield* Effect.forEach(config.identityPaths ?? [], (path) =>
-          Effect.flatMap(Wallet.loadOrCreate(path), ({ jwk }) => Wallet.make(jwk, path))
+          Wallet.fromFile(path, keyOptions)
         )
         return SchedulerRegistry.layer({ ...options, identities, blockHeight: () => gateway.current().height })
       })
@@ -322,7 +372,7 @@ export const layer = (config: NodeConfig): Layer.Layer<Wallet.Wallet | HttpServe
           )
         ).pipe(
           // the cluster's store is its own: the gateway's floor is --block-height there
-          Layer.provideMerge(Layer.mergeAll(Wallet.layerFile(config.walletPath), tracing, layerGateway(config)))
+          Layer.provideMerge(Layer.mergeAll(Wallet.layerFile(config.walletPath, keyOptions), tracing, layerGateway(config)))
         )
       : registry.pipe(
           Layer.provideMerge(
@@ -330,8 +380,9 @@ export const layer = (config: NodeConfig): Layer.Layer<Wallet.Wallet | HttpServe
               Layer.provideMerge(
                 Layer.mergeAll(
                   NameService.layer,
-                  Wallet.layerFile(config.walletPath),
-                  layerStore(config.store),
+                  Wallet.layerFile(config.walletPath, keyOptions),
+                  // the lock is taken before the store opens, and released after it closes
+                  layerStore(config.store).pipe(Layer.provide(layerStoreLock(config.store))),
                   tracing
                 )
               )

@@ -2,7 +2,6 @@
  * The command line: configuration precedence (flag > environment > default) in-process, and the real binary as
  * a child process: `--help`, `--version`, `wallet`, and `serve` with a graceful SIGTERM under load.
  */
-import { type ChildProcess, spawn as spawnChild } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { Command } from "@effect/cli"
@@ -10,7 +9,7 @@ import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Either, Exit } from "effect"
 import * as Config from "../src/node/Config.js"
-import { bundleEntry } from "./fixtures/child.js"
+import { bin, finished, listening, runBin } from "./fixtures/bin.js"
 import * as Client from "./fixtures/client.js"
 import { messageItem, processItem } from "./fixtures/dataItems.js"
 import { fixtureWallet, post, request, startNode, tempDir } from "./fixtures/node.js"
@@ -21,7 +20,6 @@ const packageVersion = (
   JSON.parse(Fs.readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }
 ).version
 
-const ROOT = Path.resolve(import.meta.dirname, "..")
 const NODE_ADDRESS = "b1ayEFhXXqrS30fIn5k8ARPglHDKWXkVp_0wbTwo5UI"
 
 /** Parses `args` with `serve`'s options under the environment `env`; returns the settings. */
@@ -65,7 +63,8 @@ describe("Config", () => {
         runnerPort: 34431,
         shards: 300,
         shardLockExpirationMs: 35_000,
-        shardLockRefreshMs: 10_000
+        shardLockRefreshMs: 10_000,
+        strictKeyPerms: false
       })
       const env = {
         SU_PORT: "9100",
@@ -88,7 +87,8 @@ describe("Config", () => {
         SU_RUNNER_PORT: "34500",
         SU_SHARDS: "64",
         SU_SHARD_LOCK_EXPIRATION_MS: "9000",
-        SU_SHARD_LOCK_REFRESH_MS: "3000"
+        SU_SHARD_LOCK_REFRESH_MS: "3000",
+        SU_STRICT_KEY_PERMS: "true"
       }
       const fromEnv = yield* parse([], env)
       expect(fromEnv).toEqual({
@@ -112,7 +112,8 @@ describe("Config", () => {
         runnerPort: 34500,
         shards: 64,
         shardLockExpirationMs: 9_000,
-        shardLockRefreshMs: 3_000
+        shardLockRefreshMs: 3_000,
+        strictKeyPerms: true
       })
       const flags = yield* parse(
         [
@@ -180,55 +181,6 @@ describe("Config", () => {
   )
 })
 
-interface Child {
-  readonly process: ChildProcess
-  readonly stdout: () => string
-  readonly exit: Promise<number | null>
-}
-
-/** The CLI bundled once by esbuild: plain `node` starts it in about half the time tsx takes. */
-const bin = bundleEntry(new URL("../src/node/bin.ts", import.meta.url))
-
-/** Runs the bundled `src/node/bin.ts …args` directly under node (so signals reach it, not a wrapper). */
-const runBin = (script: string, args: ReadonlyArray<string>): Child => {
-  const child = spawnChild(process.execPath, [script, ...args], {
-    cwd: ROOT,
-    env: { ...process.env, NO_COLOR: "1" },
-    stdio: ["ignore", "pipe", "pipe"]
-  })
-  let out = ""
-  child.stdout!.on("data", (chunk) => {
-    out += chunk
-  })
-  child.stderr!.on("data", (chunk) => {
-    out += chunk
-  })
-  const exit = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
-  return { process: child, stdout: () => out, exit }
-}
-
-const finished = async (script: string, args: ReadonlyArray<string>) => {
-  const child = runBin(script, args)
-  const code = await child.exit
-  return { code, out: child.stdout() }
-}
-
-/** Waits until the child prints its URL; fails if it exits first or after `timeoutMs`. */
-const listening = (child: Child, timeoutMs = 45_000): Promise<string> =>
-  new Promise((resolve, reject) => {
-    const started = Date.now()
-    const poll = setInterval(() => {
-      const match = /SU listening on (http:\/\/\S+)/.exec(child.stdout())
-      if (match !== null) {
-        clearInterval(poll)
-        resolve(match[1]!)
-      } else if (child.process.exitCode !== null || Date.now() - started > timeoutMs) {
-        clearInterval(poll)
-        reject(new Error(`the node did not start:\n${child.stdout()}`))
-      }
-    }, 50)
-  })
-
 describe("Cli: the binary", () => {
   it.scopedLive(
     "--version, --help, wallet address, wallet create and a bad flag",
@@ -259,7 +211,8 @@ describe("Cli: the binary", () => {
           "--mode",
           "--body-limit",
           "--block-height",
-          "--gateway-url"
+          "--gateway-url",
+          "--strict-key-perms"
         ]) {
           expect(help.out).toContain(flag)
         }
@@ -267,9 +220,9 @@ describe("Cli: the binary", () => {
         expect(help.out).toMatch(/wallet/)
         expect(address.code).toBe(0)
         expect(address.out.trim()).toBe(NODE_ADDRESS)
-        expect(create.code).toBe(0)
-        expect(create.out).toContain(`exists  ${Path.join(dir, "wallet.json")}`)
-        expect(create.out).toContain(`address ${NODE_ADDRESS}`)
+        // an existing key is never overwritten (test/Cli.start.test.ts covers creation)
+        expect(create.code).toBe(1)
+        expect(create.out).toContain(`${Path.join(dir, "wallet.json")}: the key file already exists`)
         expect(bad.code).not.toBe(0)
         expect(bad.out).toContain("abc")
       }),

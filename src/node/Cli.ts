@@ -113,8 +113,9 @@ export const walletCreate = Command.make("create", Config.walletOptions, (settin
  */
 export const walletAddress = Command.make("address", Config.walletOptions, (settings) =>
   walletCommand("address", settings, (path) =>
-    Effect.flatMap(Effect.flatMap(Wallet.load(path), (jwk) => Wallet.make(jwk, path)), (wallet) =>
-      Console.log(wallet.address)
+    Effect.flatMap(
+      Effect.flatMap(Wallet.load(path), (jwk) => Wallet.make(jwk, path)),
+      (wallet) => Console.log(wallet.address)
     )
   )
 ).pipe(Command.withDescription("Print the wallet's address (a missing file is an error, never created)"))

@@ -372,7 +372,9 @@ export const layer = (config: NodeConfig): Layer.Layer<Wallet.Wallet | HttpServe
           )
         ).pipe(
           // the cluster's store is its own: the gateway's floor is --block-height there
-          Layer.provideMerge(Layer.mergeAll(Wallet.layerFile(config.walletPath, keyOptions), tracing, layerGateway(config)))
+          Layer.provideMerge(
+            Layer.mergeAll(Wallet.layerFile(config.walletPath, keyOptions), tracing, layerGateway(config))
+          )
         )
       : registry.pipe(
           Layer.provideMerge(

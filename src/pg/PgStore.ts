@@ -11,8 +11,8 @@ import type { PgClient } from "@effect/sql-pg"
 import { Config, type ConfigError, Effect, Layer } from "effect"
 import type { AssignmentStore } from "../AssignmentStore.js"
 import type { StoreError, StoreLocked } from "../errors.js"
-import * as SqlStore from "../sql/SqlStore.js"
 import type { StoreLock } from "../StoreLock.js"
+import * as SqlStore from "../sql/SqlStore.js"
 import * as Internal from "./internal/client.js"
 import * as Lock from "./internal/lock.js"
 
@@ -96,9 +96,8 @@ export const layer = (options: Options): Layer.Layer<AssignmentStore, StoreError
  * @since 0.3.0
  * @category layers
  */
-export const layerLock = (
-  options: Pick<Options, "url" | "schema">
-): Layer.Layer<StoreLock, StoreLocked | StoreError> => Lock.layerLock(options)
+export const layerLock = (options: Pick<Options, "url" | "schema">): Layer.Layer<StoreLock, StoreLocked | StoreError> =>
+  Lock.layerLock(options)
 
 /**
  * `layer` with its options read from `Config`, as `@effect/sql-pg`'s `PgClient.layerConfig`:

@@ -32,7 +32,8 @@ type Known = Pick<Settings, "dataDir" | "wallet"> & Partial<Settings>
 
 const walletSetting = (path: string | undefined, s: Known): string => {
   const absolute = path === undefined ? undefined : Path.resolve(path)
-  if (absolute !== undefined && (s.identities ?? []).some((p) => Path.resolve(p) === absolute)) return `--identity ${path}`
+  if (absolute !== undefined && (s.identities ?? []).some((p) => Path.resolve(p) === absolute))
+    return `--identity ${path}`
   return s.wallet === undefined ? `--data-dir ${s.dataDir} (wallet ${path ?? "?"})` : `--wallet ${s.wallet}`
 }
 
@@ -54,7 +55,10 @@ export const explain = (error: unknown, s: Known): string => {
   const reason = oneLine(typeof e.reason === "string" ? e.reason : messageOf(e.cause ?? error))
   const store =
     s.store === "pg"
-      ? { setting: `--pg-url ${redacted(s.pgUrl ?? "")}`, fix: "check that PostgreSQL runs and that --pg-url (SU_PG_URL) is right" }
+      ? {
+          setting: `--pg-url ${redacted(s.pgUrl ?? "")}`,
+          fix: "check that PostgreSQL runs and that --pg-url (SU_PG_URL) is right"
+        }
       : { setting: `--data-dir ${s.dataDir}`, fix: "choose a writable --data-dir (SU_DATA_DIR)" }
   switch (e._tag) {
     case "WalletError":

@@ -8,9 +8,9 @@
 import { PgClient } from "@effect/sql-pg"
 import { Effect, Layer, Redacted } from "effect"
 import { StoreError, StoreLocked } from "../../errors.js"
+import * as StoreLock from "../../StoreLock.js"
 import { reasonOf } from "../../sql/internal/append.js"
 import { layerOrStoreError } from "../../sql/internal/store.js"
-import * as StoreLock from "../../StoreLock.js"
 
 /** The first half of every lock key: this library's, so other advisory locks on the database never collide. */
 const NAMESPACE = "effect-scheduler-registry"
@@ -58,9 +58,9 @@ export const layerLock = (options: {
     const connection = yield* Effect.mapError(sql.reserve, lockError)
     const [row] = yield* Effect.mapError(connection.execute(TRY_LOCK, [NAMESPACE, schema], undefined), lockError)
     if (row?.locked !== true) {
-      const [holder] = yield* connection.execute(HOLDER, [NAMESPACE, schema], undefined).pipe(
-        Effect.orElseSucceed(() => [])
-      )
+      const [holder] = yield* connection
+        .execute(HOLDER, [NAMESPACE, schema], undefined)
+        .pipe(Effect.orElseSucceed(() => []))
       return yield* new StoreLocked({
         store: `the PostgreSQL schema "${schema}"`,
         holder: holderOf(holder as HolderRow | undefined)

@@ -14,9 +14,9 @@ import { SqliteClient } from "@effect/sql-sqlite-node"
 import { Effect, Layer } from "effect"
 import { StoreError, StoreLocked } from "../../errors.js"
 import { makeDirectorySync } from "../../internal/directory.js"
+import * as StoreLock from "../../StoreLock.js"
 import { reasonOf } from "../../sql/internal/append.js"
 import { layerOrStoreError } from "../../sql/internal/store.js"
-import * as StoreLock from "../../StoreLock.js"
 
 /** The lock file of the store `filename`. */
 export const lockFileOf = (filename: string): string => `${filename}.lock`

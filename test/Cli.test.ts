@@ -222,7 +222,7 @@ describe("Cli: the binary", () => {
         expect(address.out.trim()).toBe(NODE_ADDRESS)
         // an existing key is never overwritten (test/Cli.start.test.ts covers creation)
         expect(create.code).toBe(1)
-        expect(create.out).toContain(`${Path.join(dir, "wallet.json")}: the key file already exists`)
+        expect(create.out).toContain(`(wallet ${Path.join(dir, "wallet.json")}): the key file already exists`)
         expect(bad.code).not.toBe(0)
         expect(bad.out).toContain("abc")
       }),

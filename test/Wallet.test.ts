@@ -292,7 +292,9 @@ describe("Wallet", () => {
         yield* writeFile(file, JSON.stringify(walletJwk))
         yield* Effect.promise(() => Fs.chmod(file, 0o640))
         const reason = `the key file is readable by group or others (mode 0640); run chmod 600 ${file}`
-        const strict = yield* Effect.flip(Effect.provide(Wallet.Wallet, Wallet.layerFile(file, { strictPermissions: true })))
+        const strict = yield* Effect.flip(
+          Effect.provide(Wallet.Wallet, Wallet.layerFile(file, { strictPermissions: true }))
+        )
         expect(strict).toMatchObject({ _tag: "WalletError", path: file, reason })
         const logged: Array<unknown> = []
         const logger = Logger.make(({ logLevel, message }) => logged.push([logLevel.label, message]))

@@ -7,7 +7,7 @@
  * file is a typed `WalletError` instead of a crash. The private key never appears in logs, errors, `toString`,
  * `toJSON` or `inspect`.
  *
- * Size: about 368 lines, of which about 187 are code; the rest is the docstrings and `@example`s every
+ * Size: about 454 lines, of which about 224 are code; the rest is the docstrings and `@example`s every
  * export carries. The code alone stays under 300 lines, so the module is kept whole.
  *
  * @since 0.1.0

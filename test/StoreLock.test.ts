@@ -55,6 +55,14 @@ describe("StoreLock", () => {
     })
   )
 
+  it.scopedLive("SQLite: an in-memory database has nothing to share, and any number of holders", () =>
+    Effect.gen(function* () {
+      const a = yield* hold(SqliteStore.layerLock({ filename: ":memory:" }))
+      const b = yield* hold(SqliteStore.layerLock({ filename: ":memory:" }))
+      expect([a.held.store, b.held.store]).toEqual(["the SQLite store :memory:", "the SQLite store :memory:"])
+    })
+  )
+
   it.scopedLive("SQLite: a directory that cannot be made is a StoreError naming it, not a hang", () =>
     Effect.gen(function* () {
       const exit = yield* Effect.exit(hold(SqliteStore.layerLock({ filename: "/proc/x/su.sqlite" })))

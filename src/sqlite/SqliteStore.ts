@@ -91,7 +91,7 @@ export const layer = (options: Options): Layer.Layer<AssignmentStore, StoreError
  * one node at a time writes the file. It is the write lock of a small SQLite database beside the store,
  * `<filename>.lock` (with its `-wal` and `-shm` files), which also records the holder's pid, host and start
  * time. The operating system releases it when the holder dies, even by SIGKILL, so a stale lock never blocks a
- * restart. Take it before the store (`Layer.provide`), as the node does by default.
+ * restart. Take it before the store (`Layer.provide`), as the node does by default. `:memory:` needs no lock.
  *
  * Fails with `StoreLocked` (naming the holder) when another process holds it, or `StoreError` (operation
  * `lock`) when the lock file cannot be created (e.g. an unwritable or impossible directory).

@@ -74,25 +74,28 @@ const acquire = (filename: string) =>
 export const layerLock = (options: {
   readonly filename: string
 }): Layer.Layer<StoreLock.StoreLock, StoreLocked | StoreError> =>
-  Layer.unwrapEffect(
-    Effect.try({
-      try: () => {
-        const filename = Path.resolve(options.filename)
-        makeDirectorySync(Path.dirname(filename))
-        return filename
-      },
-      catch: (error) =>
-        new StoreError({
-          operation: "lock",
-          reason: `cannot create the directory ${Path.dirname(Path.resolve(options.filename))} (${
-            (error as NodeJS.ErrnoException).code ?? String(error)
-          })`
-        })
-    }).pipe(
-      Effect.map((filename) =>
-        Layer.scoped(StoreLock.StoreLock, acquire(filename)).pipe(
-          Layer.provide(layerOrStoreError("lock")(SqliteClient.layer({ filename: lockFileOf(filename) })))
+  // an in-memory database is private to its connection: there is nothing to share, so nothing to lock
+  options.filename === ":memory:"
+    ? Layer.succeed(StoreLock.StoreLock, { store: "the SQLite store :memory:", holder: StoreLock.self() })
+    : Layer.unwrapEffect(
+        Effect.try({
+          try: () => {
+            const filename = Path.resolve(options.filename)
+            makeDirectorySync(Path.dirname(filename))
+            return filename
+          },
+          catch: (error) =>
+            new StoreError({
+              operation: "lock",
+              reason: `cannot create the directory ${Path.dirname(Path.resolve(options.filename))} (${
+                (error as NodeJS.ErrnoException).code ?? String(error)
+              })`
+            })
+        }).pipe(
+          Effect.map((filename) =>
+            Layer.scoped(StoreLock.StoreLock, acquire(filename)).pipe(
+              Layer.provide(layerOrStoreError("lock")(SqliteClient.layer({ filename: lockFileOf(filename) })))
+            )
+          )
         )
       )
-    )
-  )

@@ -9,7 +9,7 @@ import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Either, Exit } from "effect"
 import * as Config from "../src/node/Config.js"
-import { bin, listening, runBin } from "./fixtures/bin.js"
+import { bin, finished, listening, runBin } from "./fixtures/bin.js"
 import * as Client from "./fixtures/client.js"
 import { messageItem, processItem } from "./fixtures/dataItems.js"
 import { fixtureWallet, post, request, startNode, tempDir } from "./fixtures/node.js"
@@ -70,7 +70,8 @@ describe("Config", () => {
         logFormat: "pretty",
         uploadUrl: undefined,
         publicUrl: undefined,
-        locationTtl: 3_600_000
+        locationTtl: 3_600_000,
+        strictKeyPerms: false
       })
       const env = {
         SU_PORT: "9100",
@@ -100,7 +101,8 @@ describe("Config", () => {
         SU_LOG_FORMAT: "json",
         SU_UPLOAD_URL: "http://127.0.0.1:1985",
         SU_PUBLIC_URL: "https://su.example.com",
-        SU_LOCATION_TTL: "600000"
+        SU_LOCATION_TTL: "600000",
+        SU_STRICT_KEY_PERMS: "true"
       }
       const fromEnv = yield* parse([], env)
       expect(fromEnv).toEqual({
@@ -131,7 +133,8 @@ describe("Config", () => {
         logFormat: "json",
         uploadUrl: "http://127.0.0.1:1985",
         publicUrl: "https://su.example.com",
-        locationTtl: 600_000
+        locationTtl: 600_000,
+        strictKeyPerms: true
       })
       const flags = yield* parse(
         [
@@ -230,12 +233,6 @@ describe("Config", () => {
   )
 })
 
-const finished = async (script: string, args: ReadonlyArray<string>) => {
-  const child = runBin(script, args)
-  const code = await child.exit
-  return { code, out: child.stdout() }
-}
-
 describe("Cli: the binary", () => {
   it.scopedLive(
     "--version, --help, wallet address, wallet create and a bad flag",
@@ -270,7 +267,8 @@ describe("Cli: the binary", () => {
           "--max-page-bytes",
           "--headers-timeout",
           "--request-timeout",
-          "--log-format"
+          "--log-format",
+          "--strict-key-perms"
         ]) {
           expect(help.out).toContain(flag)
         }
@@ -278,9 +276,9 @@ describe("Cli: the binary", () => {
         expect(help.out).toMatch(/wallet/)
         expect(address.code).toBe(0)
         expect(address.out.trim()).toBe(NODE_ADDRESS)
-        expect(create.code).toBe(0)
-        expect(create.out).toContain(`exists  ${Path.join(dir, "wallet.json")}`)
-        expect(create.out).toContain(`address ${NODE_ADDRESS}`)
+        // an existing key is never overwritten (test/Cli.start.test.ts covers creation)
+        expect(create.code).toBe(1)
+        expect(create.out).toContain(`(wallet ${Path.join(dir, "wallet.json")}): the key file already exists`)
         expect(bad.code).not.toBe(0)
         expect(bad.out).toContain("abc")
       }),

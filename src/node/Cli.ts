@@ -1,7 +1,9 @@
 /**
  * The `su` command line (`@effect/cli`): `serve` (the default) runs a node; `wallet create` and
  * `wallet address` manage its key file; `location publish` uploads its Scheduler-Location record. `--help` and
- * `--version` work on every command.
+ * `--version` work on every command. A command that cannot start (an invalid setting, a busy port, a store held
+ * by another node, a bad key file…) prints one line naming the setting and its fix and exits 1; `--log-level
+ * debug` also logs the whole cause.
  *
  * Mirrors the legacy ao SU binary (`./su su <port>`) with the settings of `Config.ts` (flags, `SU_*`
  * environment variables, defaults).
@@ -18,6 +20,7 @@ import { WalletError } from "../errors.js"
 import * as Location from "../network/Location.js"
 import * as Wallet from "../Wallet.js"
 import * as Config from "./Config.js"
+import { explain, reportFailure } from "./internal/start-error.js"
 import * as Node from "./Node.js"
 
 /** The package's version, from the nearest `package.json` above this module (source, build or bundle). */
@@ -39,11 +42,13 @@ const version = ((): string => {
 const serveHandler = (settings: Config.Settings) =>
   Effect.gen(function* () {
     const config = yield* Config.resolve(settings)
-    // finalizers run last-in first-out: this one runs after the node has closed, the next one before
+    let started = false
+    // finalizers run last-in first-out: this one runs after the node has closed (if it ever started)
     yield* Effect.addFinalizer(() =>
-      Console.log("SU stopped: requests in flight answered, schedulers and store closed")
+      started ? Console.log("SU stopped: requests in flight answered, schedulers and store closed") : Effect.void
     )
     const node = yield* Node.start(config)
+    started = true
     yield* Effect.addFinalizer(() => Console.log("SU stopping: refusing new requests, finishing those in flight"))
     yield* Console.log(
       [
@@ -60,7 +65,12 @@ const serveHandler = (settings: Config.Settings) =>
     )
     // serve until interrupted (SIGINT / SIGTERM through NodeRuntime.runMain): the scope then closes the node
     return yield* Effect.never
-  }).pipe(Effect.scoped, Effect.provide(settings.logFormat === "json" ? Logger.json : Logger.pretty))
+  }).pipe(
+    Effect.scoped,
+    Effect.provide(settings.logFormat === "json" ? Logger.json : Logger.pretty),
+    // a node that cannot start says why in one line (the setting and its fix) and exits 1
+    reportFailure((error) => `su: cannot start: ${explain(error, settings)}`)
+  )
 
 /**
  * `serve`: runs a node until SIGINT/SIGTERM, then shuts down gracefully. Prints the URL, the wallet address and
@@ -74,35 +84,46 @@ export const serve = Command.make("serve", Config.serveOptions, serveHandler).pi
   Command.withDescription("Run the scheduler unit node (the default command)")
 )
 
-const loadWallet = (settings: Pick<Config.Settings, "dataDir" | "wallet">) =>
-  Effect.gen(function* () {
-    const path = Path.resolve(Config.walletPath(settings))
-    const { created, jwk } = yield* Wallet.loadOrCreate(path)
-    const wallet = yield* Wallet.make(jwk, path)
-    return { path, created, address: wallet.address }
-  })
+/** Runs a `wallet` command on the wallet file of `settings`, reporting a failure in one line (exit 1). */
+const walletCommand = (
+  name: string,
+  settings: Pick<Config.Settings, "dataDir" | "wallet">,
+  run: (path: string) => Effect.Effect<void, WalletError>
+) =>
+  run(Path.resolve(Config.walletPath(settings))).pipe(
+    reportFailure((error) => `su wallet ${name}: ${explain(error, settings)}`)
+  )
 
 /**
- * `wallet create`: creates the wallet file if missing (RSA-4096, mode 0600) and prints its address and path.
+ * `wallet create`: creates the wallet file (RSA-4096, mode 0600) and prints its path and address. Never
+ * overwrites: an existing file is an error (exit 1).
  *
  * @since 0.1.0
  * @category constants
  */
 export const walletCreate = Command.make("create", Config.walletOptions, (settings) =>
-  Effect.flatMap(loadWallet(settings), ({ address, created, path }) =>
-    Console.log(`${created ? "created" : "exists "} ${path}\naddress ${address}`)
+  walletCommand("create", settings, (path) =>
+    Effect.gen(function* () {
+      const wallet = yield* Effect.flatMap(Wallet.create(path), (jwk) => Wallet.make(jwk, path))
+      yield* Console.log(`created ${path}\naddress ${wallet.address}`)
+    })
   )
-).pipe(Command.withDescription("Create the wallet file if it is missing, and print its address"))
+).pipe(Command.withDescription("Create the wallet file (mode 0600) and print its address; never overwrites one"))
 
 /**
- * `wallet address`: prints the wallet's address (creating the file first if it is missing).
+ * `wallet address`: prints the wallet's address. Never creates a key: a missing file is an error (exit 1).
  *
  * @since 0.1.0
  * @category constants
  */
 export const walletAddress = Command.make("address", Config.walletOptions, (settings) =>
-  Effect.flatMap(loadWallet(settings), ({ address }) => Console.log(address))
-).pipe(Command.withDescription("Print the wallet's address (the file is created if missing)"))
+  walletCommand("address", settings, (path) =>
+    Effect.flatMap(
+      Effect.flatMap(Wallet.load(path), (jwk) => Wallet.make(jwk, path)),
+      (wallet) => Console.log(wallet.address)
+    )
+  )
+).pipe(Command.withDescription("Print the wallet's address (a missing file is an error, never created)"))
 
 /**
  * `wallet`: the wallet subcommands.

@@ -8,7 +8,7 @@
  * are closed), then the registry interrupts its schedulers (each finishes the assignment it is writing), then
  * the store closes.
  *
- * Size: about 422 lines, of which about 233 are code; the rest is the docstrings and `@example`s every
+ * Size: about 447 lines, of which about 235 are code; the rest is the docstrings and `@example`s every
  * export carries. The code alone stays under 300 lines, so the module is kept whole.
  *
  * @since 0.1.0
@@ -19,12 +19,13 @@ import { FetchHttpClient, HttpServer } from "@effect/platform"
 import { type ConfigError, Context, Effect, Layer, type Scope } from "effect"
 import * as AssignmentStore from "../AssignmentStore.js"
 import type * as ClusterNode from "../cluster/ClusterNode.js"
-import type { StoreError, WalletError } from "../errors.js"
+import type { StoreError, StoreLocked, WalletError } from "../errors.js"
 import * as NameService from "../NameService.js"
 import * as Gateway from "../network/Gateway.js"
 import * as Location from "../network/Location.js"
 import type { Mode } from "../Scheduler.js"
 import * as SchedulerRegistry from "../SchedulerRegistry.js"
+import type * as StoreLock from "../StoreLock.js"
 import * as Wallet from "../Wallet.js"
 import * as Http from "./Http.js"
 import * as Server from "./internal/http/server.js"
@@ -84,6 +85,11 @@ export type GatewayConfig = { readonly kind: "online"; readonly url: string } | 
  *   identities on start and every half `locationTtlMs` [3,600,000 ms] (`Location.keepPublished`); needs
  *   `uploadUrl`. A request for a process another SU schedules is redirected (307) to that SU's published location
  *   whenever the gateway is online; a redirect back to `publicUrl` is a loop (508).
+ * - `strictKeyPerms` [false] (since 0.3.0): refuse a wallet file its group or others may read, instead of
+ *   warning (`Wallet.checkPermissions`).
+ *
+ * Outside a cluster the node holds its store's writer lock for its life (`layerStoreLock`): a second node on
+ * the same SQLite file or PostgreSQL schema fails to start with `StoreLocked`.
  *
  * @since 0.1.0
  * @category models
@@ -110,6 +116,7 @@ export interface NodeConfig {
   readonly uploadUrl?: string | undefined
   readonly publicUrl?: string | undefined
   readonly locationTtlMs?: number | undefined
+  readonly strictKeyPerms?: boolean | undefined
 }
 
 /**
@@ -146,8 +153,9 @@ export interface RunningNode {
 }
 
 /**
- * Every way starting a node can fail: the wallet file (`WalletError`), the store (`StoreError`), the port
- * (`ServeError`, e.g. already in use), or a `publicUrl` that is not a bare http(s) origin (`InvalidLocation`).
+ * Every way starting a node can fail: the wallet file (`WalletError`), the store (`StoreError`), another node
+ * holding the store (`StoreLocked`, since 0.3.0), the port (`ServeError`, e.g. already in use), or a `publicUrl`
+ * that is not a bare http(s) origin (`InvalidLocation`).
  *
  * @since 0.1.0
  * @category errors
@@ -155,11 +163,26 @@ export interface RunningNode {
 export type StartError =
   | WalletError
   | StoreError
+  | StoreLocked
   | HttpServerError.ServeError
   | WorkerError.WorkerError
   | SocketServer.SocketServerError
   | ConfigError.ConfigError
   | Location.InvalidLocation
+
+/** A Layer of the SQLite store module, loaded (with its optional peers) only when used. */
+const withSqlite = <A, E>(use: (module: typeof import("../sqlite/SqliteStore.js")) => Layer.Layer<A, E>) =>
+  importPeer(() => import("../sqlite/SqliteStore.js"), use, "the SQLite store (--store sqlite)", [
+    "@effect/sql",
+    "@effect/sql-sqlite-node"
+  ])
+
+/** A Layer of the PostgreSQL store module, loaded (with its optional peers) only when used. */
+const withPg = <A, E>(use: (module: typeof import("../pg/PgStore.js")) => Layer.Layer<A, E>) =>
+  importPeer(() => import("../pg/PgStore.js"), use, "the PostgreSQL store (--store pg)", [
+    "@effect/sql",
+    "@effect/sql-pg"
+  ])
 
 /**
  * The store Layer of a `StoreConfig`.
@@ -188,21 +211,42 @@ export type StartError =
 export const layerStore = (config: StoreConfig): Layer.Layer<AssignmentStore.AssignmentStore, StoreError> => {
   switch (config.kind) {
     case "sqlite":
-      return importPeer(
-        () => import("../sqlite/SqliteStore.js"),
-        (SqliteStore) => SqliteStore.layer({ filename: config.filename }),
-        "the SQLite store (--store sqlite)",
-        ["@effect/sql", "@effect/sql-sqlite-node"]
-      )
+      return withSqlite((SqliteStore) => SqliteStore.layer({ filename: config.filename }))
     case "pg":
-      return importPeer(
-        () => import("../pg/PgStore.js"),
-        (PgStore) => PgStore.layer({ url: config.url, schema: config.schema }),
-        "the PostgreSQL store (--store pg)",
-        ["@effect/sql", "@effect/sql-pg"]
-      )
+      return withPg((PgStore) => PgStore.layer({ url: config.url, schema: config.schema }))
     case "memory":
       return AssignmentStore.layerMemory
+  }
+}
+
+/**
+ * The writer lock of a `StoreConfig` (`StoreLock`): `SqliteStore.layerLock` for `sqlite` (a lock file beside
+ * the database), `PgStore.layerLock` for `pg` (an advisory lock on the schema); none for `memory`. Fails with
+ * `StoreLocked` naming the holder, or `StoreError` (operation `lock`).
+ *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { Node } from "effect-scheduler-registry/node"
+ *
+ * // as the node does outside a cluster: the lock first, then the store
+ * const config: Node.StoreConfig = { kind: "sqlite", filename: "./data/su.sqlite" }
+ * const StoreLive = Node.layerStore(config).pipe(Layer.provide(Node.layerStoreLock(config)))
+ * ```
+ *
+ * @since 0.3.0
+ * @category layers
+ */
+export const layerStoreLock = (
+  config: StoreConfig
+): Layer.Layer<StoreLock.StoreLock, StoreLocked | StoreError> | Layer.Layer<never> => {
+  switch (config.kind) {
+    case "sqlite":
+      return withSqlite((SqliteStore) => SqliteStore.layerLock({ filename: config.filename }))
+    case "pg":
+      return withPg((PgStore) => PgStore.layerLock({ url: config.url, schema: config.schema }))
+    case "memory":
+      return Layer.empty
   }
 }
 
@@ -264,13 +308,14 @@ export const layer = (config: NodeConfig): Layer.Layer<Wallet.Wallet | HttpServe
     idleTimeToLiveMs: config.idleTimeToLiveMs
   }
   const signers = config.signers ?? 0
+  const keyOptions: Wallet.FileOptions = { strictPermissions: config.strictKeyPerms }
   // every assignment carries the gateway's current height, read synchronously from its cache
   const withIdentities = (options: SchedulerRegistry.Options) =>
     Layer.unwrapEffect(
       Effect.gen(function* () {
         const gateway = yield* Gateway.Gateway
         const identities = yield* Effect.forEach(config.identityPaths ?? [], (path) =>
-          Effect.flatMap(Wallet.loadOrCreate(path), ({ jwk }) => Wallet.make(jwk, path))
+          Wallet.fromFile(path, keyOptions)
         )
         return SchedulerRegistry.layer({ ...options, identities, blockHeight: () => gateway.current().height })
       })
@@ -305,7 +350,9 @@ export const layer = (config: NodeConfig): Layer.Layer<Wallet.Wallet | HttpServe
           )
         ).pipe(
           // the cluster's store is its own: the gateway's floor is --block-height there
-          Layer.provideMerge(Layer.mergeAll(Wallet.layerFile(config.walletPath), tracing, layerGateway(config)))
+          Layer.provideMerge(
+            Layer.mergeAll(Wallet.layerFile(config.walletPath, keyOptions), tracing, layerGateway(config))
+          )
         )
       : registry.pipe(
           Layer.provideMerge(
@@ -313,8 +360,9 @@ export const layer = (config: NodeConfig): Layer.Layer<Wallet.Wallet | HttpServe
               Layer.provideMerge(
                 Layer.mergeAll(
                   NameService.layer,
-                  Wallet.layerFile(config.walletPath),
-                  layerStore(config.store),
+                  Wallet.layerFile(config.walletPath, keyOptions),
+                  // the lock is taken before the store opens, and released after it closes
+                  layerStore(config.store).pipe(Layer.provide(layerStoreLock(config.store))),
                   tracing
                 )
               )

@@ -86,6 +86,13 @@ export * as Service from "./Service.js"
  */
 export * as ServiceRegistry from "./ServiceRegistry.js"
 /**
+ * Export and import of schedules between stores (NDJSON, `su export` / `su import`).
+ *
+ * @since 0.3.0
+ * @category modules
+ */
+export * as Transfer from "./Transfer.js"
+/**
  * The node wallet (`ar_wallet`).
  *
  * @since 0.1.0

@@ -354,6 +354,42 @@ export const walletOptions = {
 }
 
 /**
+ * The store flags, as for `serve`: `--data-dir`, `--store`, `--pg-url`, `--pg-schema`. Used by `su export` and
+ * `su import`.
+ *
+ * @since 0.3.0
+ * @category options
+ */
+export const storeOptions = {
+  dataDir: serveOptions.dataDir,
+  store: serveOptions.store,
+  pgUrl: serveOptions.pgUrl,
+  pgSchema: serveOptions.pgSchema
+}
+
+/**
+ * The `StoreConfig` of the store flags: `<data-dir>/su.sqlite` for `sqlite`. Fails with a `ValidationError` when
+ * `--store pg` has no `--pg-url` / `SU_PG_URL`.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const resolveStore = (
+  s: Pick<Settings, "dataDir" | "store" | "pgUrl" | "pgSchema">
+): Either.Either<StoreConfig, ValidationError.ValidationError> => {
+  switch (s.store) {
+    case "sqlite":
+      return Either.right({ kind: "sqlite", filename: Path.join(s.dataDir, "su.sqlite") })
+    case "memory":
+      return Either.right({ kind: "memory" })
+    case "pg":
+      return s.pgUrl === undefined
+        ? Either.left(ValidationError.missingValue(HelpDoc.p("--store pg needs --pg-url or SU_PG_URL")))
+        : Either.right({ kind: "pg", url: s.pgUrl, schema: s.pgSchema })
+  }
+}
+
+/**
  * The wallet file of `settings`: `--wallet`, else `<data-dir>/wallet.json`.
  *
  * @since 0.1.0
@@ -379,21 +415,9 @@ export const fromEnv: Config.Config<Settings> = Setting.env(settings)
  * @category constructors
  */
 export const resolve = (s: Settings): Either.Either<NodeConfig, ValidationError.ValidationError> => {
-  let store: StoreConfig
-  switch (s.store) {
-    case "sqlite":
-      store = { kind: "sqlite", filename: Path.join(s.dataDir, "su.sqlite") }
-      break
-    case "memory":
-      store = { kind: "memory" }
-      break
-    case "pg":
-      if (s.pgUrl === undefined) {
-        return Either.left(ValidationError.missingValue(HelpDoc.p("--store pg needs --pg-url or SU_PG_URL")))
-      }
-      store = { kind: "pg", url: s.pgUrl, schema: s.pgSchema }
-      break
-  }
+  const resolved = resolveStore(s)
+  if (Either.isLeft(resolved)) return Either.left(resolved.left)
+  const store = resolved.right
   const gateway = gatewayOf(s.gatewayUrl)
   if (gateway === undefined) {
     return Either.left(

@@ -1,0 +1,76 @@
+/**
+ * The handlers of `su export` and `su import`: open the store the flags name, then stream `Transfer` to or from
+ * a file or standard output / input. Progress and the summary go to standard error, so `--out -` stays clean.
+ */
+import { FileSystem } from "@effect/platform"
+import { NodeSink, NodeStream } from "@effect/platform-node"
+import { Clock, Console, Effect, Layer, Option, Stream } from "effect"
+import * as ProcessId from "../../ProcessId.js"
+import * as Transfer from "../../Transfer.js"
+import type { StoreConfig } from "../Node.js"
+import * as Node from "../Node.js"
+
+/** `-` means standard input or output. */
+export const STDIO = "-"
+
+const transferLayer = (store: StoreConfig) => Transfer.layer.pipe(Layer.provide(Node.layerStore(store)))
+
+const storeName = (store: StoreConfig) =>
+  store.kind === "sqlite"
+    ? store.filename
+    : store.kind === "pg"
+      ? `PostgreSQL schema ${store.schema ?? "public"}`
+      : "memory"
+
+/**
+ * Prints a failure as one line on standard error and sets the exit code to 1, instead of a stack trace: every
+ * failure here is typed and its message names what is wrong (the line, or the process and slot).
+ */
+export const reportFailure =
+  (command: string) =>
+  <A, E extends { readonly message: string }, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A | void, never, R> =>
+    Effect.catchAll(effect, (e) =>
+      Effect.zipRight(
+        Console.error(`su ${command}: ${e.message}`),
+        Effect.sync(() => {
+          process.exitCode = 1
+        })
+      )
+    )
+
+/** `su export`: the schedules of the store (all, or `--process`) as NDJSON to `--out`. */
+export const exportTo = (
+  store: StoreConfig,
+  options: { readonly process: Option.Option<string>; readonly out: string }
+) =>
+  Effect.gen(function* () {
+    const processId = Option.isSome(options.process) ? yield* ProcessId.parse(options.process.value) : undefined
+    const transfer = yield* Transfer.Transfer
+    let bytes = 0
+    const stream = transfer
+      .export({ processId })
+      .pipe(Stream.tap((chunk) => Effect.sync(() => (bytes += chunk.length))))
+    const started = yield* Clock.currentTimeMillis
+    if (options.out === STDIO) yield* Stream.run(stream, NodeSink.stdout)
+    else {
+      const fs = yield* FileSystem.FileSystem
+      yield* Stream.run(stream, fs.sink(options.out))
+    }
+    yield* Console.error(
+      `exported ${storeName(store)} to ${options.out === STDIO ? "standard output" : options.out}: ${bytes} bytes in ${(yield* Clock.currentTimeMillis) - started} ms`
+    )
+  }).pipe(Effect.provide(transferLayer(store)))
+
+/** `su import`: the NDJSON export in `--in` into the store, verified row by row. */
+export const importFrom = (store: StoreConfig, options: { readonly in: string }) =>
+  Effect.gen(function* () {
+    const transfer = yield* Transfer.Transfer
+    const fs = yield* FileSystem.FileSystem
+    const input = options.in === STDIO ? NodeStream.stdin : fs.stream(options.in, { chunkSize: 64 * 1024 })
+    const started = yield* Clock.currentTimeMillis
+    const summary = yield* transfer.import(input)
+    yield* Console.error(
+      `imported into ${storeName(store)}: ${summary.processes} processes, ${summary.assignments} assignments ` +
+        `(${summary.appended} appended, ${summary.skipped} already present) in ${(yield* Clock.currentTimeMillis) - started} ms`
+    )
+  }).pipe(Effect.provide(transferLayer(store)))

@@ -25,7 +25,10 @@
  * | `--shards` | `SU_SHARDS` | 300 (every runner must agree) |
  * | `--shard-lock-expiration-ms` / `--shard-lock-refresh-ms` | `SU_SHARD_LOCK_EXPIRATION_MS` / `SU_SHARD_LOCK_REFRESH_MS` | 35000 / 10000 |
  *
- * Size: about 449 lines, of which about 284 are code; the rest is the docstrings and `@example`s every
+ * `su export` and `su import` take the store flags (`storeOptions`: `--data-dir`, `--store`, `--pg-url`,
+ * `--pg-schema`) plus their own `--process` / `--out` and `--in` (`Cli.ts`, docs/export-format.md).
+ *
+ * Size: about 479 lines, of which about 292 are code; the rest is the docstrings and `@example`s every
  * export carries. The code alone stays under 300 lines, so the module is kept whole.
  *
  * @since 0.1.0

@@ -28,7 +28,7 @@ const storeName = (store: StoreConfig) =>
  */
 export const reportFailure =
   (command: string) =>
-  <A, E extends { readonly message: string }, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A | void, never, R> =>
+  <E extends { readonly message: string }, R>(effect: Effect.Effect<void, E, R>): Effect.Effect<void, never, R> =>
     Effect.catchAll(effect, (e) =>
       Effect.zipRight(
         Console.error(`su ${command}: ${e.message}`),

@@ -2,9 +2,10 @@
  * `Transfer.import`: reads an export line by line, verifies each row (its place in the hash chain from slot 0,
  * the assignment's signature, id, signer and tags, the message's signature and id) and only then appends it.
  * Rows are appended in slot order, a chunk of `inFlight` at a time, so the group-commit writer fills its
- * batches; a row the target store already holds is compared and skipped (resume), a different one is a fork.
+ * batches, and a chunk is written while the next one is verified; a row the target store already holds is
+ * compared and skipped (resume), a different one is a fork.
  */
-import { Effect, Option, Stream } from "effect"
+import { Effect, Fiber, Option, Stream } from "effect"
 import { initialHashChain, Message, nextHashChain, tags } from "../../Assignment.js"
 import type { AssignmentStore, Entry } from "../../AssignmentStore.js"
 import * as DataItem from "../../DataItem.js"
@@ -49,10 +50,9 @@ export const importStream = <E>(
     const summary = { processes: 0, assignments: 0, appended: 0, skipped: 0 }
     let pending: Array<Row> = []
 
-    const flush = Effect.suspend(() => {
-      const batch = pending
-      pending = []
-      return Effect.forEach(
+    /** Appends `batch` in order; the store's writer batches them into transactions. */
+    const write = (batch: ReadonlyArray<Row>) =>
+      Effect.forEach(
         batch,
         (row) =>
           store
@@ -67,7 +67,22 @@ export const importStream = <E>(
             ),
         { concurrency: "unbounded", discard: true }
       ).pipe(Effect.tap(() => Effect.sync(() => (summary.appended += batch.length))))
+
+    // One chunk is written in the background while the next is verified; a chunk's appends start only once the
+    // previous chunk's are committed, so rows reach the store in order.
+    let writing: Fiber.RuntimeFiber<void, ImportFork | StoreError> | undefined
+    const awaitWrites = Effect.suspend(() => {
+      const fiber = writing
+      writing = undefined
+      return fiber === undefined ? Effect.void : Fiber.join(fiber)
     })
+    const flush = Effect.gen(function* () {
+      yield* awaitWrites
+      const batch = pending
+      pending = []
+      if (batch.length > 0) writing = yield* Effect.fork(write(batch))
+    })
+    const drain = Effect.zipRight(flush, awaitWrites)
 
     const formatError = (line: number, reason: string) => Effect.fail(new TransferFormatError({ line, reason }))
 
@@ -211,8 +226,8 @@ export const importStream = <E>(
         )
       ),
       // rows verified before a failure are still written: what the store holds stays a verified prefix
-      Effect.catchAll((e: E | Failure) => Effect.zipRight(flush, Effect.fail(e))),
-      Effect.zipRight(flush),
+      Effect.catchAll((e: E | Failure) => Effect.zipRight(drain, Effect.fail(e))),
+      Effect.zipRight(drain),
       Effect.as(summary)
     )
   })

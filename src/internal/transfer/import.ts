@@ -40,7 +40,8 @@ export const importStream = <E>(
   input: Stream.Stream<Uint8Array, E>,
   options: ImportOptions
 ): Effect.Effect<ImportSummary, E | Failure> =>
-  Effect.suspend(() => {
+  // the background writes live in this scope: not in the stream's fibers, which end with the input
+  Effect.scopeWith((scope) => {
     const inFlight = Math.max(1, options.inFlight ?? DEFAULT_IN_FLIGHT)
     let header: Header | undefined
     let ended = false
@@ -80,7 +81,7 @@ export const importStream = <E>(
       yield* awaitWrites
       const batch = pending
       pending = []
-      if (batch.length > 0) writing = yield* Effect.fork(write(batch))
+      if (batch.length > 0) writing = yield* Effect.forkIn(write(batch), scope)
     })
     const drain = Effect.zipRight(flush, awaitWrites)
 
@@ -230,4 +231,4 @@ export const importStream = <E>(
       Effect.zipRight(drain),
       Effect.as(summary)
     )
-  })
+  }).pipe(Effect.scoped)

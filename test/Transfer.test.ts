@@ -2,7 +2,7 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { afterAll, describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Option, Stream } from "effect"
+import { Deferred, Effect, Fiber, Layer, Option, Stream } from "effect"
 import { build } from "../src/Assignment.js"
 import * as AssignmentStore from "../src/AssignmentStore.js"
 import * as PgStore from "../src/pg/PgStore.js"
@@ -250,6 +250,35 @@ describe("Transfer", () => {
       expect(yield* exportText(lite.store)).toBe(text)
       // a third run has nothing left to do
       expect(yield* importText(lite.store, text)).toMatchObject({ appended: 0, skipped: 50 })
+    })
+  )
+
+  it.scopedLive("resumes an import whose fiber was interrupted mid-way", () =>
+    Effect.gen(function* () {
+      const rows = yield* signedSchedule(key, 40)
+      const text = yield* exportText(yield* memoryWith(rows))
+      const lite = yield* sqlite()
+      const parts = chunks(text, 1000)
+      const halfway = yield* Deferred.make<void>()
+      // the input stops half-way and never ends: the import waits on it until it is interrupted
+      const input = Stream.concat(
+        Stream.fromIterable(parts.slice(0, Math.floor(parts.length / 2))),
+        Stream.fromEffect(Effect.zipRight(Deferred.succeed(halfway, undefined), Effect.never))
+      )
+      const fiber = yield* Effect.fork(importStream(lite.store, input))
+      yield* Deferred.await(halfway)
+      yield* Fiber.interrupt(fiber)
+      const kept = (yield* lite.rows).length
+      expect(kept).toBeGreaterThan(0)
+      expect(kept).toBeLessThan(40)
+      expect(kept % 8).toBe(0) // whole chunks of `inFlight` (8) rows
+      expect(yield* importText(lite.store, text)).toEqual({
+        processes: 1,
+        assignments: 40,
+        appended: 40 - kept,
+        skipped: kept
+      })
+      expect(yield* exportText(lite.store)).toBe(text)
     })
   )
 })

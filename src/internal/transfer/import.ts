@@ -70,7 +70,8 @@ export const importStream = <E>(
       ).pipe(Effect.tap(() => Effect.sync(() => (summary.appended += batch.length))))
 
     // One chunk is written in the background while the next is verified; a chunk's appends start only once the
-    // previous chunk's are committed, so rows reach the store in order.
+    // previous chunk's are committed, so rows reach the store in order. A chunk's write is uninterruptible:
+    // interrupting the import waits for it, so the store is settled when the interrupted import returns.
     let writing: Fiber.RuntimeFiber<void, ImportFork | StoreError> | undefined
     const awaitWrites = Effect.suspend(() => {
       const fiber = writing
@@ -81,7 +82,7 @@ export const importStream = <E>(
       yield* awaitWrites
       const batch = pending
       pending = []
-      if (batch.length > 0) writing = yield* Effect.forkIn(write(batch), scope)
+      if (batch.length > 0) writing = yield* Effect.forkIn(Effect.uninterruptible(write(batch)), scope)
     })
     const drain = Effect.zipRight(flush, awaitWrites)
 

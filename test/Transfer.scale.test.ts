@@ -116,6 +116,6 @@ describe.skipIf(unavailable !== undefined)("Transfer at scale", () => {
         console.log(`re-exported and checked the chains from PostgreSQL in ${seconds(performance.now() - started)} s`)
         expect(hash.digest("hex")).toBe(Crypto.createHash("sha256").update(Fs.readFileSync(file)).digest("hex"))
       }).pipe(Effect.provide(NodeFileSystem.layer)),
-    600_000
+    900_000
   )
 })

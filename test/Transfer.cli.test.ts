@@ -1,7 +1,7 @@
 /**
  * `su export` and `su import` as an operator runs them: the bundled binary moves a SQLite store's schedules
- * into PostgreSQL through a file and back out through standard output, and refuses a garbled file with one
- * line and exit code 1.
+ * into PostgreSQL through a file and back out through standard output; a mistyped data directory and a
+ * garbled file are refused with one line and exit code 1.
  */
 import { spawn as spawnChild } from "node:child_process"
 import * as Fs from "node:fs"
@@ -37,7 +37,7 @@ const run = (script: string, args: ReadonlyArray<string>, stdin = "") =>
 
 describe.skipIf(unavailable !== undefined)("su export / su import", () => {
   it.scopedLive(
-    "SQLite → file → PostgreSQL → standard output, one process, and a garbled file refused",
+    "SQLite → file → PostgreSQL → standard output, one process; a mistyped data directory and a garbled file refused",
     () =>
       Effect.gen(function* () {
         const dir = yield* tempDir()
@@ -75,6 +75,11 @@ describe.skipIf(unavailable !== undefined)("su export / su import", () => {
         const processId = rows[5]!.assignment.processId
         const one = yield* run(script, ["export", ...pgFlags, "--process", processId, "--out", "-"])
         expect(one.stdout.split("\n").filter((l) => l !== "")).toHaveLength(5)
+
+        const typo = yield* run(script, ["export", "--data-dir", Path.join(dir, "typo")])
+        expect(typo.code).toBe(1)
+        expect(typo.stderr).toContain(`there is no SQLite store at ${Path.join(dir, "typo", "su.sqlite")}`)
+        expect(Fs.existsSync(Path.join(dir, "typo", "su.sqlite"))).toBe(false)
 
         const garbled = yield* run(script, ["import", "--data-dir", dir, "--in", "-"], `${expected.slice(0, 300)}\n`)
         expect(garbled.code).toBe(1)

@@ -1,6 +1,7 @@
 /**
  * The `su` command line (`@effect/cli`): `serve` (the default) runs a node; `wallet create` and
- * `wallet address` manage its key file; `export` and `import` move schedules between stores (since 0.3.0). `--help` and `--version` work on every command.
+ * `wallet address` manage its key file; `export` and `import` move schedules between stores (since 0.3.0).
+ * `--help` and `--version` work on every command.
  *
  * Mirrors the legacy ao SU binary (`./su su <port>`) with the settings of `Config.ts` (flags, `SU_*`
  * environment variables, defaults).

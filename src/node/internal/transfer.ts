@@ -5,6 +5,7 @@
 import { FileSystem } from "@effect/platform"
 import { NodeSink, NodeStream } from "@effect/platform-node"
 import { Clock, Console, Effect, Layer, Option, Stream } from "effect"
+import { StoreError } from "../../errors.js"
 import * as ProcessId from "../../ProcessId.js"
 import * as Transfer from "../../Transfer.js"
 import type { StoreConfig } from "../Node.js"
@@ -45,21 +46,24 @@ export const exportTo = (
 ) =>
   Effect.gen(function* () {
     const processId = Option.isSome(options.process) ? yield* ProcessId.parse(options.process.value) : undefined
-    const transfer = yield* Transfer.Transfer
-    let bytes = 0
-    const stream = transfer
-      .export({ processId })
-      .pipe(Stream.tap((chunk) => Effect.sync(() => (bytes += chunk.length))))
-    const started = yield* Clock.currentTimeMillis
-    if (options.out === STDIO) yield* Stream.run(stream, NodeSink.stdout)
-    else {
-      const fs = yield* FileSystem.FileSystem
-      yield* Stream.run(stream, fs.sink(options.out))
+    const fs = yield* FileSystem.FileSystem
+    // checked before the store opens: a mistyped --data-dir must not give an empty backup (SQLite would create
+    // the missing file)
+    if (store.kind === "sqlite" && !(yield* fs.exists(store.filename))) {
+      return yield* new StoreError({ operation: "open", reason: `there is no SQLite store at ${store.filename}` })
     }
-    yield* Console.error(
-      `exported ${storeName(store)} to ${options.out === STDIO ? "standard output" : options.out}: ${bytes} bytes in ${(yield* Clock.currentTimeMillis) - started} ms`
+    let bytes = 0
+    const stream = Stream.unwrap(Effect.map(Transfer.Transfer, (t) => t.export({ processId }))).pipe(
+      Stream.tap((chunk) => Effect.sync(() => (bytes += chunk.length)))
     )
-  }).pipe(Effect.provide(transferLayer(store)))
+    const started = yield* Clock.currentTimeMillis
+    yield* Stream.run(stream, options.out === STDIO ? NodeSink.stdout : fs.sink(options.out)).pipe(
+      Effect.provide(transferLayer(store))
+    )
+    const where = options.out === STDIO ? "standard output" : options.out
+    const ms = (yield* Clock.currentTimeMillis) - started
+    yield* Console.error(`exported ${storeName(store)} to ${where}: ${bytes} bytes in ${ms} ms`)
+  })
 
 /** `su import`: the NDJSON export in `--in` into the store, verified row by row. */
 export const importFrom = (store: StoreConfig, options: { readonly in: string }) =>

@@ -179,6 +179,90 @@ export class WalletError extends Schema.TaggedError<WalletError>()("WalletError"
 }
 
 /**
+ * The input is not a well-formed export: a wrong or missing header, a line that is not JSON or lacks a field (a
+ * garbled or truncated line), a process split in two, a repeated slot, no end line (a truncated file) or end
+ * counts that do not match. `line` is 1-based.
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export class TransferFormatError extends Schema.TaggedError<TransferFormatError>()("TransferFormatError", {
+  line: Schema.Number,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `Import refused at line ${this.line}: ${this.reason}`
+  }
+}
+
+/**
+ * A process's rows skip a slot: `slot` is missing, the input goes on at `found`. Nothing from `slot` on is
+ * imported.
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export class ImportGap extends Schema.TaggedError<ImportGap>()("ImportGap", {
+  processId: Schema.String,
+  slot: Schema.Number,
+  found: Schema.Number
+}) {
+  override get message(): string {
+    return `Import refused: process ${this.processId} has a gap, slot ${this.slot} is missing (the input goes on at ${this.found})`
+  }
+}
+
+/**
+ * The target store holds a different assignment at `slot` of the process (or the store refused the row with a
+ * `StoreConflict`): two schedules disagree. Nothing from `slot` on is imported.
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export class ImportFork extends Schema.TaggedError<ImportFork>()("ImportFork", {
+  processId: Schema.String,
+  slot: Schema.Number,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `Import refused: process ${this.processId} forks at slot ${this.slot}: ${this.reason}`
+  }
+}
+
+/**
+ * A row does not verify. `check`: `hash-chain` (not the chain from slot 0), `signature` (the assignment data item
+ * does not verify or its id is not its signature's hash), `signer` (not signed by the header's SU), `tags` (its
+ * tags disagree with the row's columns) or `message` (the message data item does not verify or has another id).
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export class ImportInvalid extends Schema.TaggedError<ImportInvalid>()("ImportInvalid", {
+  processId: Schema.String,
+  slot: Schema.Number,
+  check: Schema.Literal("hash-chain", "signature", "signer", "tags", "message"),
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `Import refused: process ${this.processId} slot ${this.slot} fails its ${this.check} check: ${this.reason}`
+  }
+}
+
+/**
+ * `export` of one process the store has no row of.
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export class UnknownProcess extends Schema.TaggedError<UnknownProcess>()("UnknownProcess", {
+  processId: Schema.String
+}) {
+  override get message(): string {
+    return `The store has no assignment of process ${this.processId}`
+  }
+}
+
+/**
  * A write would overwrite an existing slot or assignment id. Never a silent success (behaviour 29).
  *
  * @since 0.1.0

@@ -32,6 +32,9 @@
  * | `--location-ttl` | `SU_LOCATION_TTL` | 3600000 ms (the record's `Time-To-Live`; it is published again every half TTL) |
  * | `--strict-key-perms` | `SU_STRICT_KEY_PERMS` | false (a wallet file readable by group/others gets a warning); true refuses it |
  *
+ * `su export` and `su import` take the store flags (`storeOptions`: `--data-dir`, `--store`, `--pg-url`,
+ * `--pg-schema`) plus their own `--process` / `--out` and `--in` (`Cli.ts`, docs/export-format.md).
+ *
  * @since 0.1.0
  */
 import * as Path from "node:path"
@@ -436,6 +439,49 @@ export const walletOptions = {
 }
 
 /**
+ * The store flags, as for `serve`: `--data-dir`, `--store`, `--pg-url`, `--pg-schema`. Used by `su export` and
+ * `su import`.
+ *
+ * @since 0.3.0
+ * @category options
+ */
+export const storeOptions = {
+  dataDir: serveOptions.dataDir,
+  store: serveOptions.store,
+  pgUrl: serveOptions.pgUrl,
+  pgSchema: serveOptions.pgSchema
+}
+
+const NEEDS_PG_URL =
+  "--store pg needs --pg-url (env SU_PG_URL): give the PostgreSQL connection string, e.g. " +
+  "--pg-url postgres://user:password@127.0.0.1:5432/db, or use --store sqlite"
+const CLUSTER_NEEDS_PG =
+  "--cluster needs PostgreSQL: add --store pg and --pg-url (env SU_STORE=pg, SU_PG_URL), " +
+  "or drop --cluster (SU_CLUSTER) to run one node on its own"
+
+/**
+ * The `StoreConfig` of the store flags: `<data-dir>/su.sqlite` for `sqlite`. Fails with a `ValidationError` when
+ * `--store pg` has no `--pg-url` / `SU_PG_URL`.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const resolveStore = (
+  s: Pick<Settings, "dataDir" | "store" | "pgUrl" | "pgSchema">
+): Either.Either<StoreConfig, ValidationError.ValidationError> => {
+  switch (s.store) {
+    case "sqlite":
+      return Either.right({ kind: "sqlite", filename: Path.join(s.dataDir, "su.sqlite") })
+    case "memory":
+      return Either.right({ kind: "memory" })
+    case "pg":
+      return s.pgUrl === undefined
+        ? Either.left(ValidationError.missingValue(HelpDoc.p(NEEDS_PG_URL)))
+        : Either.right({ kind: "pg", url: s.pgUrl, schema: s.pgSchema })
+  }
+}
+
+/**
  * The wallet file of `settings`: `--wallet`, else `<data-dir>/wallet.json`.
  *
  * @since 0.1.0
@@ -453,12 +499,6 @@ export const walletPath = (s: Pick<Settings, "dataDir" | "wallet">): string =>
  */
 export const fromEnv: Config.Config<Settings> = Setting.env(settings)
 
-const NEEDS_PG_URL =
-  "--store pg needs --pg-url (env SU_PG_URL): give the PostgreSQL connection string, e.g. " +
-  "--pg-url postgres://user:password@127.0.0.1:5432/db, or use --store sqlite"
-const CLUSTER_NEEDS_PG =
-  "--cluster needs PostgreSQL: add --store pg and --pg-url (env SU_STORE=pg, SU_PG_URL), " +
-  "or drop --cluster (SU_CLUSTER) to run one node on its own"
 const missing = (text: string) => Either.left(ValidationError.missingValue(HelpDoc.p(text)))
 
 /**
@@ -470,21 +510,9 @@ const missing = (text: string) => Either.left(ValidationError.missingValue(HelpD
  * @category constructors
  */
 export const resolve = (s: Settings): Either.Either<NodeConfig, ValidationError.ValidationError> => {
-  let store: StoreConfig
-  switch (s.store) {
-    case "sqlite":
-      store = { kind: "sqlite", filename: Path.join(s.dataDir, "su.sqlite") }
-      break
-    case "memory":
-      store = { kind: "memory" }
-      break
-    case "pg":
-      if (s.pgUrl === undefined) {
-        return missing(NEEDS_PG_URL)
-      }
-      store = { kind: "pg", url: s.pgUrl, schema: s.pgSchema }
-      break
-  }
+  const resolved = resolveStore(s)
+  if (Either.isLeft(resolved)) return Either.left(resolved.left)
+  const store = resolved.right
   const gateway = gatewayOf(s.gatewayUrl)
   if (gateway === undefined) {
     return Either.left(

@@ -1,8 +1,9 @@
 import { Effect, Option } from "effect"
 import type { Assignment, Message } from "../../Assignment.js"
-import type { AssignmentStore, Entry, Latest, RangeQuery } from "../../AssignmentStore.js"
+import type { AppendOptions, AssignmentStore, Entry, Latest, RangeQuery } from "../../AssignmentStore.js"
 import { StoreConflict } from "../../errors.js"
 import type { ProcessId } from "../../ProcessId.js"
+import * as Outbox from "../outbox.js"
 
 interface Schedule {
   /** Ascending by slot (and so by timestamp, which strictly increases with slot). */
@@ -37,7 +38,9 @@ export const make = (): AssignmentStore["Type"] => {
   /** The highest block height appended so far (`maxBlockHeight`), kept as rows arrive. */
   let maxHeight: number | undefined
 
-  const append = (assignment: Assignment, message: Message) =>
+  const outbox = Outbox.makeMemory()
+
+  const append = (assignment: Assignment, message: Message, options?: AppendOptions | undefined) =>
     Effect.suspend(() => {
       let schedule = schedules.get(assignment.processId)
       if (schedule?.slots.has(assignment.slot)) return conflict(assignment, "slot already written")
@@ -56,6 +59,7 @@ export const make = (): AssignmentStore["Type"] => {
       byId.set(assignment.id, entry)
       if (!byId.has(message.id)) byId.set(message.id, entry)
       if (maxHeight === undefined || assignment.blockHeight > maxHeight) maxHeight = assignment.blockHeight
+      if (options?.outbox === true) outbox.enqueue(assignment, message)
       return Effect.void
     })
 
@@ -97,5 +101,6 @@ export const make = (): AssignmentStore["Type"] => {
 
   const maxBlockHeight = () => Effect.sync(() => Option.fromNullable(maxHeight))
 
-  return { append, latest, range, getMessage, getProcess, listProcesses, maxBlockHeight }
+  const { enqueue: _, ...outboxService } = outbox
+  return { append, latest, range, getMessage, getProcess, listProcesses, maxBlockHeight, outbox: outboxService }
 }

@@ -153,30 +153,33 @@ describe("Scheduler: behaviours 19–29", () => {
       })
   })
 
-  it.scoped("24: remote_confirmation replies only after the uploader confirmed both items, queued in the outbox", () => {
-    const asked: Array<ReadonlyArray<string>> = []
-    return Effect.gen(function* () {
-      const gate = yield* Deferred.make<void>()
-      const scheduler = yield* SchedulerRegistry.find(P, true, {
-        mode: "remote_confirmation",
-        upload: gatedUpload(gate, asked)
-      })
-      const message = new Assignment.Message({ id: messageOf(1).id, raw: new Uint8Array([1, 2, 3]) })
-      const pending = yield* Effect.fork(scheduler.schedule(message))
-      yield* waitUntil(() => asked.length === 1)
-      expect(pending.unsafePoll()).toBeNull() // stored, but not confirmed: no reply yet
-      const store = yield* AssignmentStore.AssignmentStore
-      const stored = Option.getOrThrow(yield* store.getMessage(message.id, P))
-      expect(asked[0]).toEqual([message.id, stored.assignment.id])
-      const due = yield* store.outbox!.due(Number.MAX_SAFE_INTEGER, 10)
-      expect(due.map((item) => [item.id, item.kind, item.slot])).toEqual([
-        [message.id, "message", 0],
-        [stored.assignment.id, "assignment", 0]
-      ])
-      yield* Deferred.succeed(gate, undefined)
-      expect((yield* Fiber.join(pending)).id).toBe(stored.assignment.id)
-    }).pipe(Effect.provide(registryLayer()))
-  })
+  it.scoped(
+    "24: remote_confirmation replies only after the uploader confirmed both items, queued in the outbox",
+    () => {
+      const asked: Array<ReadonlyArray<string>> = []
+      return Effect.gen(function* () {
+        const gate = yield* Deferred.make<void>()
+        const scheduler = yield* SchedulerRegistry.find(P, true, {
+          mode: "remote_confirmation",
+          upload: gatedUpload(gate, asked)
+        })
+        const message = new Assignment.Message({ id: messageOf(1).id, raw: new Uint8Array([1, 2, 3]) })
+        const pending = yield* Effect.fork(scheduler.schedule(message))
+        yield* waitUntil(() => asked.length === 1)
+        expect(pending.unsafePoll()).toBeNull() // stored, but not confirmed: no reply yet
+        const store = yield* AssignmentStore.AssignmentStore
+        const stored = Option.getOrThrow(yield* store.getMessage(message.id, P))
+        expect(asked[0]).toEqual([message.id, stored.assignment.id])
+        const due = yield* store.outbox!.due(Number.MAX_SAFE_INTEGER, 10)
+        expect(due.map((item) => [item.id, item.kind, item.slot])).toEqual([
+          [message.id, "message", 0],
+          [stored.assignment.id, "assignment", 0]
+        ])
+        yield* Deferred.succeed(gate, undefined)
+        expect((yield* Fiber.join(pending)).id).toBe(stored.assignment.id)
+      }).pipe(Effect.provide(registryLayer()))
+    }
+  )
 
   it.scoped("24b: remote_confirmation past the deadline fails with UploadPending; the slot stays assigned", () => {
     const asked: Array<ReadonlyArray<string>> = []

@@ -402,10 +402,12 @@ class SchedulerServer implements Server, Scheduler {
         assignmentId: assignment.id,
         timeoutMs: request.timeoutMs
       })
-      const confirmed = upload.confirmed(itemsOf(assignment, request.message).map((item) => item.id)).pipe(
-        Effect.timeoutFail({ duration: Math.max(0, request.deadline - settledAt), onTimeout: () => pending }),
-        Effect.as(assignment)
-      )
+      const confirmed = upload
+        .confirmed(itemsOf(assignment, request.message).map((item) => item.id))
+        .pipe(
+          Effect.timeoutFail({ duration: Math.max(0, request.deadline - settledAt), onTimeout: () => pending }),
+          Effect.as(assignment)
+        )
       settle(request, confirmed, settledAt)
     })
   }

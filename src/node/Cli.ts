@@ -1,6 +1,7 @@
 /**
  * The `su` command line (`@effect/cli`): `serve` (the default) runs a node; `wallet create` and
- * `wallet address` manage its key file. `--help` and `--version` work on every command.
+ * `wallet address` manage its key file; `outbox status` and `outbox redrive` (since 0.3.0) report and re-drive
+ * the store's upload outbox without starting the server. `--help` and `--version` work on every command.
  *
  * Mirrors the legacy ao SU binary (`./su su <port>`) with the settings of `Config.ts` (flags, `SU_*`
  * environment variables, defaults).
@@ -10,10 +11,11 @@
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
-import { Command } from "@effect/cli"
+import { Command, HelpDoc } from "@effect/cli"
 import { Console, Effect } from "effect"
 import * as Wallet from "../Wallet.js"
 import * as Config from "./Config.js"
+import * as OutboxCli from "./internal/outbox-cli.js"
 import * as Node from "./Node.js"
 
 /** The package's version, from the nearest `package.json` above this module (source, build or bundle). */
@@ -34,7 +36,10 @@ const version = ((): string => {
 
 const serveHandler = (settings: Config.Settings) =>
   Effect.gen(function* () {
-    const config = yield* Config.resolve(settings)
+    // a setting that does not resolve (e.g. remote_confirmation without --upload-url) is printed as one line
+    const config = yield* Effect.tapError(Config.resolve(settings), (e) =>
+      Console.error(HelpDoc.toAnsiText(e.error).trim())
+    )
     // finalizers run last-in first-out: this one runs after the node has closed, the next one before
     yield* Effect.addFinalizer(() =>
       Console.log("SU stopped: requests in flight answered, schedulers and store closed")
@@ -111,6 +116,40 @@ export const wallet = Command.make("wallet").pipe(
 )
 
 /**
+ * `outbox status`: the upload outbox of the store of `--data-dir` / `--store` / `--pg-url` (the server need not
+ * run): items not yet uploaded (depth), pending and retrying counts, uploaded count, the oldest item's age (ms)
+ * and the next attempt. Fails with `StoreError` if the store cannot be opened.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const outboxStatus = Command.make("status", Config.storeOptions, OutboxCli.status).pipe(
+  Command.withDescription("Report the upload outbox: depth, oldest item's age, pending/retrying/uploaded counts")
+)
+
+/**
+ * `outbox redrive`: makes every failed, backed-off outbox item due now with its backoff reset; a running node
+ * picks them up within its poll interval (1 s).
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const outboxRedrive = Command.make("redrive", Config.storeOptions, OutboxCli.redrive).pipe(
+  Command.withDescription("Retry every failed upload now (resets the backoff)")
+)
+
+/**
+ * `outbox`: the upload outbox subcommands.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const outbox = Command.make("outbox").pipe(
+  Command.withDescription("Inspect and re-drive the store's upload outbox (durable uploads to the bundler)"),
+  Command.withSubcommands([outboxStatus, outboxRedrive])
+)
+
+/**
  * The root command `su`: without a subcommand it serves, with `serve`'s flags.
  *
  * @since 0.1.0
@@ -118,7 +157,7 @@ export const wallet = Command.make("wallet").pipe(
  */
 export const root = Command.make("su", Config.serveOptions, serveHandler).pipe(
   Command.withDescription("effect-scheduler-registry: an AO Scheduler Unit (legacy ao SU API, ao.TN.1)"),
-  Command.withSubcommands([serve, wallet])
+  Command.withSubcommands([serve, wallet, outbox])
 )
 
 /**

@@ -24,6 +24,9 @@
  * | `--runner-host` / `--runner-port` | `SU_RUNNER_HOST` / `SU_RUNNER_PORT` | localhost / 34431 |
  * | `--shards` | `SU_SHARDS` | 300 (every runner must agree) |
  * | `--shard-lock-expiration-ms` / `--shard-lock-refresh-ms` | `SU_SHARD_LOCK_EXPIRATION_MS` / `SU_SHARD_LOCK_REFRESH_MS` | 35000 / 10000 |
+ * | `--upload-url` | `SU_UPLOAD_URL`, else the legacy SU's `UPLOAD_NODE_URL` | — (no uploads; required by `--mode remote_confirmation`): the ANS-104 bundler every message and assignment is uploaded to (`POST {url}/tx/arweave`) |
+ * | `--upload-concurrency` | `SU_UPLOAD_CONCURRENCY` | 8 uploads in flight |
+ * | `--upload-timeout-ms` | `SU_UPLOAD_TIMEOUT_MS` | 30000 ms per upload attempt |
  *
  * Size: about 449 lines, of which about 284 are code; the rest is the docstrings and `@example`s every
  * export carries. The code alone stays under 300 lines, so the module is kept whole.
@@ -33,7 +36,7 @@
 import * as Path from "node:path"
 import { HelpDoc, Options, ValidationError } from "@effect/cli"
 import type { HttpServer } from "@effect/platform"
-import { Config, type ConfigError, Effect, Either, Layer, Schema } from "effect"
+import { Config, type ConfigError, Effect, Either, Layer, Option, Schema } from "effect"
 import type { Wallet } from "../Wallet.js"
 import { DEFAULT_BODY_LIMIT } from "./Http.js"
 import * as Setting from "./internal/setting.js"
@@ -151,11 +154,34 @@ export interface Settings {
   readonly shards: number
   readonly shardLockExpirationMs: number
   readonly shardLockRefreshMs: number
+  readonly uploadUrl: string | undefined
+  readonly uploadConcurrency: number
+  readonly uploadTimeoutMs: number
 }
 
 const Port = Schema.Int.pipe(Schema.between(0, 65535))
 const PositiveInt = Schema.Int.pipe(Schema.positive())
 const NonNegativeInt = Schema.Int.pipe(Schema.nonNegative())
+
+/** An http(s) URL. */
+const isHttpUrl = (value: string): boolean => {
+  try {
+    const url = new URL(value)
+    return url.protocol === "http:" || url.protocol === "https:"
+  } catch {
+    return false
+  }
+}
+
+const HttpUrl = Schema.String.pipe(Schema.filter((url) => isHttpUrl(url) || `expected an http(s) URL, got ${url}`))
+
+/** `SU_UPLOAD_URL`, else the legacy SU's `UPLOAD_NODE_URL`; absent when neither is set. */
+const uploadUrlEnv = Config.string("SU_UPLOAD_URL").pipe(
+  Config.orElse(() => Config.string("UPLOAD_NODE_URL")),
+  Config.validate({ message: "SU_UPLOAD_URL / UPLOAD_NODE_URL must be an http(s) URL", validation: isHttpUrl }),
+  Config.option,
+  Config.map(Option.getOrUndefined)
+)
 
 /** `SU_IDENTITIES`: comma-separated wallet files; read by both the environment and the flag's fallback. */
 const identitiesEnv = Config.array(Config.string(), "SU_IDENTITIES").pipe(Config.withDefault([] as Array<string>))
@@ -207,7 +233,7 @@ const settings = {
     default: "local_confirmation",
     text:
       "When POST / replies: local_confirmation (after the store write), aggressive (after signing) or " +
-      "remote_confirmation"
+      "remote_confirmation (after the bundler acknowledged the message and its assignment; needs --upload-url)"
   }),
   bodyLimit: Setting.integer({
     flag: "body-limit",
@@ -330,6 +356,40 @@ const settings = {
     what: "a positive integer (ms)",
     default: 10_000,
     text: "ms between shard-lock refreshes"
+  }),
+  uploadUrl: {
+    env: uploadUrlEnv,
+    flag: Options.text("upload-url").pipe(
+      Options.withSchema(HttpUrl),
+      Options.optional,
+      Options.map(Option.getOrUndefined),
+      Options.mapEffect((url) =>
+        url !== undefined
+          ? Effect.succeed(url)
+          : Effect.mapError(uploadUrlEnv, (e) => ValidationError.invalidValue(HelpDoc.p(String(e))))
+      ),
+      Options.withDescription(
+        "ANS-104 bundler that every scheduled message and assignment is uploaded to (POST {url}/tx/arweave, " +
+          "through a durable outbox); needed by --mode remote_confirmation (env SU_UPLOAD_URL, else UPLOAD_NODE_URL; " +
+          "default none: no uploads)"
+      )
+    )
+  } satisfies Setting.Setting<string | undefined>,
+  uploadConcurrency: Setting.integer({
+    flag: "upload-concurrency",
+    env: "SU_UPLOAD_CONCURRENCY",
+    rule: PositiveInt,
+    what: "a positive integer",
+    default: 8,
+    text: "Uploads to the bundler in flight at once"
+  }),
+  uploadTimeoutMs: Setting.integer({
+    flag: "upload-timeout-ms",
+    env: "SU_UPLOAD_TIMEOUT_MS",
+    rule: PositiveInt,
+    what: "a positive integer (ms)",
+    default: 30_000,
+    text: "ms one upload attempt may take before it is retried (with backoff: 1 s doubling to 32 s)"
   })
 } satisfies { readonly [K in keyof Settings]: Setting.Setting<Settings[K]> }
 
@@ -372,6 +432,42 @@ export const walletPath = (s: Pick<Settings, "dataDir" | "wallet">): string =>
 export const fromEnv: Config.Config<Settings> = Setting.env(settings)
 
 /**
+ * The `StoreConfig` of the store settings: `<data-dir>/su.sqlite` for sqlite, `--pg-url` (required) and
+ * `--pg-schema` for pg. Fails with a `ValidationError` when `--store pg` has no `--pg-url` / `SU_PG_URL`.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const storeOf = (
+  s: Pick<Settings, "store" | "dataDir" | "pgUrl" | "pgSchema">
+): Either.Either<StoreConfig, ValidationError.ValidationError> => {
+  switch (s.store) {
+    case "sqlite":
+      return Either.right({ kind: "sqlite", filename: Path.join(s.dataDir, "su.sqlite") })
+    case "memory":
+      return Either.right({ kind: "memory" })
+    case "pg":
+      return s.pgUrl === undefined
+        ? Either.left(ValidationError.missingValue(HelpDoc.p("--store pg needs --pg-url or SU_PG_URL")))
+        : Either.right({ kind: "pg", url: s.pgUrl, schema: s.pgSchema })
+  }
+}
+
+/**
+ * The flags of the `outbox` commands: the store's (`--data-dir`, `--store`, `--pg-url`, `--pg-schema`), as for
+ * `serve`.
+ *
+ * @since 0.3.0
+ * @category options
+ */
+export const storeOptions = {
+  dataDir: serveOptions.dataDir,
+  store: serveOptions.store,
+  pgUrl: serveOptions.pgUrl,
+  pgSchema: serveOptions.pgSchema
+}
+
+/**
  * Fills in derived defaults: the wallet file and the SQLite file under the data directory. Fails with a
  * `ValidationError` when `--store pg` has no `--pg-url` / `SU_PG_URL`.
  *
@@ -379,26 +475,26 @@ export const fromEnv: Config.Config<Settings> = Setting.env(settings)
  * @category constructors
  */
 export const resolve = (s: Settings): Either.Either<NodeConfig, ValidationError.ValidationError> => {
-  let store: StoreConfig
-  switch (s.store) {
-    case "sqlite":
-      store = { kind: "sqlite", filename: Path.join(s.dataDir, "su.sqlite") }
-      break
-    case "memory":
-      store = { kind: "memory" }
-      break
-    case "pg":
-      if (s.pgUrl === undefined) {
-        return Either.left(ValidationError.missingValue(HelpDoc.p("--store pg needs --pg-url or SU_PG_URL")))
-      }
-      store = { kind: "pg", url: s.pgUrl, schema: s.pgSchema }
-      break
-  }
+  const resolved = storeOf(s)
+  if (Either.isLeft(resolved)) return Either.left(resolved.left)
+  const store = resolved.right
   const gateway = gatewayOf(s.gatewayUrl)
   if (gateway === undefined) {
     return Either.left(
       ValidationError.invalidValue(HelpDoc.p(`--gateway-url must be an http(s) URL or "none", got ${s.gatewayUrl}`))
     )
+  }
+  if (s.mode === "remote_confirmation" && s.uploadUrl === undefined) {
+    return Either.left(
+      ValidationError.missingValue(
+        HelpDoc.p(
+          "--mode remote_confirmation needs --upload-url (or SU_UPLOAD_URL / UPLOAD_NODE_URL): a bundler to confirm"
+        )
+      )
+    )
+  }
+  if (s.cluster && s.uploadUrl !== undefined) {
+    return Either.left(ValidationError.invalidValue(HelpDoc.p("--upload-url is not supported with --cluster yet")))
   }
   if (s.cluster && store.kind !== "pg") {
     return Either.left(ValidationError.missingValue(HelpDoc.p("--cluster needs --store pg and --pg-url")))
@@ -417,6 +513,10 @@ export const resolve = (s: Settings): Either.Either<NodeConfig, ValidationError.
     otlpUrl: s.otlpUrl,
     signers: s.signers,
     identityPaths: s.identities,
+    upload:
+      s.uploadUrl === undefined
+        ? undefined
+        : { url: s.uploadUrl, concurrency: s.uploadConcurrency, timeoutMs: s.uploadTimeoutMs },
     cluster: s.cluster
       ? {
           runnerHost: s.runnerHost,

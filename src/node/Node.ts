@@ -18,12 +18,13 @@ import * as Path from "node:path"
 import type { HttpServerError, SocketServer, WorkerError } from "@effect/platform"
 import { FetchHttpClient, HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { type ConfigError, Context, Effect, Layer, type Scope } from "effect"
+import { ConfigError, Context, Effect, Layer, Option, type Scope } from "effect"
 import * as AssignmentStore from "../AssignmentStore.js"
 import type * as ClusterNode from "../cluster/ClusterNode.js"
 import type { StoreError, WalletError } from "../errors.js"
 import * as NameService from "../NameService.js"
 import * as Gateway from "../network/Gateway.js"
+import * as Uploader from "../network/Uploader.js"
 import type { Mode } from "../Scheduler.js"
 import * as SchedulerRegistry from "../SchedulerRegistry.js"
 import * as Wallet from "../Wallet.js"
@@ -58,6 +59,20 @@ export type StoreConfig =
 export type GatewayConfig = { readonly kind: "online"; readonly url: string } | { readonly kind: "offline" }
 
 /**
+ * Where the node uploads what it schedules (`Uploader`): the ANS-104 bundler at `url` (`POST {url}/tx/arweave`),
+ * `concurrency` uploads in flight [8], `timeoutMs` per attempt [30,000 ms]. Every scheduled message's data item
+ * and every assignment go through the store's outbox, in every mode.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface UploadConfig {
+  readonly url: string
+  readonly concurrency?: number | undefined
+  readonly timeoutMs?: number | undefined
+}
+
+/**
  * A resolved node configuration (see `Config.ts` for flags, environment variables and defaults).
  *
  * - `port` (0 = any free port) and `host`: where the HTTP server listens.
@@ -74,6 +89,8 @@ export type GatewayConfig = { readonly kind: "online"; readonly url: string } | 
  *   one of them is hosted here and signed by it.
  * - `cluster` [off]: run as one runner of a scheduler cluster (`ClusterNode.layerClusterNode`); needs a `pg`
  *   store, whose database also holds the shard locks.
+ * - `upload` [off] (since 0.3.0): see `UploadConfig`; required by `remote_confirmation` (without it the node
+ *   fails to start with a `ConfigError`). Not supported with `cluster`.
  *
  * @since 0.1.0
  * @category models
@@ -94,6 +111,7 @@ export interface NodeConfig {
   readonly signers?: number | undefined
   readonly identityPaths?: ReadonlyArray<string> | undefined
   readonly cluster?: ClusterNode.RunnerOptions | undefined
+  readonly upload?: UploadConfig | undefined
 }
 
 /**
@@ -186,6 +204,24 @@ export const layerGateway = (config: Pick<NodeConfig, "gateway" | "blockHeight">
         Layer.provide(FetchHttpClient.layer)
       )
 
+/**
+ * The uploader Layer of a config: `Uploader.layer` over `fetch` and the store in context when `upload` is set
+ * (items queued before this start are first looked up on the online gateway), else nothing.
+ */
+const layerUploader = (
+  config: Pick<NodeConfig, "upload" | "gateway">
+):
+  | Layer.Layer<never, StoreError, AssignmentStore.AssignmentStore>
+  | Layer.Layer<Uploader.Uploader, StoreError, AssignmentStore.AssignmentStore> =>
+  config.upload === undefined
+    ? Layer.empty
+    : Uploader.layer({
+        url: config.upload.url,
+        concurrency: config.upload.concurrency,
+        timeoutMs: config.upload.timeoutMs,
+        checkUrl: config.gateway.kind === "online" ? config.gateway.url : undefined
+      }).pipe(Layer.provide(FetchHttpClient.layer))
+
 /** The body of requests that arrive while the node shuts down. */
 const SHUTTING_DOWN = JSON.stringify({ error: "The scheduler unit is shutting down" })
 
@@ -266,6 +302,11 @@ const layerServer = (config: NodeConfig) =>
  * @category layers
  */
 export const layer = (config: NodeConfig): Layer.Layer<Wallet.Wallet | HttpServer.HttpServer, StartError> => {
+  if (config.mode === "remote_confirmation" && config.upload === undefined) {
+    return Layer.fail(
+      ConfigError.InvalidData(["mode"], "remote_confirmation needs an upload URL (--upload-url): a bundler to confirm")
+    )
+  }
   const otlpUrl = config.otlpUrl
   const tracing =
     otlpUrl === undefined
@@ -286,10 +327,16 @@ export const layer = (config: NodeConfig): Layer.Layer<Wallet.Wallet | HttpServe
     Layer.unwrapEffect(
       Effect.gen(function* () {
         const gateway = yield* Gateway.Gateway
+        const uploader = yield* Effect.serviceOption(Uploader.Uploader)
         const identities = yield* Effect.forEach(config.identityPaths ?? [], (path) =>
           Effect.flatMap(Wallet.loadOrCreate(path), ({ jwk }) => Wallet.make(jwk, path))
         )
-        return SchedulerRegistry.layer({ ...options, identities, blockHeight: () => gateway.current().height })
+        return SchedulerRegistry.layer({
+          ...options,
+          identities,
+          blockHeight: () => gateway.current().height,
+          ...(Option.isSome(uploader) ? { upload: uploader.value.upload } : {})
+        })
       })
     )
   const registry =
@@ -326,7 +373,7 @@ export const layer = (config: NodeConfig): Layer.Layer<Wallet.Wallet | HttpServe
         )
       : registry.pipe(
           Layer.provideMerge(
-            layerGateway(config).pipe(
+            Layer.merge(layerGateway(config), layerUploader(config)).pipe(
               Layer.provideMerge(
                 Layer.mergeAll(
                   NameService.layer,

@@ -162,7 +162,10 @@ for (const [name, storeLayer, skip] of stores) {
         Effect.gen(function* () {
           const before = yield* failuresOf("timeout")
           ar.faults.hang("bundler")
-          const { uploader, registry } = yield* setup(ar, store, "local_confirmation", { concurrency: 1, timeoutMs: 300 })
+          const { uploader, registry } = yield* setup(ar, store, "local_confirmation", {
+            concurrency: 1,
+            timeoutMs: 300
+          })
           const ids = idsOf((yield* scheduleMessages(registry, 1)).results)
           yield* until(() => Effect.map(uploader.status(), (s) => s.retrying >= 1))
           expect((yield* failuresOf("timeout")) - before).toBeGreaterThanOrEqual(1)
@@ -204,26 +207,30 @@ for (const [name, storeLayer, skip] of stores) {
       )
     )
 
-    it.scopedLive("remote_confirmation past the deadline: UploadPending, the slot stays assigned, the upload goes on", () =>
-      withStore((ar, store) =>
-        Effect.gen(function* () {
-          yield* Effect.promise(() => ar.faults.down("bundler"))
-          const { uploader, registry } = yield* setup(ar, store, "remote_confirmation")
-          const { processId, results } = yield* scheduleMessages(registry, 1, 500)
-          const [failed] = results
-          expect(Either.isLeft(failed!) && failed.left._tag).toBe("UploadPending")
-          const head = yield* store.latest(processId as never)
-          expect(Option.map(head, (h) => h.slot)).toEqual(Option.some(0))
-          const entry = Option.getOrThrow(yield* store.range(processId as never, { by: "slot", limit: 1 }).pipe(
-            Effect.map((es) => Option.fromNullable(es[0]))
-          ))
-          const ids = [entry.assignment.messageId, entry.assignment.id]
-          yield* Effect.promise(() => ar.faults.up("bundler"))
-          // the items are uploaded later, and a waiter then confirms them
-          yield* uploader.upload.confirmed(ids)
-          expect(ids.map((id) => ar.uploadCount(id))).toEqual([1, 1])
-        })
-      )
+    it.scopedLive(
+      "remote_confirmation past the deadline: UploadPending, the slot stays assigned, the upload goes on",
+      () =>
+        withStore((ar, store) =>
+          Effect.gen(function* () {
+            yield* Effect.promise(() => ar.faults.down("bundler"))
+            const { uploader, registry } = yield* setup(ar, store, "remote_confirmation")
+            const { processId, results } = yield* scheduleMessages(registry, 1, 500)
+            const [failed] = results
+            expect(Either.isLeft(failed!) && failed.left._tag).toBe("UploadPending")
+            const head = yield* store.latest(processId as never)
+            expect(Option.map(head, (h) => h.slot)).toEqual(Option.some(0))
+            const entry = Option.getOrThrow(
+              yield* store
+                .range(processId as never, { by: "slot", limit: 1 })
+                .pipe(Effect.map((es) => Option.fromNullable(es[0])))
+            )
+            const ids = [entry.assignment.messageId, entry.assignment.id]
+            yield* Effect.promise(() => ar.faults.up("bundler"))
+            // the items are uploaded later, and a waiter then confirms them
+            yield* uploader.upload.confirmed(ids)
+            expect(ids.map((id) => ar.uploadCount(id))).toEqual([1, 1])
+          })
+        )
     )
   })
 }
@@ -240,7 +247,11 @@ describe("Uploader after a restart", () => {
       expect(due.map((item) => item.id).sort()).toEqual([...ids].sort())
       // the first item reached the bundler before the crash, unrecorded
       yield* Effect.promise(() =>
-        fetch(`${ar.url}/tx/arweave`, { method: "POST", body: due[0]!.bytes, headers: { "content-type": "application/octet-stream" } })
+        fetch(`${ar.url}/tx/arweave`, {
+          method: "POST",
+          body: due[0]!.bytes,
+          headers: { "content-type": "application/octet-stream" }
+        })
       )
       yield* store.outbox!.redrive()
       const second = yield* Uploader.make({ url: ar.url, checkUrl: ar.url, ...FAST }).pipe(

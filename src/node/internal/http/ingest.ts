@@ -19,7 +19,8 @@ export type HttpError = BadRequest | Unavailable | InternalError
 
 /**
  * Maps a library failure to its HTTP error: the caller's mistakes to 400, overload, shutdown and a process whose
- * scheduler keeps failing (`RestartLimitExceeded`) to 503, store failures to 500 (logged, with a generic body).
+ * scheduler keeps failing (`RestartLimitExceeded`) and an upload the bundler has not confirmed in time
+ * (`UploadPending`, `remote_confirmation`) to 503, store failures to 500 (logged, with a generic body).
  */
 export const httpError = (
   error: HostError | ScheduleError | StoreError | InvalidDataItem | Gateway.LookupError
@@ -48,6 +49,9 @@ export const httpError = (
               error: `Process ${error.processId} has another writer (${error.reason}); its scheduler restarts, retry`
             })
       )
+    case "UploadPending":
+      // stored and still uploading: the caller retries and gets the same assignment
+      return Effect.succeed(new Unavailable({ error: error.message }))
     case "MailboxFull":
     case "SchedulerTimeout":
     case "SchedulerStopped":

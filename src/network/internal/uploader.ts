@@ -164,7 +164,7 @@ export const make = (
      * have posted without recording it (`HEAD {checkUrl}/{id}`, a gateway's G6). Any doubt means "no".
      */
     const alreadyThere = (item: OutboxItem): Effect.Effect<boolean> =>
-      options.checkUrl === undefined || item.createdAt > startedAt || item.attempts > 0
+      options.checkUrl === undefined || item.createdAt > startedAt
         ? Effect.succeed(false)
         : client.head(new URL(item.id, `${options.checkUrl.replace(/\/+$/, "")}/`).toString()).pipe(
             Effect.map((response) => response.status >= 200 && response.status <= 299),

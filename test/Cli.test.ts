@@ -5,7 +5,7 @@
 import { type ChildProcess, spawn as spawnChild } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { Command } from "@effect/cli"
+import { Command, HelpDoc } from "@effect/cli"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Either, Exit } from "effect"
@@ -65,7 +65,10 @@ describe("Config", () => {
         runnerPort: 34431,
         shards: 300,
         shardLockExpirationMs: 35_000,
-        shardLockRefreshMs: 10_000
+        shardLockRefreshMs: 10_000,
+        uploadUrl: undefined,
+        uploadConcurrency: 8,
+        uploadTimeoutMs: 30_000
       })
       const env = {
         SU_PORT: "9100",
@@ -88,7 +91,10 @@ describe("Config", () => {
         SU_RUNNER_PORT: "34500",
         SU_SHARDS: "64",
         SU_SHARD_LOCK_EXPIRATION_MS: "9000",
-        SU_SHARD_LOCK_REFRESH_MS: "3000"
+        SU_SHARD_LOCK_REFRESH_MS: "3000",
+        SU_UPLOAD_URL: "https://up.example",
+        SU_UPLOAD_CONCURRENCY: "3",
+        SU_UPLOAD_TIMEOUT_MS: "5000"
       }
       const fromEnv = yield* parse([], env)
       expect(fromEnv).toEqual({
@@ -112,7 +118,10 @@ describe("Config", () => {
         runnerPort: 34500,
         shards: 64,
         shardLockExpirationMs: 9_000,
-        shardLockRefreshMs: 3_000
+        shardLockRefreshMs: 3_000,
+        uploadUrl: "https://up.example",
+        uploadConcurrency: 3,
+        uploadTimeoutMs: 5_000
       })
       const flags = yield* parse(
         [
@@ -176,6 +185,38 @@ describe("Config", () => {
         Config.nodeConfigFromEnv.pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["SU_PORT", "-1"]]))))
       )
       expect(Exit.isFailure(bad)).toBe(true)
+    })
+  )
+
+  it.effect("uploads: --upload-url > SU_UPLOAD_URL > UPLOAD_NODE_URL; remote_confirmation needs one", () =>
+    Effect.gen(function* () {
+      expect((yield* parse([], { UPLOAD_NODE_URL: "https://legacy.example/" })).uploadUrl).toBe(
+        "https://legacy.example/"
+      )
+      const both = { UPLOAD_NODE_URL: "https://legacy.example", SU_UPLOAD_URL: "https://su.example" }
+      expect((yield* parse([], both)).uploadUrl).toBe("https://su.example")
+      expect((yield* parse(["--upload-url", "http://127.0.0.1:1984"], both)).uploadUrl).toBe("http://127.0.0.1:1984")
+      expect(Exit.isFailure(yield* Effect.exit(parse(["--upload-url", "ftp://x"])))).toBe(true)
+      expect(Exit.isFailure(yield* Effect.exit(parse([], { UPLOAD_NODE_URL: "not a url" })))).toBe(true)
+      expect(Exit.isFailure(yield* Effect.exit(parse(["--upload-concurrency", "0"])))).toBe(true)
+      expect(Exit.isFailure(yield* Effect.exit(parse([], { SU_UPLOAD_TIMEOUT_MS: "-5" })))).toBe(true)
+
+      const settings = yield* parse(["--data-dir", "/srv/su", "--upload-url", "https://up.example"])
+      expect(Either.getOrThrow(Config.resolve(settings)).upload).toEqual({
+        url: "https://up.example",
+        concurrency: 8,
+        timeoutMs: 30_000
+      })
+      expect(Either.getOrThrow(Config.resolve({ ...settings, uploadUrl: undefined })).upload).toBeUndefined()
+      // remote_confirmation without a bundler would be local_confirmation in disguise: refused with one line
+      const refused = Config.resolve({ ...settings, mode: "remote_confirmation", uploadUrl: undefined })
+      expect(Either.isLeft(refused) && HelpDoc.toAnsiText(refused.left.error).trim()).toBe(
+        "--mode remote_confirmation needs --upload-url (or SU_UPLOAD_URL / UPLOAD_NODE_URL): a bundler to confirm"
+      )
+      expect(Either.isRight(Config.resolve({ ...settings, mode: "remote_confirmation" }))).toBe(true)
+      expect(Either.isLeft(Config.resolve({ ...settings, cluster: true, store: "pg", pgUrl: "postgres://x" }))).toBe(
+        true
+      )
     })
   )
 })

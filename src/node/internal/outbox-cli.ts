@@ -2,6 +2,7 @@
  * The `su outbox` commands' work: open the store of the given settings (without starting the server), then
  * report its upload outbox or re-drive it.
  */
+import { HelpDoc } from "@effect/cli"
 import { Clock, Console, Context, Effect, Either, Layer } from "effect"
 import { AssignmentStore, type Outbox, type OutboxStatus } from "../../AssignmentStore.js"
 import { StoreError } from "../../errors.js"
@@ -14,7 +15,11 @@ type StoreSettings = Pick<Settings, "store" | "dataDir" | "pgUrl" | "pgSchema">
 /** Runs `f` on the outbox of the store `settings` name; the store is closed afterwards. */
 const withOutbox = <A, E>(settings: StoreSettings, f: (outbox: Outbox, where: string) => Effect.Effect<A, E>) =>
   Effect.gen(function* () {
-    const config = yield* Either.match(Config.storeOf(settings), { onLeft: Effect.fail, onRight: Effect.succeed })
+    const config = yield* Either.match(Config.storeOf(settings), {
+      // printed here: the binary exits 1 on a ValidationError without printing it
+      onLeft: (e) => Effect.zipRight(Console.error(HelpDoc.toAnsiText(e.error).trim()), Effect.fail(e)),
+      onRight: Effect.succeed
+    })
     if (config.kind === "memory") {
       return yield* Effect.fail(
         new StoreError({ operation: "outbox", reason: "--store memory keeps nothing between runs: no outbox to read" })

@@ -134,7 +134,11 @@ describe("upload crash: SIGKILL of a remote_confirmation node uploading to a bun
         const processIds: Array<string> = []
         // every child is killed when the test ends, whatever happened
         const children: Array<ChildProcess.ChildProcess> = []
-        yield* Effect.addFinalizer(() => Effect.sync(() => children.forEach((c) => c.kill("SIGKILL"))))
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() => {
+            for (const c of children) c.kill("SIGKILL")
+          })
+        )
 
         const result = yield* Effect.promise(async () => {
           let n = 0

@@ -15,7 +15,9 @@ import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Either, Layer, Metric, Option, type Scope } from "effect"
 import { Message } from "../../src/Assignment.js"
 import * as AssignmentStore from "../../src/AssignmentStore.js"
+import { UploadPending } from "../../src/errors.js"
 import * as Uploader from "../../src/network/Uploader.js"
+import { httpError } from "../../src/node/internal/http/ingest.js"
 import * as PgStore from "../../src/pg/PgStore.js"
 import type { Mode } from "../../src/Scheduler.js"
 import * as SchedulerRegistry from "../../src/SchedulerRegistry.js"
@@ -234,6 +236,19 @@ for (const [name, storeLayer, skip] of stores) {
     )
   })
 }
+
+describe("UploadPending over HTTP", () => {
+  it.effect("is a 503 with a clear error: the slot is assigned and the upload goes on", () =>
+    Effect.gen(function* () {
+      const error = new UploadPending({ processId: "P", slot: 7, assignmentId: "A", timeoutMs: 10_000 })
+      const http = yield* httpError(error)
+      expect(http._tag).toBe("Unavailable")
+      expect(http.error).toBe(
+        "Slot 7 of P is assigned (A) but the bundler did not confirm its upload within 10000 ms; it keeps uploading, retry later"
+      )
+    })
+  )
+})
 
 describe("Uploader after a restart", () => {
   it.scopedLive("items the bundler already has (a crash after its answer) are looked up, not posted again", () =>

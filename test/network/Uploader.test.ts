@@ -79,14 +79,15 @@ const setup = (
   ar: ArweaveDouble,
   store: AssignmentStore.AssignmentStore["Type"],
   mode: Exclude<Mode, "disabled">,
-  options: Partial<Uploader.Options> = {}
+  options: Partial<Uploader.Options> = {},
+  timeoutMs?: number
 ) =>
   Effect.gen(function* () {
     const storeLayer = Layer.succeed(AssignmentStore.AssignmentStore, store)
     const uploader = yield* Uploader.make({ url: ar.url, ...FAST, ...options }).pipe(
       Effect.provide(Layer.merge(storeLayer, FetchHttpClient.layer))
     )
-    const context = yield* Layer.build(registryLayer({ mode, upload: uploader.upload }, storeLayer))
+    const context = yield* Layer.build(registryLayer({ mode, upload: uploader.upload, timeoutMs }, storeLayer))
     const registry = Context.get(context, SchedulerRegistry.SchedulerRegistry)
     return { uploader, registry }
   })
@@ -215,22 +216,27 @@ for (const [name, storeLayer, skip] of stores) {
         withStore((ar, store) =>
           Effect.gen(function* () {
             yield* Effect.promise(() => ar.faults.down("bundler"))
-            const { uploader, registry } = yield* setup(ar, store, "remote_confirmation")
-            const { processId, results } = yield* scheduleMessages(registry, 1, 500)
-            const [failed] = results
-            expect(Either.isLeft(failed!) && failed.left._tag).toBe("UploadPending")
-            const head = yield* store.latest(processId as never)
+            const { uploader, registry } = yield* setup(ar, store, "remote_confirmation", {}, 500)
+            const processId = randomProcessId()
+            const scheduler = yield* registry.find(processId, true)
+            const item = yield* Effect.promise(() => messageItem(processId, 1))
+            const message = new Message({ id: item.id as never, raw: new Uint8Array(item.getRaw()) })
+            const failed = yield* Effect.flip(scheduler.schedule(message))
+            expect(failed._tag).toBe("UploadPending")
+            const head = yield* store.latest(processId)
             expect(Option.map(head, (h) => h.slot)).toEqual(Option.some(0))
-            const entry = Option.getOrThrow(
-              yield* store
-                .range(processId as never, { by: "slot", limit: 1 })
-                .pipe(Effect.map((es) => Option.fromNullable(es[0])))
-            )
-            const ids = [entry.assignment.messageId, entry.assignment.id]
+            const entry = Option.getOrThrow(yield* store.getMessage(message.id, processId))
+            const ids = [message.id, entry.assignment.id]
+            // a client's retry while the bundler is still down: the same slot, still not confirmed
+            const retried = yield* Effect.flip(registry.schedule(processId, message))
+            expect(retried).toMatchObject({ _tag: "UploadPending", slot: 0, assignmentId: entry.assignment.id })
             yield* Effect.promise(() => ar.faults.up("bundler"))
             // the items are uploaded later, and a waiter then confirms them
             yield* uploader.upload.confirmed(ids)
             expect(ids.map((id) => ar.uploadCount(id))).toEqual([1, 1])
+            // a retry now gets the stored assignment: one slot, uploaded once
+            expect((yield* registry.schedule(processId, message)).id).toBe(entry.assignment.id)
+            expect(Option.map(yield* store.latest(processId), (h) => h.slot)).toEqual(Option.some(0))
           })
         )
     )

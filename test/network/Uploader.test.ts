@@ -26,8 +26,10 @@ import * as SqliteStore from "../../src/sqlite/SqliteStore.js"
 import { type ArweaveDouble, startArweaveDouble } from "../fixtures/arweave/index.js"
 import { randomProcessId } from "../fixtures/assignments.js"
 import { messageItem } from "../fixtures/dataItems.js"
+import { startNode } from "../fixtures/node.js"
 import { dropSchemaOnClose, pgUnavailable, pgUrl, randomSchema } from "../fixtures/pg.js"
 import { registryLayer } from "../fixtures/registry.js"
+import { send, spawn, walk } from "../fixtures/su.js"
 
 const pgDown = await pgUnavailable(pgUrl)
 if (pgDown !== undefined) console.warn(`SKIPPED PostgreSQL uploader tests: ${pgDown}`)
@@ -242,6 +244,31 @@ for (const [name, storeLayer, skip] of stores) {
     )
   })
 }
+
+describe("the node with --upload-url", () => {
+  it.scopedLive("uploads a spawned process and its messages with their assignments, in local_confirmation", () =>
+    Effect.gen(function* () {
+      const ar = yield* double
+      const node = yield* startNode({
+        gateway: { kind: "online", url: ar.url },
+        upload: { url: ar.url, concurrency: 2, timeoutMs: 10_000 }
+      })
+      const processId = yield* spawn(node.url, node.address)
+      const messages = yield* send(node.url, processId, 1, 3)
+      const { edges } = yield* walk(node.url, processId, 100)
+      const ids = [processId, ...messages, ...edges.map((e) => e.node.assignment.id)]
+      expect(ids).toHaveLength(8)
+      yield* until(() => ids.every((id) => ar.uploadCount(id) === 1))
+    })
+  )
+
+  it.scoped("remote_confirmation without an upload URL does not start: a ConfigError naming the mode", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(startNode({ mode: "remote_confirmation" }))
+      expect(String(error)).toContain("remote_confirmation needs an upload URL")
+    })
+  )
+})
 
 describe("UploadPending over HTTP", () => {
   it.effect("is a 503 with a clear error: the slot is assigned and the upload goes on", () =>

@@ -123,7 +123,7 @@ export const wallet = Command.make("wallet").pipe(
  * @since 0.3.0
  * @category constants
  */
-export const outboxStatus = Command.make("status", Config.storeOptions, OutboxCli.status).pipe(
+export const outboxStatus = Command.make("status", OutboxCli.options, OutboxCli.status).pipe(
   Command.withDescription("Report the upload outbox: depth, oldest item's age, pending/retrying/uploaded counts")
 )
 
@@ -134,7 +134,7 @@ export const outboxStatus = Command.make("status", Config.storeOptions, OutboxCl
  * @since 0.3.0
  * @category constants
  */
-export const outboxRedrive = Command.make("redrive", Config.storeOptions, OutboxCli.redrive).pipe(
+export const outboxRedrive = Command.make("redrive", OutboxCli.options, OutboxCli.redrive).pipe(
   Command.withDescription("Retry every failed upload now (resets the backoff)")
 )
 

@@ -28,7 +28,7 @@
  * | `--upload-concurrency` | `SU_UPLOAD_CONCURRENCY` | 8 uploads in flight |
  * | `--upload-timeout-ms` | `SU_UPLOAD_TIMEOUT_MS` | 30000 ms per upload attempt |
  *
- * Size: about 449 lines, of which about 284 are code; the rest is the docstrings and `@example`s every
+ * Size: about 474 lines, of which about 294 are code; the rest is the docstrings and `@example`s every
  * export carries. The code alone stays under 300 lines, so the module is kept whole.
  *
  * @since 0.1.0
@@ -36,10 +36,11 @@
 import * as Path from "node:path"
 import { HelpDoc, Options, ValidationError } from "@effect/cli"
 import type { HttpServer } from "@effect/platform"
-import { Config, type ConfigError, Effect, Either, Layer, Option, Schema } from "effect"
+import { Config, type ConfigError, Effect, Either, Layer, Schema } from "effect"
 import type { Wallet } from "../Wallet.js"
 import { DEFAULT_BODY_LIMIT } from "./Http.js"
 import * as Setting from "./internal/setting.js"
+import * as UploadSettings from "./internal/upload-settings.js"
 import type { GatewayConfig, NodeConfig, StartError, StoreConfig } from "./Node.js"
 import * as Node from "./Node.js"
 
@@ -162,26 +163,6 @@ export interface Settings {
 const Port = Schema.Int.pipe(Schema.between(0, 65535))
 const PositiveInt = Schema.Int.pipe(Schema.positive())
 const NonNegativeInt = Schema.Int.pipe(Schema.nonNegative())
-
-/** An http(s) URL. */
-const isHttpUrl = (value: string): boolean => {
-  try {
-    const url = new URL(value)
-    return url.protocol === "http:" || url.protocol === "https:"
-  } catch {
-    return false
-  }
-}
-
-const HttpUrl = Schema.String.pipe(Schema.filter((url) => isHttpUrl(url) || `expected an http(s) URL, got ${url}`))
-
-/** `SU_UPLOAD_URL`, else the legacy SU's `UPLOAD_NODE_URL`; absent when neither is set. */
-const uploadUrlEnv = Config.string("SU_UPLOAD_URL").pipe(
-  Config.orElse(() => Config.string("UPLOAD_NODE_URL")),
-  Config.validate({ message: "SU_UPLOAD_URL / UPLOAD_NODE_URL must be an http(s) URL", validation: isHttpUrl }),
-  Config.option,
-  Config.map(Option.getOrUndefined)
-)
 
 /** `SU_IDENTITIES`: comma-separated wallet files; read by both the environment and the flag's fallback. */
 const identitiesEnv = Config.array(Config.string(), "SU_IDENTITIES").pipe(Config.withDefault([] as Array<string>))
@@ -357,40 +338,7 @@ const settings = {
     default: 10_000,
     text: "ms between shard-lock refreshes"
   }),
-  uploadUrl: {
-    env: uploadUrlEnv,
-    flag: Options.text("upload-url").pipe(
-      Options.withSchema(HttpUrl),
-      Options.optional,
-      Options.map(Option.getOrUndefined),
-      Options.mapEffect((url) =>
-        url !== undefined
-          ? Effect.succeed(url)
-          : Effect.mapError(uploadUrlEnv, (e) => ValidationError.invalidValue(HelpDoc.p(String(e))))
-      ),
-      Options.withDescription(
-        "ANS-104 bundler that every scheduled message and assignment is uploaded to (POST {url}/tx/arweave, " +
-          "through a durable outbox); needed by --mode remote_confirmation (env SU_UPLOAD_URL, else UPLOAD_NODE_URL; " +
-          "default none: no uploads)"
-      )
-    )
-  } satisfies Setting.Setting<string | undefined>,
-  uploadConcurrency: Setting.integer({
-    flag: "upload-concurrency",
-    env: "SU_UPLOAD_CONCURRENCY",
-    rule: PositiveInt,
-    what: "a positive integer",
-    default: 8,
-    text: "Uploads to the bundler in flight at once"
-  }),
-  uploadTimeoutMs: Setting.integer({
-    flag: "upload-timeout-ms",
-    env: "SU_UPLOAD_TIMEOUT_MS",
-    rule: PositiveInt,
-    what: "a positive integer (ms)",
-    default: 30_000,
-    text: "ms one upload attempt may take before it is retried (with backoff: 1 s doubling to 32 s)"
-  })
+  ...UploadSettings.settings
 } satisfies { readonly [K in keyof Settings]: Setting.Setting<Settings[K]> }
 
 /**
@@ -454,20 +402,6 @@ export const storeOf = (
 }
 
 /**
- * The flags of the `outbox` commands: the store's (`--data-dir`, `--store`, `--pg-url`, `--pg-schema`), as for
- * `serve`.
- *
- * @since 0.3.0
- * @category options
- */
-export const storeOptions = {
-  dataDir: serveOptions.dataDir,
-  store: serveOptions.store,
-  pgUrl: serveOptions.pgUrl,
-  pgSchema: serveOptions.pgSchema
-}
-
-/**
  * Fills in derived defaults: the wallet file and the SQLite file under the data directory. Fails with a
  * `ValidationError` when `--store pg` has no `--pg-url` / `SU_PG_URL`.
  *
@@ -484,18 +418,8 @@ export const resolve = (s: Settings): Either.Either<NodeConfig, ValidationError.
       ValidationError.invalidValue(HelpDoc.p(`--gateway-url must be an http(s) URL or "none", got ${s.gatewayUrl}`))
     )
   }
-  if (s.mode === "remote_confirmation" && s.uploadUrl === undefined) {
-    return Either.left(
-      ValidationError.missingValue(
-        HelpDoc.p(
-          "--mode remote_confirmation needs --upload-url (or SU_UPLOAD_URL / UPLOAD_NODE_URL): a bundler to confirm"
-        )
-      )
-    )
-  }
-  if (s.cluster && s.uploadUrl !== undefined) {
-    return Either.left(ValidationError.invalidValue(HelpDoc.p("--upload-url is not supported with --cluster yet")))
-  }
+  const refused = UploadSettings.refusal(s)
+  if (refused !== undefined) return Either.left(refused)
   if (s.cluster && store.kind !== "pg") {
     return Either.left(ValidationError.missingValue(HelpDoc.p("--cluster needs --store pg and --pg-url")))
   }
@@ -513,10 +437,7 @@ export const resolve = (s: Settings): Either.Either<NodeConfig, ValidationError.
     otlpUrl: s.otlpUrl,
     signers: s.signers,
     identityPaths: s.identities,
-    upload:
-      s.uploadUrl === undefined
-        ? undefined
-        : { url: s.uploadUrl, concurrency: s.uploadConcurrency, timeoutMs: s.uploadTimeoutMs },
+    upload: UploadSettings.uploadConfig(s),
     cluster: s.cluster
       ? {
           runnerHost: s.runnerHost,

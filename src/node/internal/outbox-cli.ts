@@ -12,6 +12,14 @@ import * as Node from "../Node.js"
 
 type StoreSettings = Pick<Settings, "store" | "dataDir" | "pgUrl" | "pgSchema">
 
+/** The flags of the `outbox` commands: the store's (`--data-dir`, `--store`, `--pg-url`, `--pg-schema`), as `serve`'s. */
+export const options = {
+  dataDir: Config.serveOptions.dataDir,
+  store: Config.serveOptions.store,
+  pgUrl: Config.serveOptions.pgUrl,
+  pgSchema: Config.serveOptions.pgSchema
+}
+
 /** Runs `f` on the outbox of the store `settings` name; the store is closed afterwards. */
 const withOutbox = <A, E>(settings: StoreSettings, f: (outbox: Outbox, where: string) => Effect.Effect<A, E>) =>
   Effect.gen(function* () {

@@ -214,7 +214,8 @@ describe("upload crash: SIGKILL of a remote_confirmation node uploading to a bun
         const stored = new Set(ids)
         console.log(
           `upload crash: ${RESTARTS} kills, ${acked.length} acknowledged, ${ids.length} items stored, ` +
-            `${ar.uploads.length} uploads accepted, ${pending503} UploadPending replies`
+            `${ar.uploads.length} uploads accepted, ${ar.requests.head} gateway lookups after restarts, ` +
+            `${pending503} UploadPending replies`
         )
         expect(
           acked.filter((id) => !stored.has(id)),

@@ -1,12 +1,13 @@
 /**
  * The uploader's drain loop: takes due items from the store's outbox, posts each to the bundler
  * (`POST {url}/tx/arweave`, the raw ANS-104 bytes as `application/octet-stream`, as the legacy SU's uploader does)
- * with a timeout and bounded concurrency, checks the reply (2xx and the item's own `id`), and records the outcome:
- * uploaded items in one update per round, failed ones with their next attempt after a capped exponential
- * backoff. Callers waiting in `remote_confirmation` are woken as soon as the bundler acknowledged their items.
+ * with a timeout and bounded concurrency (a pipeline: a new item starts as soon as a permit is free), checks the
+ * reply (2xx and the item's own `id`), and records the outcomes: the uploaded items together in one update, failed
+ * ones with their next attempt after a capped exponential backoff. Callers waiting in `remote_confirmation` are woken as soon as the bundler acknowledged their items.
  */
 import { HttpClient, HttpClientRequest, HttpClientResponse } from "@effect/platform"
 import {
+  Cause,
   Chunk,
   Clock,
   Deferred,
@@ -31,7 +32,6 @@ export const DEFAULT_TIMEOUT_MS = 30_000
 export const DEFAULT_BACKOFF_BASE_MS = 1_000
 export const DEFAULT_BACKOFF_CAP_MS = 32_000
 export const DEFAULT_POLL_INTERVAL_MS = 1_000
-const BATCH_PER_WORKER = 16
 
 /** 1 ms to ~65 s, doubling. */
 const latencyBoundaries = Array.from({ length: 17 }, (_, i) => 2 ** i)
@@ -195,45 +195,104 @@ export const make = (
         )
       )
 
-    const idle = (now: number) =>
+    /** Items handed to an upload fiber and not yet recorded in the outbox: never fetched twice meanwhile. */
+    const inFlight = new Set<string>()
+    /** Outcomes the loop records next: the successes in one update. */
+    let finished: Array<Either.Either<string, { readonly item: OutboxItem; readonly failure: Failure }>> = []
+    const permits = yield* Effect.makeSemaphore(concurrency)
+    /** When the gauges were last sampled (ms); at most once per `pollMs` under load. */
+    let sampledAt = Number.NEGATIVE_INFINITY
+
+    const record = Effect.suspend(() => {
+      const batch = finished
+      finished = []
+      if (batch.length === 0) return Effect.void
+      return Effect.gen(function* () {
+        const at = yield* Clock.currentTimeMillis
+        const uploaded = batch.flatMap((r) => (Either.isRight(r) ? [r.right] : []))
+        yield* outbox.markUploaded(uploaded, at)
+        // recorded: a waiter that registered since the acknowledgement now finds it in the store, or is woken here
+        for (const id of uploaded) acknowledged(id)
+        for (const result of batch) {
+          if (Either.isRight(result)) continue
+          const { item, failure } = result.left
+          const attempts = item.attempts + 1
+          const delay = yield* backoff(attempts)
+          yield* outbox.markFailed(item.id, attempts, at + delay, failure.reason)
+          if (attempts === 1 || attempts % 10 === 0) {
+            yield* Effect.logWarning(`upload of ${item.kind} ${item.id} failed: ${failure.reason}`).pipe(
+              Effect.annotateLogs({ processId: item.processId, slot: item.slot, attempts, retryInMs: delay })
+            )
+          }
+        }
+      }).pipe(
+        // recorded or not, the items may be fetched again (an unrecorded success is then looked up or re-posted)
+        Effect.ensuring(
+          Effect.sync(() => {
+            for (const r of batch) inFlight.delete(Either.isRight(r) ? r.right : r.left.item.id)
+          })
+        )
+      )
+    })
+
+    /** Waits for a wake-up (a new item, a finished upload, a redrive) or the next due attempt, at most `pollMs`. */
+    const pause = (now: number) =>
       Effect.gen(function* () {
-        const status = yield* outbox.status()
-        yield* sample(status, now)
-        const next =
-          status.nextAttemptAt === undefined ? pollMs : Math.min(pollMs, Math.max(1, status.nextAttemptAt - now))
-        yield* Effect.timeout(Queue.take(wake), Duration.millis(next)).pipe(Effect.ignore)
+        let wait = pollMs
+        if (inFlight.size === 0) {
+          const status = yield* outbox.status()
+          sampledAt = now
+          yield* sample(status, now)
+          if (status.nextAttemptAt !== undefined) wait = Math.min(pollMs, Math.max(1, status.nextAttemptAt - now))
+        }
+        yield* Effect.timeout(Queue.take(wake), Duration.millis(wait)).pipe(Effect.ignore)
       })
 
-    const round = Effect.gen(function* () {
+    /**
+     * One turn of the loop: records what finished, then starts uploads for due items while fewer than twice
+     * `concurrency` are in flight (each waits for one of `concurrency` permits), else pauses.
+     */
+    const turn = Effect.gen(function* () {
+      yield* record
       const now = yield* Clock.currentTimeMillis
-      const due = yield* outbox.due(now, concurrency * BATCH_PER_WORKER)
-      if (due.length === 0) return yield* idle(now)
-      const results = yield* Effect.forEach(due, uploadOne, { concurrency })
-      const at = yield* Clock.currentTimeMillis
-      yield* outbox.markUploaded(
-        results.flatMap((r) => (Either.isRight(r) ? [r.right] : [])),
-        at
-      )
-      for (const result of results) {
-        if (Either.isRight(result)) {
-          acknowledged(result.right)
-          continue
-        }
-        const { item, failure } = result.left
-        const attempts = item.attempts + 1
-        const delay = yield* backoff(attempts)
-        yield* outbox.markFailed(item.id, attempts, at + delay, failure.reason)
-        if (attempts === 1 || attempts % 10 === 0) {
-          yield* Effect.logWarning(`upload of ${item.kind} ${item.id} failed: ${failure.reason}`).pipe(
-            Effect.annotateLogs({ processId: item.processId, slot: item.slot, attempts, retryInMs: delay })
-          )
-        }
+      if (now - sampledAt >= pollMs) {
+        sampledAt = now
+        yield* sample(yield* outbox.status(), now)
       }
-      yield* sample(yield* outbox.status(), at)
+      const free = concurrency * 2 - inFlight.size
+      const due =
+        free <= 0
+          ? []
+          : (yield* outbox.due(now, free + inFlight.size)).filter((item) => !inFlight.has(item.id)).slice(0, free)
+      if (due.length === 0) return yield* pause(now)
+      for (const item of due) {
+        inFlight.add(item.id)
+        yield* Effect.forkScoped(
+          permits
+            .withPermits(1)(uploadOne(item))
+            .pipe(
+              // a defect is one more failed attempt: the item must leave `inFlight` to be tried again
+              Effect.catchAllCause((cause) =>
+                Effect.succeed(
+                  Either.left({
+                    item,
+                    failure: { kind: "transport" as const, reason: Cause.pretty(cause).split("\n")[0]! }
+                  })
+                )
+              ),
+              Effect.flatMap((result) =>
+                Effect.sync(() => {
+                  finished.push(result)
+                  wake.unsafeOffer(undefined)
+                })
+              )
+            )
+        )
+      }
     })
 
     const loop = Effect.forever(
-      round.pipe(
+      turn.pipe(
         Effect.catchAllCause((cause) =>
           Effect.zipRight(
             Effect.logWarning("the upload outbox could not be drained", cause),

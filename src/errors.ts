@@ -294,6 +294,31 @@ export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
 }
 
 /**
+ * `remote_confirmation`: the assignment is stored (its slot is taken and stays assigned), but the ANS-104 bundler
+ * did not acknowledge both of its items (the message's data item and the signed assignment) within the call's
+ * deadline (`timeoutMs`, ms). The items stay in the store's outbox and keep uploading in the background; a retry
+ * of the same message returns the stored assignment. Served as HTTP 503.
+ *
+ * Source: HyperBEAM `dev_scheduler_server` `remote_confirmation`, which replies after `hb_client:upload/1`.
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export class UploadPending extends Schema.TaggedError<UploadPending>()("UploadPending", {
+  processId: Schema.String,
+  slot: Schema.Number,
+  assignmentId: Schema.String,
+  timeoutMs: Schema.Number
+}) {
+  override get message(): string {
+    return (
+      `Slot ${this.slot} of ${this.processId} is assigned (${this.assignmentId}) but the bundler did not confirm ` +
+      `its upload within ${this.timeoutMs} ms; it keeps uploading, retry later`
+    )
+  }
+}
+
+/**
  * Who holds a store's writer lock, as far as it is known: the node's process id `pid`, its `host` name, and
  * `since`, when it took the lock (ISO 8601). Any of them may be missing (an older or foreign holder).
  *
@@ -336,7 +361,8 @@ export class StoreLocked extends Schema.TaggedError<StoreLocked>()("StoreLocked"
  * - `MailboxFull`: the request was not queued;
  * - `StoreConflict`: the store refused the append: the message is already scheduled for the process (a
  *   duplicate, reason `message already scheduled`) or another writer holds the slot or assignment id;
- * - `StoreError`: the append failed.
+ * - `StoreError`: the append failed;
+ * - `UploadPending` (since 0.3.0, `remote_confirmation` only): stored, but the bundler did not confirm in time.
  *
  * Signing cannot fail: a wallet's or a `SignerPool`'s `sign` has no error channel (`WalletError` only comes
  * from loading a key, before any scheduler runs).
@@ -344,7 +370,13 @@ export class StoreLocked extends Schema.TaggedError<StoreLocked>()("StoreLocked"
  * @since 0.1.0
  * @category errors
  */
-export type ScheduleError = SchedulerTimeout | SchedulerStopped | MailboxFull | StoreConflict | StoreError
+export type ScheduleError =
+  | SchedulerTimeout
+  | SchedulerStopped
+  | MailboxFull
+  | StoreConflict
+  | StoreError
+  | UploadPending
 
 /**
  * Every way `SchedulerRegistry.find` can fail:

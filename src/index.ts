@@ -87,12 +87,17 @@ export * as Service from "./Service.js"
 export * as ServiceRegistry from "./ServiceRegistry.js"
 /**
  * One writer per store: the lock service and its holder (`SqliteStore.layerLock`, `PgStore.layerLock` take it).
- * Export and import of schedules between stores (NDJSON, `su export` / `su import`).
  *
  * @since 0.3.0
  * @category modules
  */
 export * as StoreLock from "./StoreLock.js"
+/**
+ * Export and import of schedules between stores (NDJSON, `su export` / `su import`).
+ *
+ * @since 0.3.0
+ * @category modules
+ */
 export * as Transfer from "./Transfer.js"
 /**
  * The node wallet (`ar_wallet`).

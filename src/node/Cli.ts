@@ -1,9 +1,10 @@
 /**
  * The `su` command line (`@effect/cli`): `serve` (the default) runs a node; `wallet create` and
  * `wallet address` manage its key file; `location publish` uploads its Scheduler-Location record; `export` and
- * `import` move schedules between stores (since 0.3.0). `--help` and `--version` work on every command. A command
- * that cannot start (an invalid setting, a busy port, a store held by another node, a bad key file…) prints one
- * line naming the setting and its fix and exits 1; `--log-level debug` also logs the whole cause.
+ * `import` move schedules between stores; `outbox status` and `outbox redrive` report and re-drive the store's
+ * upload outbox (all since 0.3.0, none starts the server). `--help` and `--version` work on every command. A
+ * command that cannot start (an invalid setting, a busy port, a store held by another node, a bad key file…)
+ * prints one line naming the setting and its fix and exits 1; `--log-level debug` also logs the whole cause.
  *
  * Mirrors the legacy ao SU binary (`./su su <port>`) with the settings of `Config.ts` (flags, `SU_*`
  * environment variables, defaults).
@@ -20,6 +21,7 @@ import { WalletError } from "../errors.js"
 import * as Location from "../network/Location.js"
 import * as Wallet from "../Wallet.js"
 import * as Config from "./Config.js"
+import * as OutboxCli from "./internal/outbox-cli.js"
 import { explain, reportFailure } from "./internal/start-error.js"
 import * as Transfer from "./internal/transfer.js"
 import * as Node from "./Node.js"
@@ -244,6 +246,40 @@ export const importSchedules = Command.make(
 ).pipe(Command.withDescription("Import an NDJSON export into the store, verifying every row; resumable"))
 
 /**
+ * `outbox status`: the upload outbox of the store of `--data-dir` / `--store` / `--pg-url` (the server need not
+ * run): items not yet uploaded (depth), pending and retrying counts, uploaded count, the oldest item's age (ms)
+ * and the next attempt. Fails with `StoreError` if the store cannot be opened.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const outboxStatus = Command.make("status", OutboxCli.options, OutboxCli.status).pipe(
+  Command.withDescription("Report the upload outbox: depth, oldest item's age, pending/retrying/uploaded counts")
+)
+
+/**
+ * `outbox redrive`: makes every failed, backed-off outbox item due now with its backoff reset; a running node
+ * picks them up within its poll interval (1 s).
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const outboxRedrive = Command.make("redrive", OutboxCli.options, OutboxCli.redrive).pipe(
+  Command.withDescription("Retry every failed upload now (resets the backoff)")
+)
+
+/**
+ * `outbox`: the upload outbox subcommands.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const outbox = Command.make("outbox").pipe(
+  Command.withDescription("Inspect and re-drive the store's upload outbox (durable uploads to the bundler)"),
+  Command.withSubcommands([outboxStatus, outboxRedrive])
+)
+
+/**
  * The root command `su`: without a subcommand it serves, with `serve`'s flags.
  *
  * @since 0.1.0
@@ -251,7 +287,7 @@ export const importSchedules = Command.make(
  */
 export const root = Command.make("su", Config.serveOptions, serveHandler).pipe(
   Command.withDescription("effect-scheduler-registry: an AO Scheduler Unit (legacy ao SU API, ao.TN.1)"),
-  Command.withSubcommands([serve, wallet, location, exportSchedules, importSchedules])
+  Command.withSubcommands([serve, wallet, location, exportSchedules, importSchedules, outbox])
 )
 
 /**

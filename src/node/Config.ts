@@ -27,10 +27,11 @@
  * | `--max-page-bytes` | `SU_MAX_PAGE_BYTES` | 16777216 bytes (16 MiB) of stored entries per page; one entry at least |
  * | `--headers-timeout` / `--request-timeout` | `SU_HEADERS_TIMEOUT` / `SU_REQUEST_TIMEOUT` | 30000 / 120000 ms, then 408 (headers ≤ request) |
  * | `--log-format` | `SU_LOG_FORMAT` | pretty; or json (one JSON object a line) |
- * | `--upload-url` | `SU_UPLOAD_URL` (or the legacy `UPLOAD_NODE_URL`) | — (the ANS-104 bundler: `POST {url}/tx/arweave`) |
- * | `--public-url` | `SU_PUBLIC_URL` | — (publish this URL as the SU's Scheduler-Location on start, and keep it published; needs `--upload-url`) |
  * | `--location-ttl` | `SU_LOCATION_TTL` | 3600000 ms (the record's `Time-To-Live`; it is published again every half TTL) |
  * | `--strict-key-perms` | `SU_STRICT_KEY_PERMS` | false (a wallet file readable by group/others gets a warning); true refuses it |
+ * | `--upload-url` | `SU_UPLOAD_URL`, else the legacy SU's `UPLOAD_NODE_URL` | — (no uploads; required by `--mode remote_confirmation`): the ANS-104 bundler every message and assignment is uploaded to (`POST {url}/tx/arweave`) |
+ * | `--upload-concurrency` | `SU_UPLOAD_CONCURRENCY` | 8 uploads in flight |
+ * | `--upload-timeout-ms` | `SU_UPLOAD_TIMEOUT_MS` | 30000 ms per upload attempt |
  *
  * `su export` and `su import` take the store flags (`storeOptions`: `--data-dir`, `--store`, `--pg-url`,
  * `--pg-schema`) plus their own `--process` / `--out` and `--in` (`Cli.ts`, docs/export-format.md).
@@ -46,6 +47,7 @@ import type { Wallet } from "../Wallet.js"
 import { DEFAULT_BODY_LIMIT, DEFAULT_MAX_PAGE_BYTES } from "./Http.js"
 import * as NetworkSettings from "./internal/network-settings.js"
 import * as Setting from "./internal/setting.js"
+import * as UploadSettings from "./internal/upload-settings.js"
 import type { NodeConfig, StartError, StoreConfig } from "./Node.js"
 import * as Node from "./Node.js"
 
@@ -174,10 +176,12 @@ export interface Settings {
   readonly headersTimeout: number
   readonly requestTimeout: number
   readonly logFormat: (typeof LOG_FORMATS)[number]
-  readonly uploadUrl: string | undefined
   readonly publicUrl: string | undefined
   readonly locationTtl: number
   readonly strictKeyPerms: boolean
+  readonly uploadUrl: string | undefined
+  readonly uploadConcurrency: number
+  readonly uploadTimeoutMs: number
 }
 
 const Port = Schema.Int.pipe(Schema.between(0, 65535))
@@ -234,7 +238,7 @@ const settings = {
     default: "local_confirmation",
     text:
       "When POST / replies: local_confirmation (after the store write), aggressive (after signing) or " +
-      "remote_confirmation"
+      "remote_confirmation (after the bundler acknowledged the message and its assignment; needs --upload-url)"
   }),
   bodyLimit: Setting.integer({
     flag: "body-limit",
@@ -389,19 +393,14 @@ const settings = {
     default: "pretty",
     text: "Log lines (the access log included): pretty, or json (one object a line)"
   }),
-  uploadUrl: Setting.optionalText({
-    flag: "upload-url",
-    env: "SU_UPLOAD_URL",
-    legacyEnv: "UPLOAD_NODE_URL",
-    text: "ANS-104 bundler the SU uploads to (POST {url}/tx/arweave), e.g. https://up.arweave.net"
-  }),
   publicUrl: NetworkSettings.publicUrl,
   locationTtl: NetworkSettings.locationTtl,
   strictKeyPerms: Setting.boolean({
     flag: "strict-key-perms",
     env: "SU_STRICT_KEY_PERMS",
     text: "Refuse a wallet file that its group or others may read (chmod 600 fixes it) instead of warning"
-  })
+  }),
+  ...UploadSettings.settings
 } satisfies { readonly [K in keyof Settings]: Setting.Setting<Settings[K]> }
 
 /**
@@ -530,6 +529,8 @@ export const resolve = (s: Settings): Either.Either<NodeConfig, ValidationError.
   }
   const location = locationOf(s)
   if (Either.isLeft(location)) return Either.left(ValidationError.invalidValue(HelpDoc.p(location.left)))
+  const refused = UploadSettings.refusal(s)
+  if (refused !== undefined) return Either.left(refused)
   if (s.cluster && store.kind !== "pg") {
     return missing(CLUSTER_NEEDS_PG)
   }
@@ -550,7 +551,9 @@ export const resolve = (s: Settings): Either.Either<NodeConfig, ValidationError.
     maxPageBytes: s.maxPageBytes,
     headersTimeoutMs: s.headersTimeout,
     requestTimeoutMs: s.requestTimeout,
-    ...location.right,
+    publicUrl: location.right.publicUrl,
+    locationTtlMs: location.right.locationTtlMs,
+    upload: UploadSettings.uploadConfig(s),
     cluster: s.cluster
       ? {
           runnerHost: s.runnerHost,

@@ -1,8 +1,9 @@
 import { Effect, Option } from "effect"
 import type { Assignment, Message } from "../../Assignment.js"
-import type { AssignmentStore, Entry, Latest, PageQuery, RangeQuery } from "../../AssignmentStore.js"
+import type { AppendOptions, AssignmentStore, Entry, Latest, PageQuery, RangeQuery } from "../../AssignmentStore.js"
 import { StoreConflict } from "../../errors.js"
 import type { ProcessId } from "../../ProcessId.js"
+import * as Outbox from "../outbox.js"
 import { fitting } from "./fitting.js"
 
 interface Schedule {
@@ -41,7 +42,9 @@ export const make = (): AssignmentStore["Type"] => {
   /** The highest block height appended so far (`maxBlockHeight`), kept as rows arrive. */
   let maxHeight: number | undefined
 
-  const append = (assignment: Assignment, message: Message) =>
+  const outbox = Outbox.makeMemory()
+
+  const append = (assignment: Assignment, message: Message, options?: AppendOptions | undefined) =>
     Effect.suspend(() => {
       let schedule = schedules.get(assignment.processId)
       if (schedule?.slots.has(assignment.slot)) return conflict(assignment, "slot already written")
@@ -60,6 +63,7 @@ export const make = (): AssignmentStore["Type"] => {
       byId.set(assignment.id, entry)
       if (!byId.has(message.id)) byId.set(message.id, entry)
       if (maxHeight === undefined || assignment.blockHeight > maxHeight) maxHeight = assignment.blockHeight
+      if (options?.outbox === true) outbox.enqueue(assignment, message)
       return Effect.void
     })
 
@@ -116,5 +120,16 @@ export const make = (): AssignmentStore["Type"] => {
 
   const maxBlockHeight = () => Effect.sync(() => Option.fromNullable(maxHeight))
 
-  return { append, latest, range, page, getMessage, getProcess, listProcesses, maxBlockHeight }
+  const { enqueue: _, ...outboxService } = outbox
+  return {
+    append,
+    latest,
+    range,
+    page,
+    getMessage,
+    getProcess,
+    listProcesses,
+    maxBlockHeight,
+    outbox: outboxService
+  }
 }

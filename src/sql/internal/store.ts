@@ -6,11 +6,12 @@ import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Cause, Effect, Either, Layer, Option, type Scope } from "effect"
 import { Assignment, type Message } from "../../Assignment.js"
-import type { AssignmentStore, Entry, Latest, PageQuery, RangeQuery } from "../../AssignmentStore.js"
+import type { AppendOptions, AssignmentStore, Entry, Latest, PageQuery, RangeQuery } from "../../AssignmentStore.js"
 import { type StoreConflict, StoreError } from "../../errors.js"
 import { fitting } from "../../internal/store/fitting.js"
 import { invalidReason, type MessageId, type ProcessId } from "../../ProcessId.js"
 import { type Append, batchSize, type Int, makeRun, reasonOf } from "./append.js"
+import * as Outbox from "./outbox.js"
 import { migrate } from "./schema.js"
 import * as Writer from "./writer.js"
 
@@ -184,7 +185,8 @@ export const make = (options: {
     const first = (operation: string, rows: Effect.Effect<ReadonlyArray<Row>, SqlError>) =>
       Effect.map(entries(operation, rows), (es) => Option.fromNullable(es[0]))
 
-    const append = (assignment: Assignment, message: Message) => submit({ assignment, message })
+    const append = (assignment: Assignment, message: Message, options?: AppendOptions | undefined) =>
+      submit(options?.outbox === true ? { assignment, message, outbox: true } : { assignment, message })
 
     const latest = (processId: ProcessId) =>
       sql<LatestRow>`SELECT slot, hash_chain, assignment_id, timestamp FROM assignments
@@ -274,5 +276,7 @@ export const make = (options: {
         })
       )
 
-    return { append, latest, range, page, getMessage, getProcess, listProcesses, maxBlockHeight }
+    const outbox = Outbox.make(sql)
+
+    return { append, latest, range, page, getMessage, getProcess, listProcesses, maxBlockHeight, outbox }
   })

@@ -54,7 +54,7 @@ const until = (condition: () => boolean): Effect.Effect<void> =>
 const twoNodes = (ar: ArweaveDouble, identityPaths: ReadonlyArray<string> = []) =>
   Effect.gen(function* () {
     const port = yield* freePort
-    const online = { gateway: { kind: "online" as const, url: ar.url }, uploadUrl: ar.url }
+    const online = { gateway: { kind: "online" as const, url: ar.url }, upload: { url: ar.url } }
     const a = yield* startNode({ ...online, port, publicUrl: `http://127.0.0.1:${port}`, identityPaths })
     const dirB = yield* tempDir()
     const walletB = Path.join(dirB, "wallet.json")

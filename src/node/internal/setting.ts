@@ -65,23 +65,27 @@ export const text = (spec: {
 
 /**
  * A text setting that may be absent (`undefined`); `shown` is what the help says happens then. `legacyEnv` is a
- * further variable read when `env` is unset (e.g. the legacy ao SU's name).
+ * further variable read when `env` is unset (e.g. the legacy ao SU's name); `rule`, when given, is checked on the
+ * flag's or the variable's value.
  */
 export const optionalText = (spec: {
   readonly flag: string
   readonly env: string
   readonly legacyEnv?: string | undefined
+  readonly rule?: { readonly schema: Schema.Schema<string>; readonly what: string } | undefined
   readonly text: string
   readonly shown?: string | undefined
   readonly kind?: "text" | "file" | undefined
 }): Setting<string | undefined> => {
   const legacy = spec.legacyEnv
-  const env =
+  const names = legacy === undefined ? spec.env : `${spec.env}, or ${legacy}`
+  const read =
     legacy === undefined
       ? Config.string(spec.env)
       : Config.string(spec.env).pipe(Config.orElse(() => Config.string(legacy)))
-  const names = legacy === undefined ? spec.env : `${spec.env}, or ${legacy}`
-  const flag = (spec.kind === "file" ? Options.file(spec.flag) : Options.text(spec.flag)).pipe(
+  const env = spec.rule === undefined ? read : checked(read, names, spec.rule.schema, spec.rule.what)
+  const plain = spec.kind === "file" ? Options.file(spec.flag) : Options.text(spec.flag)
+  const flag = (spec.rule === undefined ? plain : plain.pipe(Options.withSchema(spec.rule.schema))).pipe(
     Options.withFallbackConfig(env),
     Options.optional,
     Options.withDescription(described(spec.text, names, spec.shown)),

@@ -9,12 +9,25 @@ import * as Setting from "./setting.js"
 
 const PositiveInt = Schema.Int.pipe(Schema.positive())
 
+/** An http(s) URL. */
+const HttpUrl = Schema.String.pipe(
+  Schema.filter((value) => {
+    try {
+      const url = new URL(value)
+      return url.protocol === "http:" || url.protocol === "https:" || `expected an http(s) URL, got ${value}`
+    } catch {
+      return `expected an http(s) URL, got ${value}`
+    }
+  })
+)
+
 /** The upload settings, spread into `Config.ts`'s `settings`. */
 export const settings = {
   uploadUrl: Setting.optionalText({
     flag: "upload-url",
     env: "SU_UPLOAD_URL",
     legacyEnv: "UPLOAD_NODE_URL",
+    rule: { schema: HttpUrl, what: "an http(s) URL" },
     shown: "none: no uploads",
     text:
       "ANS-104 bundler that every scheduled message and assignment is uploaded to (POST {url}/tx/arweave, through " +

@@ -11,7 +11,7 @@
  */
 import { Context, Effect, Layer, type Option } from "effect"
 import type { Assignment, Message } from "./Assignment.js"
-import type { StoreConflict, StoreError } from "./errors.js"
+import type { Fenced, StoreConflict, StoreError } from "./errors.js"
 import * as Memory from "./internal/store/memory.js"
 import type { ProcessId } from "./ProcessId.js"
 
@@ -84,8 +84,14 @@ export interface RangeQuery {
 /**
  * The storage contract.
  *
- * - `append(assignment, message)`: atomic and durable when it succeeds. Fails with `StoreConflict` if the slot,
- *   the assignment id or the (process, message id) pair already exists; with `StoreError` on I/O failure.
+ * - `append(assignment, message, epoch?)`: atomic and durable when it succeeds. Fails with `StoreConflict` if the
+ *   slot, the assignment id or the (process, message id) pair already exists; with `StoreError` on I/O failure.
+ *   With `epoch` (a fencing token from `claim`), the store checks in the same transaction that `epoch` is still
+ *   the process's current one, and fails with `Fenced`, writing nothing, if another writer claimed it since.
+ * - `claim(process)`: makes the caller the process's only writer: advances and returns the process's epoch (1,
+ *   2, …), after any append of an earlier epoch still in progress has ended. From then on an append with an
+ *   older epoch fails with `Fenced`. A scheduler server claims before it reads `latest`, so what it recovers
+ *   includes every write of the previous owner. Since 0.3.0.
  * - `latest(process)`: `Option<Latest>`, the max slot.
  * - `range(process, query)`: at most `query.limit` entries, ascending by slot; never the whole schedule.
  * - `getMessage(id)`: the entry whose message id or assignment id is `id`.
@@ -101,7 +107,12 @@ export interface RangeQuery {
 export class AssignmentStore extends Context.Tag("effect-scheduler-registry/AssignmentStore")<
   AssignmentStore,
   {
-    readonly append: (assignment: Assignment, message: Message) => Effect.Effect<void, StoreConflict | StoreError>
+    readonly append: (
+      assignment: Assignment,
+      message: Message,
+      epoch?: number | undefined
+    ) => Effect.Effect<void, StoreConflict | StoreError | Fenced>
+    readonly claim: (processId: ProcessId) => Effect.Effect<number, StoreError>
     readonly latest: (processId: ProcessId) => Effect.Effect<Option.Option<Latest>, StoreError>
     readonly range: (processId: ProcessId, query: RangeQuery) => Effect.Effect<ReadonlyArray<Entry>, StoreError>
     readonly getMessage: (

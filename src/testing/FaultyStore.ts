@@ -217,10 +217,10 @@ export const make = (
     let latests = 0
     const store: AssignmentStore["Type"] = {
       ...inner,
-      append: (assignment: Assignment, message: Message) =>
+      append: (assignment: Assignment, message: Message, epoch?: number | undefined) =>
         Effect.suspend(() => {
           appends++
-          return apply(faultOf(appendRule, appends), "append", inner.append(assignment, message), released)
+          return apply(faultOf(appendRule, appends), "append", inner.append(assignment, message, epoch), released)
         }),
       latest: (processId) =>
         Effect.suspend(() => {

@@ -350,7 +350,9 @@ export const contract = <E>(
         const results = yield* Effect.forEach(all, (e) => Effect.either(store.append(e.assignment, e.message)), {
           concurrency: "unbounded"
         })
-        expect(results.map((r) => (Either.isRight(r) ? "ok" : r.left.reason))).toEqual([
+        expect(
+          results.map((r) => (Either.isRight(r) ? "ok" : "reason" in r.left ? r.left.reason : r.left._tag))
+        ).toEqual([
           "ok",
           "ok",
           "slot already written",

@@ -132,6 +132,7 @@ describe("AssignmentStore SQLite file", () => {
           // and before migrations 3 (the block_height index) and 4 (the exclude column)
           sql`DROP INDEX assignments_block_height`,
           sql`ALTER TABLE assignments DROP COLUMN exclude`,
+          sql`DROP TABLE process_epochs`,
           sql`DELETE FROM assignment_store_migrations WHERE migration_id >= 2`
         ])
       ).pipe(Effect.provide(SqliteStore.layerClient({ filename })))

@@ -5,7 +5,14 @@ import { Entity } from "@effect/cluster"
 import { Rpc } from "@effect/rpc"
 import { Schema } from "effect"
 import { Assignment, Message } from "../../Assignment.js"
-import { MailboxFull, SchedulerStopped, SchedulerTimeout, StoreConflict, StoreError } from "../../errors.js"
+import {
+  MailboxFull,
+  OutcomeUnknown,
+  SchedulerStopped,
+  SchedulerTimeout,
+  StoreConflict,
+  StoreError
+} from "../../errors.js"
 import { ProcessId } from "../../ProcessId.js"
 import type * as Scheduler from "../../Scheduler.js"
 
@@ -17,7 +24,8 @@ export const scheduleErrorClasses = [
   SchedulerStopped,
   MailboxFull,
   StoreConflict,
-  StoreError
+  StoreError,
+  OutcomeUnknown
 ] as const
 
 export const ScheduleError = Schema.Union(...scheduleErrorClasses)

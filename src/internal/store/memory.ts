@@ -1,7 +1,7 @@
 import { Effect, Option } from "effect"
 import type { Assignment, Message } from "../../Assignment.js"
 import type { AssignmentStore, Entry, Latest, RangeQuery } from "../../AssignmentStore.js"
-import { StoreConflict } from "../../errors.js"
+import { Fenced, StoreConflict } from "../../errors.js"
 import type { ProcessId } from "../../ProcessId.js"
 
 interface Schedule {
@@ -37,8 +37,22 @@ export const make = (): AssignmentStore["Type"] => {
   /** The highest block height appended so far (`maxBlockHeight`), kept as rows arrive. */
   let maxHeight: number | undefined
 
-  const append = (assignment: Assignment, message: Message) =>
-    Effect.suspend(() => {
+  /** Each process's current epoch (`claim`). */
+  const epochs = new Map<ProcessId, number>()
+
+  const claim = (processId: ProcessId) =>
+    Effect.sync(() => {
+      const epoch = (epochs.get(processId) ?? 0) + 1
+      epochs.set(processId, epoch)
+      return epoch
+    })
+
+  const append = (assignment: Assignment, message: Message, epoch?: number | undefined) =>
+    Effect.suspend((): Effect.Effect<void, StoreConflict | Fenced> => {
+      const current = epochs.get(assignment.processId) ?? 0
+      if (epoch !== undefined && epoch !== current) {
+        return Effect.fail(new Fenced({ processId: assignment.processId, epoch, current }))
+      }
       let schedule = schedules.get(assignment.processId)
       if (schedule?.slots.has(assignment.slot)) return conflict(assignment, "slot already written")
       if (byId.has(assignment.id)) return conflict(assignment, "assignment id already written")
@@ -97,5 +111,5 @@ export const make = (): AssignmentStore["Type"] => {
 
   const maxBlockHeight = () => Effect.sync(() => Option.fromNullable(maxHeight))
 
-  return { append, latest, range, getMessage, getProcess, listProcesses, maxBlockHeight }
+  return { append, claim, latest, range, getMessage, getProcess, listProcesses, maxBlockHeight }
 }

@@ -6,6 +6,7 @@ import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { Context, Effect, Layer, Redacted } from "effect"
 import { StoreError } from "../../errors.js"
+import { MIGRATE_LOCK } from "../../sql/internal/schema.js"
 import { layerOrStoreError } from "../../sql/internal/store.js"
 import type { Options } from "../PgStore.js"
 
@@ -43,7 +44,13 @@ export const layerClient = (options: Options): Layer.Layer<PgClient.PgClient | S
         }).pipe(
           Layer.tap((context) => {
             const sql = Context.get(context, SqlClient.SqlClient)
-            return sql`CREATE SCHEMA IF NOT EXISTS ${sql(schema)}`
+            // under the migrations' advisory lock: two sessions racing on CREATE SCHEMA IF NOT EXISTS can fail
+            return sql.withTransaction(
+              Effect.zipRight(
+                sql`SELECT pg_advisory_xact_lock(hashtextextended(${MIGRATE_LOCK + schema}, 0))`,
+                sql`CREATE SCHEMA IF NOT EXISTS ${sql(schema)}`
+              )
+            )
           })
         )
       )

@@ -7,7 +7,8 @@ import type { SqlError } from "@effect/sql/SqlError"
 import { Cause, Effect, Either, Layer, Option, type Scope } from "effect"
 import { Assignment, type Message } from "../../Assignment.js"
 import type { AssignmentStore, Entry, Latest, RangeQuery } from "../../AssignmentStore.js"
-import { type StoreConflict, StoreError } from "../../errors.js"
+import type { Fenced, StoreConflict } from "../../errors.js"
+import { StoreError } from "../../errors.js"
 import { invalidReason, type MessageId, type ProcessId } from "../../ProcessId.js"
 import { type Append, batchSize, type Int, makeRun, reasonOf } from "./append.js"
 import { migrate } from "./schema.js"
@@ -167,7 +168,7 @@ export const make = (options: {
     const sql = yield* SqlClient.SqlClient
     yield* Effect.mapError(migrate, storeError("migrate"))
 
-    const submit = yield* Writer.make<Append, StoreConflict | StoreError>({
+    const submit = yield* Writer.make<Append, StoreConflict | StoreError | Fenced>({
       maxBatch: options.batchSize ?? DEFAULT_BATCH_SIZE,
       run: makeRun(sql),
       closed: new StoreError({ operation: "append", reason: "the store is closed" })
@@ -179,7 +180,20 @@ export const make = (options: {
     const first = (operation: string, rows: Effect.Effect<ReadonlyArray<Row>, SqlError>) =>
       Effect.map(entries(operation, rows), (es) => Option.fromNullable(es[0]))
 
-    const append = (assignment: Assignment, message: Message) => submit({ assignment, message })
+    const append = (assignment: Assignment, message: Message, epoch?: number | undefined) =>
+      submit({ assignment, message, epoch })
+
+    // after any append of an older epoch still in progress (its FOR SHARE lock), never during one
+    const claim = (processId: ProcessId) =>
+      sql<{ epoch: Int }>`INSERT INTO process_epochs (process_id, epoch) VALUES (${processId}, 1)
+        ON CONFLICT (process_id) DO UPDATE SET epoch = process_epochs.epoch + 1 RETURNING epoch`.pipe(
+        Effect.mapError(storeError("claim")),
+        Effect.flatMap((rows) =>
+          rows[0] === undefined
+            ? Effect.fail(new StoreError({ operation: "claim", reason: "no epoch returned" }))
+            : Effect.succeed(Number(rows[0].epoch))
+        )
+      )
 
     const latest = (processId: ProcessId) =>
       sql<LatestRow>`SELECT slot, hash_chain, assignment_id, timestamp FROM assignments
@@ -246,5 +260,5 @@ export const make = (options: {
         })
       )
 
-    return { append, latest, range, getMessage, getProcess, listProcesses, maxBlockHeight }
+    return { append, claim, latest, range, getMessage, getProcess, listProcesses, maxBlockHeight }
   })

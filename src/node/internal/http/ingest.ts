@@ -12,14 +12,15 @@ import type * as Gateway from "../../../network/Gateway.js"
 import type { MessageId, ProcessId } from "../../../ProcessId.js"
 import type { Scheduler } from "../../../Scheduler.js"
 import type { SchedulerRegistry } from "../../../SchedulerRegistry.js"
-import { BadRequest, InternalError, Unavailable } from "../../Api.js"
+import { BadRequest, InternalError, OutcomeUnknownReply, Unavailable } from "../../Api.js"
 
 /** The HTTP errors a library failure maps to. */
-export type HttpError = BadRequest | Unavailable | InternalError
+export type HttpError = BadRequest | Unavailable | OutcomeUnknownReply | InternalError
 
 /**
  * Maps a library failure to its HTTP error: the caller's mistakes to 400, overload, shutdown and a process whose
- * scheduler keeps failing (`RestartLimitExceeded`) to 503, store failures to 500 (logged, with a generic body).
+ * scheduler keeps failing (`RestartLimitExceeded`) to 503, an unknown outcome (`OutcomeUnknown`) to 504, store
+ * failures to 500 (logged, with a generic body).
  */
 export const httpError = (
   error: HostError | ScheduleError | StoreError | InvalidDataItem | Gateway.LookupError
@@ -48,6 +49,9 @@ export const httpError = (
               error: `Process ${error.processId} has another writer (${error.reason}); its scheduler restarts, retry`
             })
       )
+    case "OutcomeUnknown":
+      // the write may have committed: never "did not assign"; the retry is idempotent (`original` in hosting.ts)
+      return Effect.succeed(new OutcomeUnknownReply({ error: error.message }))
     case "MailboxFull":
     case "SchedulerTimeout":
     case "SchedulerStopped":

@@ -34,7 +34,12 @@ describe.skipIf(unavailable !== undefined)("PostgreSQL", () => {
         expect(where?.schema).toBe(schema)
         const tables = yield* sql<{ table_name: string }>`
           SELECT table_name FROM information_schema.tables WHERE table_schema = ${schema} ORDER BY table_name`
-        expect(tables.map((t) => t.table_name)).toEqual(["assignment_store_migrations", "assignments", "process_epochs", "processes"])
+        expect(tables.map((t) => t.table_name)).toEqual([
+          "assignment_store_migrations",
+          "assignments",
+          "process_epochs",
+          "processes"
+        ])
         const [commit] = yield* sql<{ synchronous_commit: string }>`SHOW synchronous_commit`
         expect(commit?.synchronous_commit).toBe("on")
       })

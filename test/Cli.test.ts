@@ -64,8 +64,8 @@ describe("Config", () => {
         runnerHost: "localhost",
         runnerPort: 34431,
         shards: 300,
-        shardLockExpirationMs: 35_000,
-        shardLockRefreshMs: 10_000
+        shardLockExpirationMs: 6_000,
+        shardLockRefreshMs: 2_000
       })
       const env = {
         SU_PORT: "9100",

@@ -23,7 +23,7 @@
  * | `--pg-schema` | `SU_PG_SCHEMA` | public |
  * | `--runner-host` / `--runner-port` | `SU_RUNNER_HOST` / `SU_RUNNER_PORT` | localhost / 34431 |
  * | `--shards` | `SU_SHARDS` | 300 (every runner must agree) |
- * | `--shard-lock-expiration-ms` / `--shard-lock-refresh-ms` | `SU_SHARD_LOCK_EXPIRATION_MS` / `SU_SHARD_LOCK_REFRESH_MS` | 35000 / 10000 |
+ * | `--shard-lock-expiration-ms` / `--shard-lock-refresh-ms` | `SU_SHARD_LOCK_EXPIRATION_MS` / `SU_SHARD_LOCK_REFRESH_MS` | 6000 / 2000 |
  *
  * Size: about 449 lines, of which about 284 are code; the rest is the docstrings and `@example`s every
  * export carries. The code alone stays under 300 lines, so the module is kept whole.
@@ -320,7 +320,7 @@ const settings = {
     env: "SU_SHARD_LOCK_EXPIRATION_MS",
     rule: PositiveInt,
     what: "a positive integer (ms)",
-    default: 35_000,
+    default: 6_000,
     text: "ms after its last refresh before a runner's shards may move"
   }),
   shardLockRefreshMs: Setting.integer({
@@ -328,7 +328,7 @@ const settings = {
     env: "SU_SHARD_LOCK_REFRESH_MS",
     rule: PositiveInt,
     what: "a positive integer (ms)",
-    default: 10_000,
+    default: 2_000,
     text: "ms between shard-lock refreshes"
   })
 } satisfies { readonly [K in keyof Settings]: Setting.Setting<Settings[K]> }

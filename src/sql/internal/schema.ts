@@ -112,6 +112,9 @@ export const migrate = Effect.flatMap(SqlClient.SqlClient, (sql) =>
     pg: () =>
       sql.withTransaction(
         Effect.all([
+          // however long another node's migrations take (the session timeouts are for the hot path)
+          sql`SET LOCAL lock_timeout = 0`,
+          sql`SET LOCAL statement_timeout = 0`,
           sql`SELECT pg_advisory_xact_lock(hashtextextended(${MIGRATE_LOCK} || current_schema(), 0))`,
           // the Migrator's own table, as it creates it: its existence check would abort this transaction
           sql`CREATE TABLE IF NOT EXISTS ${sql(MIGRATIONS_TABLE)} (

@@ -4,7 +4,7 @@
  */
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Cause, Effect, Either, Layer, Option, type Scope } from "effect"
+import { Cause, Effect, Either, Layer, Option, Schedule, type Scope } from "effect"
 import { Assignment, type Message } from "../../Assignment.js"
 import type { AssignmentStore, Entry, Latest, RangeQuery } from "../../AssignmentStore.js"
 import type { Fenced, StoreConflict } from "../../errors.js"
@@ -49,6 +49,10 @@ const JSON_ONLY_COLUMNS =
   "process_id, slot, epoch, timestamp, block_height, hash_chain, assignment_id, message_id, " +
   "CASE WHEN node_json IS NULL THEN assignment END AS assignment, " +
   "CASE WHEN node_json IS NULL THEN message END AS message, node_json, exclude"
+
+/** PostgreSQL's `lock_not_available` (SQLSTATE 55P03): `lock_timeout` passed, or `NOWAIT` found the row locked. */
+const isLockTimeout = (error: SqlError): boolean =>
+  typeof error.cause === "object" && error.cause !== null && (error.cause as { code?: unknown }).code === "55P03"
 
 const storeError = (operation: string) => (error: { readonly message: string; readonly cause?: unknown }) =>
   new StoreError({ operation, reason: reasonOf(error) })
@@ -187,6 +191,8 @@ export const make = (options: {
     const claim = (processId: ProcessId) =>
       sql<{ epoch: Int }>`INSERT INTO process_epochs (process_id, epoch) VALUES (${processId}, 1)
         ON CONFLICT (process_id) DO UPDATE SET epoch = process_epochs.epoch + 1 RETURNING epoch`.pipe(
+        // a stale writer's append in flight holds the row: wait for it in turns of the session's lock_timeout
+        Effect.retry({ while: isLockTimeout, schedule: Schedule.spaced("100 millis"), times: 50 }),
         Effect.mapError(storeError("claim")),
         Effect.flatMap((rows) =>
           rows[0] === undefined

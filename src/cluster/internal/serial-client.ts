@@ -9,7 +9,12 @@ import type { Connection } from "@effect/sql/SqlConnection"
 import { Effect } from "effect"
 
 const serialize = (conn: Connection): Connection => {
-  const permit = Effect.unsafeMakeSemaphore(1).withPermits(1)
+  const semaphore = Effect.unsafeMakeSemaphore(1)
+  // the wait for the permit is interruptible; the statement is not, so the permit is released only once pg has
+  // finished it (an interrupted statement, as when the runner storage times out an operation on a hung
+  // connection, would otherwise still run on the client while the next one starts)
+  const permit = <A, E, R>(statement: Effect.Effect<A, E, R>) =>
+    semaphore.withPermits(1)(Effect.uninterruptible(statement))
   return {
     execute: (...args) => permit(conn.execute(...args)),
     executeRaw: (...args) => permit(conn.executeRaw(...args)),

@@ -246,9 +246,7 @@ describe("Scheduler: behaviours 19–29", () => {
       yield* TestClock.adjust(5_001)
       // the write was sent: it may commit, so the answer is "unknown, retry", never "did not assign"
       expect(Either.getLeft(yield* Fiber.join(hung))).toEqual(
-        Option.some(
-          expect.objectContaining({ _tag: "OutcomeUnknown", timeoutMs: 5_000, messageId: messageOf(1).id })
-        )
+        Option.some(expect.objectContaining({ _tag: "OutcomeUnknown", timeoutMs: 5_000, messageId: messageOf(1).id }))
       )
       yield* waitUntil(() => Effect.map(TestClock.sleeps(), (sleeps) => sleeps.length === sleepsBefore))
       // the write was under way: it completes and keeps its slot; the next message takes the next one
@@ -300,25 +298,28 @@ describe("Scheduler: behaviours 19–29", () => {
     }).pipe(Effect.provide(registryLayer({}, ambiguous)))
   })
 
-  it.scoped("a failed write whose outcome the store cannot tell either is OutcomeUnknown; the retry is answered", () => {
-    // the 2nd append fails, and so does the read of the head after it (the 2nd latest; the 1st is the recovery)
-    const blind = FaultyStore.layer({
-      append: FaultyStore.nth(2, FaultyStore.fail("connection lost")),
-      latest: FaultyStore.nth(2, FaultyStore.fail("connection lost"))
-    })
-    return Effect.gen(function* () {
-      const scheduler = yield* SchedulerRegistry.find(P, true)
-      expect((yield* scheduler.schedule(messageOf(1))).slot).toBe(0)
-      const unknown = yield* Effect.either(scheduler.schedule(messageOf(2), { timeoutMs: 2_000 }))
-      expect(Either.getLeft(unknown)).toEqual(
-        Option.some(expect.objectContaining({ _tag: "OutcomeUnknown", messageId: messageOf(2).id, timeoutMs: 2_000 }))
-      )
-      // the server cannot tell its own head any more: it stopped, and the next find recovers from the store
-      expect(Exit.isFailure(yield* Fiber.await(scheduler.fiber))).toBe(true)
-      const again = yield* SchedulerRegistry.find(P, true)
-      expect((yield* again.schedule(messageOf(2))).slot).toBe(1)
-    }).pipe(Effect.provide(registryLayer({}, blind)), Logger.withMinimumLogLevel(LogLevel.None))
-  })
+  it.scoped(
+    "a failed write whose outcome the store cannot tell either is OutcomeUnknown; the retry is answered",
+    () => {
+      // the 2nd append fails, and so does the read of the head after it (the 2nd latest; the 1st is the recovery)
+      const blind = FaultyStore.layer({
+        append: FaultyStore.nth(2, FaultyStore.fail("connection lost")),
+        latest: FaultyStore.nth(2, FaultyStore.fail("connection lost"))
+      })
+      return Effect.gen(function* () {
+        const scheduler = yield* SchedulerRegistry.find(P, true)
+        expect((yield* scheduler.schedule(messageOf(1))).slot).toBe(0)
+        const unknown = yield* Effect.either(scheduler.schedule(messageOf(2), { timeoutMs: 2_000 }))
+        expect(Either.getLeft(unknown)).toEqual(
+          Option.some(expect.objectContaining({ _tag: "OutcomeUnknown", messageId: messageOf(2).id, timeoutMs: 2_000 }))
+        )
+        // the server cannot tell its own head any more: it stopped, and the next find recovers from the store
+        expect(Exit.isFailure(yield* Fiber.await(scheduler.fiber))).toBe(true)
+        const again = yield* SchedulerRegistry.find(P, true)
+        expect((yield* again.schedule(messageOf(2))).slot).toBe(1)
+      }).pipe(Effect.provide(registryLayer({}, blind)), Logger.withMinimumLogLevel(LogLevel.None))
+    }
+  )
 
   it.scoped("a second writer on the same store fences the first: its write fails, nothing is written, it stops", () =>
     Effect.gen(function* () {

@@ -188,6 +188,8 @@ export const makeCluster = (
      */
     const afterDeadline = (processId: ProcessId, message: Message, timeoutMs: number) =>
       store.getMessage(message.id, processId).pipe(
+        // a lookup on a hung connection is left behind, not waited for
+        Effect.disconnect,
         Effect.timeoutOption(Duration.millis(LOOKUP_MS)),
         Effect.option,
         Effect.flatMap((found) =>

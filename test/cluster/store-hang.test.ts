@@ -176,7 +176,10 @@ describe.skipIf(unavailable !== undefined)("a runner whose store connection hang
           JSON.stringify(
             phase
               .filter((s) => !s.reply.ok)
-              .reduce<Record<string, number>>((n, s) => ({ ...n, [s.reply.tag!]: (n[s.reply.tag!] ?? 0) + 1 }), {})
+              .reduce<Record<string, number>>((n, s) => {
+                n[s.reply.tag!] = (n[s.reply.tag!] ?? 0) + 1
+                return n
+              }, {})
           )
       )
       expect(during.length).toBeGreaterThan(0)

@@ -10,6 +10,8 @@
  *    the primary key); the processes runner-2 did not host went on being acknowledged during the hang; every
  *    process accepts messages after it; and no runner logged pg's "already executing a query" warning.
  * 2. The freeze starts right after an `INSERT INTO assignments` of runner-2 reached the server: the same checks.
+ * 3. Runner-2 is killed (SIGKILL) while a group commit of its is on the server (frozen right after its INSERT):
+ *    every process, the moved ones included, is acknowledged again at the next slots; the same store checks.
  *
  * Without PostgreSQL the suite is reported as skipped, with the reason.
  */
@@ -222,5 +224,59 @@ describe.skipIf(unavailable !== undefined)("a runner whose store connection hang
         yield* hangUnderLoad("freeze after INSERT", proxy.freezeAfter("INSERT INTO assignments"))
       }),
     240_000
+  )
+
+  it.live(
+    "a SIGKILL during a group commit (an INSERT reached the server): its processes move on, nothing lost or doubled",
+    () =>
+      Effect.gen(function* () {
+        yield* Effect.repeat(locksByRunner, {
+          until: (locks) => locks.size === 3,
+          schedule: Schedule.spaced("500 millis")
+        }).pipe(Effect.timeout("60 seconds"), Effect.orDie)
+        const victim = runners[1]!
+        const start = sent.length
+        let killAt: number | undefined
+        const acksAfterKill = (p: string) =>
+          sent.filter((s) => s.processId === p && s.reply.ok && killAt !== undefined && s.sentAt > killAt).length
+        // after the kill, only the survivors are sent to
+        const survivors = [runners[0]!, runners[2]!]
+        const loadFiber = yield* Effect.fork(
+          Effect.forEach(
+            processes,
+            (p) =>
+              Effect.whileLoop({
+                while: () => !(killAt !== undefined && processes.every((q) => acksAfterKill(q) >= 2)),
+                body: () => send(pick(killAt === undefined ? runners : survivors), p),
+                step: () => {}
+              }),
+            { concurrency: "unbounded", discard: true }
+          )
+        )
+        const moved = new Set<string>()
+        // the victim's transaction is on the server, its COMMIT not yet sent: the kill ends it (rolled back)
+        yield* proxy.freezeAfter("INSERT INTO assignments")
+        for (const p of yield* victim.hosted) moved.add(p)
+        killAt = yield* victim.kill
+        yield* proxy.thaw
+        yield* Fiber.join(loadFiber)
+        const phase = sent.slice(start)
+        for (const f of phase.filter((s) => !s.reply.ok)) {
+          expect(["RunnerDied", "OutcomeUnknown", "SchedulerStopped", "StoreConflict"]).toContain(f.reply.tag)
+          if (f.reply.tag === "StoreConflict") expect(f.reply.reason).toBe("message already scheduled")
+        }
+        // every process, the moved ones included, accepted messages after the kill, at the next slots
+        for (const p of processes) expect(acksAfterKill(p)).toBeGreaterThanOrEqual(2)
+        const firstAfter = [...moved].map((p) =>
+          Math.min(...sent.filter((s) => s.processId === p && s.reply.ok && s.sentAt > killAt!).map((s) => s.repliedAt))
+        )
+        console.info(
+          `kill during a group commit: ${moved.size} processes moved; first served again ` +
+            `${Math.min(...firstAfter) - killAt} to ${Math.max(...firstAfter) - killAt} ms after the kill`
+        )
+        yield* checkSchedules
+        for (const r of survivors) expect(r.stderr().includes("slot already written") ? r.name : "none").toBe("none")
+      }),
+    180_000
   )
 })

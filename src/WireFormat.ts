@@ -213,6 +213,18 @@ export const HbAssignment = Schema.Struct({
 }).annotations({ identifier: "HbAssignment" })
 
 /**
+ * `POST /{process}/~scheduler@1.0/schedule` (since 0.3.0): the assignment the posted item got, as HyperBEAM's
+ * `schedule` POST replies with the committed assignment (`permaweb/HyperBEAM src/dev_scheduler.erl`
+ * `post_schedule`): `HbAssignment` without `body` (the client sent the message). The MU's HyperBEAM-mode client
+ * reads none of it: it reads the response headers `slot`, `timestamp` (ms) and `process`, which carry the same
+ * values (`permaweb/ao servers/mu/src/domain/clients/scheduler.js`).
+ *
+ * @since 0.3.0
+ * @category wire format
+ */
+export const HbScheduled = HbAssignment.omit("body").annotations({ identifier: "HbScheduled" })
+
+/**
  * `GET /~scheduler@1.0/schedule` without the aos-2 accept (behaviours 35–38): `{type: "schedule", process,
  * continues, timestamp, block-height, block-hash, assignments: {<slot>: assignment}}`, as JSON.
  *

@@ -213,20 +213,34 @@ const finished = async (script: string, args: ReadonlyArray<string>) => {
   return { code, out: child.stdout() }
 }
 
-/** Waits until the child prints its URL; fails if it exits first or after `timeoutMs`. */
-const listening = (child: Child, timeoutMs = 45_000): Promise<string> =>
+/**
+ * Waits until the child prints its URL, checking its output each time it prints; fails if it exits first. No
+ * clock: a child that hangs is ended by the test's own timeout (and killed by its finalizer).
+ */
+const listening = (child: Child): Promise<string> =>
   new Promise((resolve, reject) => {
-    const started = Date.now()
-    const poll = setInterval(() => {
+    const check = () => {
       const match = /SU listening on (http:\/\/\S+)/.exec(child.stdout())
       if (match !== null) {
-        clearInterval(poll)
+        stop()
         resolve(match[1]!)
-      } else if (child.process.exitCode !== null || Date.now() - started > timeoutMs) {
-        clearInterval(poll)
-        reject(new Error(`the node did not start:\n${child.stdout()}`))
       }
-    }, 50)
+    }
+    const exited = () => {
+      stop()
+      reject(new Error(`the node did not start:\n${child.stdout()}`))
+    }
+    const stop = () => {
+      child.process.stdout!.off("data", check)
+      child.process.stderr!.off("data", check)
+      child.process.off("close", exited)
+    }
+    // registered after `runBin`'s own listeners, so `stdout()` already holds the chunk when `check` runs
+    child.process.stdout!.on("data", check)
+    child.process.stderr!.on("data", check)
+    child.process.once("close", exited)
+    check()
+    if (child.process.exitCode !== null) exited()
   })
 
 describe("Cli: the binary", () => {

@@ -639,11 +639,15 @@ describe("Http: operations", () => {
           "/~scheduler@1.0/status",
           "/~scheduler@1.0/slot",
           "/~scheduler@1.0/schedule",
+          "/{processId}/~scheduler@1.0/schedule",
           "/health",
           "/metrics"
         ].sort()
       )
       expect(Object.keys(spec.paths["/"])).toEqual(["get", "post"])
+      const hbPost = spec.paths["/{processId}/~scheduler@1.0/schedule"]
+      expect(Object.keys(hbPost)).toEqual(["post"])
+      expect(Object.keys(hbPost.post.requestBody.content)).toEqual(["application/ans104"])
       const docs = yield* request(`${node.url}/docs`)
       expect(docs.status).toBe(200)
       expect(docs.text).toContain("swagger-ui")

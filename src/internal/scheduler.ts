@@ -122,7 +122,7 @@ class SchedulerServer implements Server, Scheduler {
   private timestamp: number | undefined = undefined
   private stopped: string | undefined = undefined
   private serverFiber: Fiber.RuntimeFiber<void, unknown> | undefined = undefined
-  /** The request being assigned, between `take` and its reply. */
+  /** The request taken off the queue (set by `poll`, in the same step), until it is answered. */
   private current: Request | undefined = undefined
   /** The request whose assignment is being written: past its deadline its outcome is unknown, not a timeout. */
   private writing: Request | undefined = undefined
@@ -178,11 +178,17 @@ class SchedulerServer implements Server, Scheduler {
     return true
   }
 
+  /**
+   * Takes the oldest item and, in the same synchronous step, records a request as `current`: a request is
+   * always either queued or `current` until it is settled, so a stop that lands between the take and the start of
+   * its assignment (the server fiber can be interrupted at that point) still answers it `SchedulerStopped`.
+   */
   private poll(): Item | undefined {
     const queue = this.queue
     if (queue === undefined) return undefined
     const item = queue.shift()
     if (queue.length === 0) this.queue = undefined
+    if (item !== undefined && item !== IdleCheck) this.current = item
     return item
   }
 
@@ -488,7 +494,7 @@ class SchedulerServer implements Server, Scheduler {
         return Passivated
       })
     }
-    this.current = item
+    // `current` was set by `poll`, when the item left the queue
     // each assignment completes once started, so shutdown never cuts a write in half
     return Effect.uninterruptible(
       this.assign(store, item).pipe(

@@ -8,7 +8,7 @@ import { type Assignment, padBlockHeight } from "../Assignment.js"
 import type { Entry } from "../AssignmentStore.js"
 import * as DataItem from "../DataItem.js"
 import { ownerToAddress, SIGNATURE_LENGTH } from "../Wallet.js"
-import type { HbAssignment, MessageJson, MessageNode, ProcessJson } from "../WireFormat.js"
+import type { HbAssignment, HbScheduled, MessageJson, MessageNode, ProcessJson } from "../WireFormat.js"
 import { cacheByOwner } from "./by-owner.js"
 
 /** base64url of 32 zero bytes: the `block-hash` of a node without a gateway (HyperBEAM's `{0, 0, <<0:256>>}`). */
@@ -121,22 +121,24 @@ export const processJson = (entry: Entry & { readonly message: Uint8Array }): ty
   }
 }
 
+/** An assignment as HyperBEAM's assignment keys, without the message (`body`). */
+export const hbScheduledJson = (a: Assignment): typeof HbScheduled.Type => ({
+  id: a.id,
+  "data-protocol": "ao",
+  variant: "ao.TN.1",
+  type: "Assignment",
+  process: a.processId,
+  epoch: a.epoch,
+  slot: a.slot,
+  timestamp: a.timestamp,
+  "block-height": a.blockHeight,
+  "block-hash": ZERO_BLOCK_HASH,
+  "hash-chain": a.hashChain,
+  message: a.messageId
+})
+
 /** A schedule entry as a HyperBEAM assignment with its message as `body`. */
-export const hbAssignmentJson = (entry: Entry): typeof HbAssignment.Type => {
-  const a = entry.assignment
-  return {
-    id: a.id,
-    "data-protocol": "ao",
-    variant: "ao.TN.1",
-    type: "Assignment",
-    process: a.processId,
-    epoch: a.epoch,
-    slot: a.slot,
-    timestamp: a.timestamp,
-    "block-height": a.blockHeight,
-    "block-hash": ZERO_BLOCK_HASH,
-    "hash-chain": a.hashChain,
-    message: a.messageId,
-    body: entry.message === undefined ? null : messageJson(entry.message)
-  }
-}
+export const hbAssignmentJson = (entry: Entry): typeof HbAssignment.Type => ({
+  ...hbScheduledJson(entry.assignment),
+  body: entry.message === undefined ? null : messageJson(entry.message)
+})

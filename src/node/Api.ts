@@ -3,13 +3,13 @@
  * `Http.ts` implements it; `/openapi.json` and the Swagger page at `/docs` are generated from it.
  *
  * Mirrors the legacy ao SU (ao.TN.1, `permaweb/ao servers/su`, `docs/behaviours.md` §4.2–§4.6) that the CU, the MU and
- * aoconnect call, plus the HyperBEAM `~scheduler@1.0` reads `status`, `slot` and `schedule` (§4.7). Field names
- * and value types are the wire format those clients parse: snake_case pages, string cursors, 12-digit
- * zero-padded block heights, every tag value a string.
+ * aoconnect call, plus the HyperBEAM `~scheduler@1.0` reads `status`, `slot` and `schedule` and the `schedule` POST
+ * of the MU's HyperBEAM mode (§4.7). Field names and value types are the wire format those clients parse:
+ * snake_case pages, string cursors, 12-digit zero-padded block heights, every tag value a string.
  *
  * Every error body is `{"error": "<message>"}` (§4.3).
  *
- * Size: about 331 lines, of which about 185 are code; the rest is the docstrings and `@example`s every
+ * Size: about 350 lines, of which about 197 are code; the rest is the docstrings and `@example`s every
  * export carries. The code alone stays under 300 lines, so the module is kept whole.
  *
  * @since 0.1.0
@@ -21,6 +21,7 @@ import {
   Aos2Schedule,
   AssignmentJson,
   HbAssignment,
+  HbScheduled,
   HttpSchedule,
   Info,
   MessageJson,
@@ -45,6 +46,7 @@ export {
   Aos2Schedule,
   AssignmentJson,
   HbAssignment,
+  HbScheduled,
   HttpSchedule,
   Info,
   MessageJson,
@@ -259,12 +261,26 @@ export class SuGroup extends HttpApiGroup.make("su", { topLevel: true })
   ) {}
 
 /**
- * The HyperBEAM `~scheduler@1.0` reads (§4.7).
+ * The HyperBEAM `~scheduler@1.0` reads (§4.7) and, since 0.3.0, `POST /{processId}/~scheduler@1.0/schedule`, the
+ * route the MU's HyperBEAM-mode client posts a data item to (`permaweb/ao servers/mu/src/domain/clients/scheduler.js`):
+ * body the raw ANS-104 item (`Content-Type: application/ans104`, `codec-device: ans104@1.0`), 200 with the response
+ * headers `slot`, `timestamp` (ms) and `process` and the assignment as `HbScheduled`; the legacy `POST /`'s errors
+ * (400, 413, 503, 500), plus 400 when the path's process is not the item's target (or own id, for a Process).
  *
  * @since 0.1.0
  * @category models
  */
 export class HyperBeamGroup extends HttpApiGroup.make("hyperbeam", { topLevel: true })
+  .add(
+    HttpApiEndpoint.post("post", "/:processId/~scheduler@1.0/schedule")
+      .setPath(ProcessIdPath)
+      .setPayload(HttpApiSchema.Uint8Array({ contentType: "application/ans104" }))
+      .addSuccess(HbScheduled)
+      .annotate(
+        OpenApi.Summary,
+        "Schedule a signed ANS-104 data item for the process (the MU's HyperBEAM mode); slot, timestamp, process headers"
+      )
+  )
   .add(
     HttpApiEndpoint.get("status", "/~scheduler@1.0/status")
       .addSuccess(SchedulerStatus)
@@ -344,5 +360,5 @@ export class Api extends HttpApi.make("ao-su")
   .annotate(OpenApi.Version, "0.1.0")
   .annotate(
     OpenApi.Description,
-    "The legacy ao SU API (ao.TN.1) that the CU, MU and aoconnect call, plus HyperBEAM ~scheduler@1.0 reads."
+    "The legacy ao SU API (ao.TN.1) that the CU, MU and aoconnect call, plus HyperBEAM ~scheduler@1.0 reads and the MU's HyperBEAM-mode schedule POST."
   ) {}

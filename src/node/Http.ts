@@ -4,11 +4,12 @@
  * metrics.
  *
  * Mirrors the legacy ao SU's routes (`servers/su/src/main.rs`, `flows.rs`; `docs/behaviours.md` §4.2–§4.6) and
- * HyperBEAM's `~scheduler@1.0` `status`, `slot` and `schedule` reads (§4.7). Writes go through the registry:
+ * HyperBEAM's `~scheduler@1.0` `status`, `slot` and `schedule` reads (§4.7), and the `schedule` POST the MU's
+ * HyperBEAM-mode client sends (`POST /{process}/~scheduler@1.0/schedule`). Writes go through the registry:
  * `find(p, true)` starts the scheduler of a process hosted here, which assigns the next nonce; reads come from
  * the `AssignmentStore`, the durable record, with bounded `range` reads.
  *
- * Size: about 324 lines, of which about 203 are code; the rest is the docstrings and `@example`s every
+ * Size: about 330 lines, of which about 205 are code; the rest is the docstrings and `@example`s every
  * export carries. The code alone stays under 300 lines, so the module is kept whole.
  *
  * @since 0.1.0
@@ -25,6 +26,7 @@ import type { ProcessId } from "../ProcessId.js"
 import { getWallet, SchedulerRegistry } from "../SchedulerRegistry.js"
 import { Api, BadRequest } from "./Api.js"
 import * as Body from "./internal/http/body.js"
+import * as HyperBeamPost from "./internal/http/hyperbeam-post.js"
 import * as Ingest from "./internal/http/ingest.js"
 import * as Middleware from "./internal/http/middleware.js"
 import * as Pages from "./internal/http/pages.js"
@@ -181,6 +183,7 @@ const handlers = (options: Options) => {
   const hyperbeam = HttpApiBuilder.group(Api, "hyperbeam", (h) =>
     Effect.map(context, ({ address, gateway, registry, requireHosted, store }) =>
       h
+        .handleRaw("post", ({ path, request }) => HyperBeamPost.post(registry, request, path.processId, bodyLimit))
         .handle("status", () =>
           Effect.map(registry.getProcesses(), (processes) => ({
             address,

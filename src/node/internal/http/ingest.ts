@@ -82,11 +82,25 @@ export interface Posted {
   readonly id: string
 }
 
+/** A data item scheduled by `submitDataItem`: its assignment (the original one for a retry) and its process. */
+export interface Submitted {
+  readonly assignment: Assignment
+  /** The process the item went to: its own id for a `Process`, its `target` for a `Message`. */
+  readonly processId: ProcessId
+  /** The data item's id. */
+  readonly id: MessageId
+}
+
 /**
- * `POST /`: decodes and verifies the item, checks the ao.TN.1 tags, then hands it to the registry, which hosts
- * the process and schedules it (idempotently: a retry gets the original answer).
+ * Decodes and verifies the item, checks the ao.TN.1 tags, then hands it to the registry, which hosts the process
+ * and schedules it (idempotently: a retry gets the original assignment). With `expected` (the process a route's
+ * path names), an item for another process is refused before anything is scheduled.
  */
-export const postDataItem = (registry: SchedulerRegistry["Type"], raw: Uint8Array): Effect.Effect<Posted, HttpError> =>
+export const submitDataItem = (
+  registry: SchedulerRegistry["Type"],
+  raw: Uint8Array,
+  expected?: ProcessId | undefined
+): Effect.Effect<Submitted, HttpError> =>
   Effect.gen(function* () {
     const item = yield* Effect.catchAll(DataItem.verify(raw), failHttp)
     const protocol = DataItem.tagValue(item, "Data-Protocol")
@@ -101,22 +115,35 @@ export const postDataItem = (registry: SchedulerRegistry["Type"], raw: Uint8Arra
     }
     const message = new Message({ id: item.id, raw: item.raw })
     let scheduled: Effect.Effect<Assignment, SubmitError>
+    let processId: ProcessId
     if (type === "Process") {
       const scheduler = DataItem.tagValue(item, "Scheduler")
       if (DataItem.tagValue(item, "Module") === undefined || scheduler === undefined) {
         return yield* badRequest("Required Module and Scheduler tags for Process type not present")
       }
+      processId = item.id as string as ProcessId
+      if (expected !== undefined && expected !== processId) {
+        return yield* badRequest(`The path names process ${expected}, but this Process data item's id is ${processId}`)
+      }
       scheduled = registry.spawn(message, scheduler)
     } else {
       if (item.target === undefined) return yield* badRequest("A Message data item needs a target (the process id)")
+      processId = item.target as string as ProcessId
+      if (expected !== undefined && expected !== processId) {
+        return yield* badRequest(`The path names process ${expected}, but the data item's target is ${processId}`)
+      }
       scheduled = registry.schedule(item.target, message)
     }
     const assignment = yield* scheduled.pipe(
       Effect.catchAll(failHttp),
       Effect.tap(() => Metric.increment(Metric.tagged(Metrics.httpAssignments, "type", type.toLowerCase())))
     )
-    return { timestamp: assignment.timestamp, id: item.id }
+    return { assignment, processId, id: item.id }
   })
+
+/** `POST /`: `submitDataItem`, answered with the assignment's timestamp and the item's id. */
+export const postDataItem = (registry: SchedulerRegistry["Type"], raw: Uint8Array): Effect.Effect<Posted, HttpError> =>
+  Effect.map(submitDataItem(registry, raw), ({ assignment, id }) => ({ timestamp: assignment.timestamp, id }))
 
 /** What `POST /?process-id&assign` reads and verifies through. */
 export interface AssignDeps {

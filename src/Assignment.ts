@@ -15,9 +15,9 @@
 import * as Crypto from "node:crypto"
 import { createData, DataItem, type Signer } from "@dha-team/arbundles"
 import { Effect, Schema } from "effect"
-import { assignmentSignatureData } from "./internal/signature-data.js"
+import { assignmentSignatureData, layoutSigner } from "./internal/signature-data.js"
 import { MessageId, ProcessId } from "./ProcessId.js"
-import { SIGNATURE_LENGTH, verify as verifySignature } from "./Wallet.js"
+import { verify as verifySignature } from "./Wallet.js"
 
 /**
  * A scheduled assignment as the library and the stores see it.
@@ -161,24 +161,12 @@ export interface AssignmentSigner {
   readonly sign: (signatureData: Uint8Array) => Effect.Effect<Uint8Array>
 }
 
-/** Only `publicKey` and the lengths are read by `createData`; signing happens through the signature bytes. */
-const unsigned = (owner: Uint8Array): Signer =>
-  ({
-    publicKey: Buffer.from(owner),
-    signatureType: 1,
-    signatureLength: SIGNATURE_LENGTH,
-    ownerLength: SIGNATURE_LENGTH,
-    sign: () => {
-      throw new Error("unreachable: assignments are signed through their signature bytes")
-    }
-  }) as unknown as Signer
-
 /** One `createData` signer per owner array (a wallet's `owner` lives as long as the wallet). */
 const signers = new WeakMap<Uint8Array, Signer>()
 const unsignedFor = (owner: Uint8Array): Signer => {
   let signer = signers.get(owner)
   if (signer === undefined) {
-    signer = unsigned(owner)
+    signer = layoutSigner(owner)
     signers.set(owner, signer)
   }
   return signer

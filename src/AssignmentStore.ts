@@ -82,6 +82,35 @@ export interface RangeQuery {
 }
 
 /**
+ * A page read (`AssignmentStore.page`): a `RangeQuery` bounded by bytes as well as by count.
+ *
+ * - `maxBytes`: the most bytes the page's entries may hold, counted as stored: an entry's node JSON when
+ *   `nodeJsonOnly` is set and the entry has one, else its assignment and message bytes. The read stops before
+ *   the first entry that would take the total past `maxBytes`, except that the first entry always comes back,
+ *   however large (so a single message larger than the cap is still served, alone). Absent: no byte bound.
+ *
+ * Our bound, as the legacy ao SU bounds a message list by `MAX_READ_MEMORY` (`servers/su`, default 1 GB).
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface PageQuery extends RangeQuery {
+  readonly maxBytes?: number | undefined
+}
+
+/**
+ * One page of a schedule: its entries, ascending by slot, and `more`: whether entries of the range follow the last
+ * one (the page was cut by `limit` or by `maxBytes`).
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface Page {
+  readonly entries: ReadonlyArray<Entry>
+  readonly more: boolean
+}
+
+/**
  * The storage contract.
  *
  * - `append(assignment, message, epoch?)`: atomic and durable when it succeeds. Fails with `StoreConflict` if the
@@ -94,6 +123,9 @@ export interface RangeQuery {
  *   includes every write of the previous owner. Since 0.3.0.
  * - `latest(process)`: `Option<Latest>`, the max slot.
  * - `range(process, query)`: at most `query.limit` entries, ascending by slot; never the whole schedule.
+ * - `page(process, query)` (since 0.3.0): `range` bounded by `query.maxBytes` too (`PageQuery`), with `more` set
+ *   when entries follow. The SQL stores read the entries' sizes first (column lengths, not the bytes) and then
+ *   only the entries that fit, so a page never loads more than it returns.
  * - `getMessage(id)`: the entry whose message id or assignment id is `id`.
  * - `getProcess(process)`: the process's slot-0 entry.
  * - `listProcesses()`: every process with at least one assignment.
@@ -115,6 +147,7 @@ export class AssignmentStore extends Context.Tag("effect-scheduler-registry/Assi
     readonly claim: (processId: ProcessId) => Effect.Effect<number, StoreError>
     readonly latest: (processId: ProcessId) => Effect.Effect<Option.Option<Latest>, StoreError>
     readonly range: (processId: ProcessId, query: RangeQuery) => Effect.Effect<ReadonlyArray<Entry>, StoreError>
+    readonly page: (processId: ProcessId, query: PageQuery) => Effect.Effect<Page, StoreError>
     readonly getMessage: (
       id: string,
       processId?: ProcessId | undefined

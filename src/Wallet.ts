@@ -7,7 +7,7 @@
  * file is a typed `WalletError` instead of a crash. The private key never appears in logs, errors, `toString`,
  * `toJSON` or `inspect`.
  *
- * Size: about 368 lines, of which about 187 are code; the rest is the docstrings and `@example`s every
+ * Size: about 454 lines, of which about 224 are code; the rest is the docstrings and `@example`s every
  * export carries. The code alone stays under 300 lines, so the module is kept whole.
  *
  * @since 0.1.0
@@ -18,6 +18,7 @@ import * as Path from "node:path"
 import { Context, Effect, type Exit, Layer, ParseResult, Schema } from "effect"
 import { WalletError } from "./errors.js"
 import { cacheByOwner } from "./internal/by-owner.js"
+import { makeDirectorySync } from "./internal/directory.js"
 
 const Base64Url = Schema.String.pipe(
   Schema.minLength(1, { message: () => "is empty" }),
@@ -222,7 +223,14 @@ const inFlight = new Map<string, Promise<Exit.Exit<boolean, WalletError>>>()
 const readKeyFile = (path: string): Effect.Effect<unknown, WalletError> =>
   Effect.tryPromise({
     try: () => Fs.readFile(path, "utf8"),
-    catch: (e) => new WalletError({ path, reason: `cannot read the key file (${(e as NodeJS.ErrnoException).code})` })
+    catch: (e) =>
+      new WalletError({
+        path,
+        reason:
+          (e as NodeJS.ErrnoException).code === "ENOENT"
+            ? "the key file does not exist"
+            : `cannot read the key file (${(e as NodeJS.ErrnoException).code})`
+      })
   }).pipe(
     Effect.flatMap((text) =>
       Effect.try({
@@ -239,7 +247,7 @@ const createKeyFile = (path: string): Effect.Effect<boolean, WalletError> =>
     const tmp = `${path}.${process.pid}.${Crypto.randomBytes(6).toString("hex")}.tmp`
     return yield* Effect.tryPromise({
       try: async () => {
-        await Fs.mkdir(Path.dirname(path), { recursive: true })
+        makeDirectorySync(Path.dirname(path))
         await Fs.writeFile(tmp, JSON.stringify(jwk), { mode: 0o600, flag: "wx" })
         try {
           // link() fails with EEXIST if another creator won the race: then both read the winner's key.
@@ -252,7 +260,11 @@ const createKeyFile = (path: string): Effect.Effect<boolean, WalletError> =>
           await Fs.rm(tmp, { force: true })
         }
       },
-      catch: (e) => new WalletError({ path, reason: `cannot create the key file (${(e as Error).message})` })
+      catch: (e) =>
+        new WalletError({
+          path,
+          reason: `cannot create the key file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`
+        })
     })
   })
 
@@ -302,8 +314,70 @@ export const loadOrCreate = (
   })
 
 /**
- * A Wallet from the JWK key file at `path`, created (RSA-4096, mode 0600) if missing.
- * Fails with `WalletError` naming the file and what is wrong.
+ * Loads the JWK at `path` without ever creating one: a missing file fails with `WalletError` ("the key file
+ * does not exist"), so a mistyped path cannot silently give a new identity. As `loadOrCreate`, `make` checks
+ * the key itself.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const load = (path: string): Effect.Effect<unknown, WalletError> =>
+  Effect.suspend(() => readKeyFile(Path.resolve(path)))
+
+/**
+ * Creates an RSA-4096 key file at `path` (mode 0600, its directory created if missing) and returns its JWK.
+ * Never overwrites: fails with `WalletError` ("the key file already exists") when the file is there, or when
+ * another creator wins the race to it; or when the file cannot be written.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const create = (path: string): Effect.Effect<unknown, WalletError> =>
+  Effect.gen(function* () {
+    const absolute = Path.resolve(path)
+    const exists_ = new WalletError({ path: absolute, reason: "the key file already exists; it is not overwritten" })
+    if (yield* exists(absolute)) return yield* exists_
+    if (!(yield* createKeyFile(absolute))) return yield* exists_
+    return yield* readKeyFile(absolute)
+  })
+
+/**
+ * Options of `layerFile` and `checkPermissions`. `strictPermissions` [false]: refuse a key file that its group
+ * or others may read (any of mode bits 0077) instead of warning about it.
+ *
+ * @since 0.3.0
+ * @category options
+ */
+export interface FileOptions {
+  readonly strictPermissions?: boolean | undefined
+}
+
+/**
+ * Checks that only its owner may read or write the key file at `path` (mode 0600 or stricter). Otherwise logs a
+ * warning naming the file and the fix (`chmod 600 <path>`), or fails with `WalletError` saying the same under
+ * `strictPermissions`. A file that cannot be stat'ed is left to the read that follows. Does nothing on Windows,
+ * which has no such mode bits.
+ *
+ * @since 0.3.0
+ * @category utils
+ */
+export const checkPermissions = (path: string, options: FileOptions = {}): Effect.Effect<void, WalletError> =>
+  Effect.gen(function* () {
+    if (process.platform === "win32") return
+    const absolute = Path.resolve(path)
+    const stat = yield* Effect.promise(() => Fs.stat(absolute).catch(() => undefined))
+    if (stat === undefined || (stat.mode & 0o077) === 0) return
+    const mode = (stat.mode & 0o777).toString(8).padStart(4, "0")
+    const reason = `the key file is readable by group or others (mode ${mode}); run chmod 600 ${absolute}`
+    if (options.strictPermissions === true) return yield* new WalletError({ path: absolute, reason })
+    yield* Effect.logWarning(`Wallet ${absolute}: ${reason}`)
+  })
+
+/**
+ * A Wallet from the JWK key file at `path`, created (RSA-4096, mode 0600) if missing. A key file that its group
+ * or others may read gets a warning naming the fix (`chmod 600`), or is refused under
+ * `options.strictPermissions` (since 0.3.0; `checkPermissions`). Fails with `WalletError` naming the file and
+ * what is wrong.
  *
  * @example
  * ```ts
@@ -319,15 +393,24 @@ export const loadOrCreate = (
  * @since 0.1.0
  * @category layers
  */
-export const layerFile = (path: string): Layer.Layer<Wallet, WalletError> =>
-  Layer.effect(
-    Wallet,
-    Effect.suspend(() => {
-      // Every WalletError names the same (absolute) file, as loadOrCreate's read errors do.
-      const absolute = Path.resolve(path)
-      return Effect.flatMap(loadOrCreate(absolute), ({ jwk }) => make(jwk, absolute))
-    })
-  )
+export const layerFile = (path: string, options: FileOptions = {}): Layer.Layer<Wallet, WalletError> =>
+  Layer.effect(Wallet, fromFile(path, options))
+
+/**
+ * The wallet of the key file at `path`, created (RSA-4096, mode 0600) if missing, its mode checked
+ * (`checkPermissions`). `layerFile`'s effect, for a node's further identities.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const fromFile = (path: string, options: FileOptions = {}): Effect.Effect<Wallet["Type"], WalletError> =>
+  Effect.suspend(() => {
+    // Every WalletError names the same (absolute) file, as loadOrCreate's read errors do.
+    const absolute = Path.resolve(path)
+    return Effect.flatMap(loadOrCreate(absolute), ({ jwk }) =>
+      Effect.zipRight(checkPermissions(absolute, options), make(jwk, absolute))
+    )
+  })
 
 /**
  * A Wallet from an in-memory JWK. Fails with `WalletError` if the key is malformed.

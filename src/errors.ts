@@ -252,6 +252,42 @@ export class OutcomeUnknown extends Schema.TaggedError<OutcomeUnknown>()("Outcom
 }
 
 /**
+ * Who holds a store's writer lock, as far as it is known: the node's process id `pid`, its `host` name, and
+ * `since`, when it took the lock (ISO 8601). Any of them may be missing (an older or foreign holder).
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export const LockHolder = Schema.Struct({
+  pid: Schema.optional(Schema.Number),
+  host: Schema.optional(Schema.String),
+  since: Schema.optional(Schema.String)
+})
+
+/**
+ * Another node holds the store's writer lock (`StoreLock`): `store` names the store (the SQLite file, or the
+ * PostgreSQL schema) and `holder` who holds it, where known. Only one node writes a store at a time outside a
+ * cluster; the second one is refused at start instead of racing the first one for slots.
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export class StoreLocked extends Schema.TaggedError<StoreLocked>()("StoreLocked", {
+  store: Schema.String,
+  holder: LockHolder
+}) {
+  override get message(): string {
+    const { host, pid, since } = this.holder
+    const who = [
+      pid === undefined ? undefined : `pid ${pid}`,
+      host === undefined ? undefined : `on host ${host}`,
+      since === undefined ? undefined : `since ${since}`
+    ].filter((part) => part !== undefined)
+    return `${this.store} is in use by another node${who.length === 0 ? "" : ` (${who.join(" ")})`}`
+  }
+}
+
+/**
  * Every way a `Scheduler.schedule` call can fail:
  * - `SchedulerTimeout`: no assignment within the deadline; the request was dropped unassigned;
  * - `SchedulerStopped`: the server stopped (or its write failed in `aggressive` mode) before replying;

@@ -86,6 +86,13 @@ export * as Service from "./Service.js"
  */
 export * as ServiceRegistry from "./ServiceRegistry.js"
 /**
+ * One writer per store: the lock service and its holder (`SqliteStore.layerLock`, `PgStore.layerLock` take it).
+ *
+ * @since 0.3.0
+ * @category modules
+ */
+export * as StoreLock from "./StoreLock.js"
+/**
  * The node wallet (`ar_wallet`).
  *
  * @since 0.1.0

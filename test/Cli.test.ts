@@ -2,7 +2,6 @@
  * The command line: configuration precedence (flag > environment > default) in-process, and the real binary as
  * a child process: `--help`, `--version`, `wallet`, and `serve` with a graceful SIGTERM under load.
  */
-import { type ChildProcess, spawn as spawnChild } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { Command } from "@effect/cli"
@@ -10,7 +9,7 @@ import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Either, Exit } from "effect"
 import * as Config from "../src/node/Config.js"
-import { bundleEntry } from "./fixtures/child.js"
+import { bin, finished, listening, runBin } from "./fixtures/bin.js"
 import * as Client from "./fixtures/client.js"
 import { messageItem, processItem } from "./fixtures/dataItems.js"
 import { fixtureWallet, post, request, startNode, tempDir } from "./fixtures/node.js"
@@ -21,7 +20,6 @@ const packageVersion = (
   JSON.parse(Fs.readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }
 ).version
 
-const ROOT = Path.resolve(import.meta.dirname, "..")
 const NODE_ADDRESS = "b1ayEFhXXqrS30fIn5k8ARPglHDKWXkVp_0wbTwo5UI"
 
 /** Parses `args` with `serve`'s options under the environment `env`; returns the settings. */
@@ -65,7 +63,15 @@ describe("Config", () => {
         runnerPort: 34431,
         shards: 300,
         shardLockExpirationMs: 6_000,
-        shardLockRefreshMs: 2_000
+        shardLockRefreshMs: 2_000,
+        maxPageBytes: 16 * 1024 * 1024,
+        headersTimeout: 30_000,
+        requestTimeout: 120_000,
+        logFormat: "pretty",
+        uploadUrl: undefined,
+        publicUrl: undefined,
+        locationTtl: 3_600_000,
+        strictKeyPerms: false
       })
       const env = {
         SU_PORT: "9100",
@@ -88,7 +94,15 @@ describe("Config", () => {
         SU_RUNNER_PORT: "34500",
         SU_SHARDS: "64",
         SU_SHARD_LOCK_EXPIRATION_MS: "9000",
-        SU_SHARD_LOCK_REFRESH_MS: "3000"
+        SU_SHARD_LOCK_REFRESH_MS: "3000",
+        SU_MAX_PAGE_BYTES: "1048576",
+        SU_HEADERS_TIMEOUT: "5000",
+        SU_REQUEST_TIMEOUT: "60000",
+        SU_LOG_FORMAT: "json",
+        SU_UPLOAD_URL: "http://127.0.0.1:1985",
+        SU_PUBLIC_URL: "https://su.example.com",
+        SU_LOCATION_TTL: "600000",
+        SU_STRICT_KEY_PERMS: "true"
       }
       const fromEnv = yield* parse([], env)
       expect(fromEnv).toEqual({
@@ -112,7 +126,15 @@ describe("Config", () => {
         runnerPort: 34500,
         shards: 64,
         shardLockExpirationMs: 9_000,
-        shardLockRefreshMs: 3_000
+        shardLockRefreshMs: 3_000,
+        maxPageBytes: 1_048_576,
+        headersTimeout: 5_000,
+        requestTimeout: 60_000,
+        logFormat: "json",
+        uploadUrl: "http://127.0.0.1:1985",
+        publicUrl: "https://su.example.com",
+        locationTtl: 600_000,
+        strictKeyPerms: true
       })
       const flags = yield* parse(
         [
@@ -149,6 +171,30 @@ describe("Config", () => {
       expect(Exit.isFailure(yield* Effect.exit(parse([], { SU_STORE: "mysql" })))).toBe(true)
       expect(Exit.isFailure(yield* Effect.exit(parse(["--body-limit", "0"])))).toBe(true)
       expect(Exit.isFailure(yield* Effect.exit(parse([], { SU_GATEWAY_URL: "ftp://x" })))).toBe(true)
+      expect(Exit.isFailure(yield* Effect.exit(parse(["--max-page-bytes", "0"])))).toBe(true)
+      expect(Exit.isFailure(yield* Effect.exit(parse([], { SU_LOG_FORMAT: "xml" })))).toBe(true)
+      expect(Exit.isFailure(yield* Effect.exit(parse(["--request-timeout", "-1"])))).toBe(true)
+      expect(Exit.isFailure(yield* Effect.exit(parse(["--location-ttl", "0"])))).toBe(true)
+    })
+  )
+
+  it.effect("--upload-url falls back to the legacy UPLOAD_NODE_URL; --public-url needs it and a bare origin", () =>
+    Effect.gen(function* () {
+      expect((yield* parse([], { UPLOAD_NODE_URL: "http://legacy:1984" })).uploadUrl).toBe("http://legacy:1984")
+      const both = { UPLOAD_NODE_URL: "http://legacy:1984", SU_UPLOAD_URL: "http://new:1984" }
+      expect((yield* parse([], both)).uploadUrl).toBe("http://new:1984")
+      expect((yield* parse(["--upload-url", "http://flag:1984"], both)).uploadUrl).toBe("http://flag:1984")
+
+      const settings = yield* parse(["--public-url", "https://su.example.com/", "--upload-url", "http://up:1984"])
+      expect(Either.getOrThrow(Config.resolve(settings))).toMatchObject({
+        publicUrl: "https://su.example.com",
+        uploadUrl: "http://up:1984",
+        locationTtlMs: 3_600_000
+      })
+      const refused = (s: Config.Settings) => Either.flip(Config.resolve(s)).pipe(Either.getOrThrow)
+      expect(JSON.stringify(refused({ ...settings, uploadUrl: undefined }))).toMatch(/--public-url needs --upload-url/)
+      expect(JSON.stringify(refused({ ...settings, publicUrl: "https://su.example.com/su" }))).toMatch(/bare origin/)
+      expect(JSON.stringify(refused({ ...settings, uploadUrl: "ftp://up" }))).toMatch(/--upload-url must be an http/)
     })
   )
 
@@ -167,6 +213,13 @@ describe("Config", () => {
         kind: "offline"
       })
       expect(Either.isLeft(Config.resolve({ ...settings, gatewayUrl: "not a url" }))).toBe(true)
+      // the page bound and the timeouts reach the node; headers may not take longer than the whole request
+      expect(config).toMatchObject({
+        maxPageBytes: 16 * 1024 * 1024,
+        headersTimeoutMs: 30_000,
+        requestTimeoutMs: 120_000
+      })
+      expect(Either.isLeft(Config.resolve({ ...settings, headersTimeout: 5_000, requestTimeout: 1_000 }))).toBe(true)
       const env = yield* Config.nodeConfigFromEnv.pipe(
         Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["SU_PORT", "9300"]])))
       )
@@ -179,69 +232,6 @@ describe("Config", () => {
     })
   )
 })
-
-interface Child {
-  readonly process: ChildProcess
-  readonly stdout: () => string
-  readonly exit: Promise<number | null>
-}
-
-/** The CLI bundled once by esbuild: plain `node` starts it in about half the time tsx takes. */
-const bin = bundleEntry(new URL("../src/node/bin.ts", import.meta.url))
-
-/** Runs the bundled `src/node/bin.ts …args` directly under node (so signals reach it, not a wrapper). */
-const runBin = (script: string, args: ReadonlyArray<string>): Child => {
-  const child = spawnChild(process.execPath, [script, ...args], {
-    cwd: ROOT,
-    env: { ...process.env, NO_COLOR: "1" },
-    stdio: ["ignore", "pipe", "pipe"]
-  })
-  let out = ""
-  child.stdout!.on("data", (chunk) => {
-    out += chunk
-  })
-  child.stderr!.on("data", (chunk) => {
-    out += chunk
-  })
-  const exit = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
-  return { process: child, stdout: () => out, exit }
-}
-
-const finished = async (script: string, args: ReadonlyArray<string>) => {
-  const child = runBin(script, args)
-  const code = await child.exit
-  return { code, out: child.stdout() }
-}
-
-/**
- * Waits until the child prints its URL, checking its output each time it prints; fails if it exits first. No
- * clock: a child that hangs is ended by the test's own timeout (and killed by its finalizer).
- */
-const listening = (child: Child): Promise<string> =>
-  new Promise((resolve, reject) => {
-    const check = () => {
-      const match = /SU listening on (http:\/\/\S+)/.exec(child.stdout())
-      if (match !== null) {
-        stop()
-        resolve(match[1]!)
-      }
-    }
-    const exited = () => {
-      stop()
-      reject(new Error(`the node did not start:\n${child.stdout()}`))
-    }
-    const stop = () => {
-      child.process.stdout!.off("data", check)
-      child.process.stderr!.off("data", check)
-      child.process.off("close", exited)
-    }
-    // registered after `runBin`'s own listeners, so `stdout()` already holds the chunk when `check` runs
-    child.process.stdout!.on("data", check)
-    child.process.stderr!.on("data", check)
-    child.process.once("close", exited)
-    check()
-    if (child.process.exitCode !== null) exited()
-  })
 
 describe("Cli: the binary", () => {
   it.scopedLive(
@@ -273,7 +263,12 @@ describe("Cli: the binary", () => {
           "--mode",
           "--body-limit",
           "--block-height",
-          "--gateway-url"
+          "--gateway-url",
+          "--max-page-bytes",
+          "--headers-timeout",
+          "--request-timeout",
+          "--log-format",
+          "--strict-key-perms"
         ]) {
           expect(help.out).toContain(flag)
         }
@@ -281,9 +276,9 @@ describe("Cli: the binary", () => {
         expect(help.out).toMatch(/wallet/)
         expect(address.code).toBe(0)
         expect(address.out.trim()).toBe(NODE_ADDRESS)
-        expect(create.code).toBe(0)
-        expect(create.out).toContain(`exists  ${Path.join(dir, "wallet.json")}`)
-        expect(create.out).toContain(`address ${NODE_ADDRESS}`)
+        // an existing key is never overwritten (test/Cli.start.test.ts covers creation)
+        expect(create.code).toBe(1)
+        expect(create.out).toContain(`(wallet ${Path.join(dir, "wallet.json")}): the key file already exists`)
         expect(bad.code).not.toBe(0)
         expect(bad.out).toContain("abc")
       }),

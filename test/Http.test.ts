@@ -505,7 +505,7 @@ describe("Http: bad input gets 4xx {error}, schedules nothing, and the node keep
       })
   )
 
-  it.scopedLive("a body over the limit gets 413 and is not read; wrong methods get 405; unknown paths 404", () =>
+  it.scopedLive("a body over the limit gets 413 and is not kept; wrong methods get 405; unknown paths 404", () =>
     Effect.gen(function* () {
       const node = yield* startNode({ bodyLimit: 4096 })
       const pid = yield* spawn(node.url, node.address)
@@ -515,7 +515,7 @@ describe("Http: bad input gets 4xx {error}, schedules nothing, and the node keep
       const declared = yield* post(node.url, big)
       expectError(declared, 413, /^The body is \d+ bytes; this scheduler unit accepts at most 4096 bytes$/)
       expect(declared.headers.get("connection")).toBe("close")
-      // a streamed (chunked) body has no content-length: reading stops at the limit, and the client still gets 413
+      // a streamed (chunked) body has no content-length: past the limit it is read and dropped, then 413
       const streamed = yield* request(`${node.url}/`, chunked(new Uint8Array(200_000)))
       expectError(streamed, 413, /^The body is over 4096 bytes; this scheduler unit accepts at most 4096 bytes$/)
       expect(streamed.headers.get("connection")).toBe("close")

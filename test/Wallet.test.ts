@@ -9,7 +9,7 @@ import * as Path from "node:path"
 import * as Util from "node:util"
 import { describe, expect, it, vi } from "@effect/vitest"
 import Arweave from "arweave"
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Logger } from "effect"
 import * as Wallet from "../src/Wallet.js"
 import { clientJwk, WalletTest, walletJwk, walletJwk2 } from "./fixtures/wallet.js"
 
@@ -265,6 +265,44 @@ describe("Wallet", () => {
         expect(loaded.created).toBe(false)
         const wallet = yield* loadFile(file)
         expect(wallet.address).toBe(yield* Effect.promise(() => arweave.wallets.jwkToAddress(walletJwk)))
+      })
+    )
+  })
+
+  describe("load, create and the key file's mode", () => {
+    it.scoped("load never creates; create never overwrites", () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir
+        const file = Path.join(dir, "wallet.json")
+        const missing = yield* Effect.flip(Wallet.load(file))
+        expect(missing).toMatchObject({ _tag: "WalletError", path: file, reason: "the key file does not exist" })
+        expect(yield* Effect.promise(() => Fs.readdir(dir))).toEqual([])
+        yield* writeFile(file, JSON.stringify(walletJwk))
+        expect(yield* Wallet.load(file)).toEqual(walletJwk)
+        const refused = yield* Effect.flip(Wallet.create(file))
+        expect(refused.reason).toBe("the key file already exists; it is not overwritten")
+        expect(yield* readJson(file)).toEqual(walletJwk)
+      })
+    )
+
+    it.scoped("a key file others may read: a warning naming chmod 600, or refused when strict", () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir
+        const file = Path.join(dir, "wallet.json")
+        yield* writeFile(file, JSON.stringify(walletJwk))
+        yield* Effect.promise(() => Fs.chmod(file, 0o640))
+        const reason = `the key file is readable by group or others (mode 0640); run chmod 600 ${file}`
+        const strict = yield* Effect.flip(
+          Effect.provide(Wallet.Wallet, Wallet.layerFile(file, { strictPermissions: true }))
+        )
+        expect(strict).toMatchObject({ _tag: "WalletError", path: file, reason })
+        const logged: Array<unknown> = []
+        const logger = Logger.make(({ logLevel, message }) => logged.push([logLevel.label, message]))
+        const wallet = yield* loadFile(file).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+        expect(wallet.address).toBe(yield* Effect.promise(() => arweave.wallets.jwkToAddress(walletJwk)))
+        expect(logged).toEqual([["WARN", [`Wallet ${file}: ${reason}`]]])
+        yield* Effect.promise(() => Fs.chmod(file, 0o600))
+        yield* Wallet.checkPermissions(file, { strictPermissions: true })
       })
     )
   })

@@ -11,6 +11,7 @@
  * arbundles' `getSignatureData` for random items.
  */
 import * as Crypto from "node:crypto"
+import type { Signer } from "@dha-team/arbundles"
 
 const sha384 = (a: Uint8Array, b?: Uint8Array): Buffer => {
   const hash = Crypto.createHash("sha384").update(a)
@@ -82,3 +83,19 @@ export const assignmentSignatureData = (owner: Uint8Array, rawTags: Uint8Array):
   // the last two folds, tags then the empty data (whose deep hash is a constant)
   return sha384(fold(prefix, [rawTags]), EMPTY_BLOB)
 }
+
+/**
+ * A `createData` signer for an RSA-4096 `owner` (512-byte key and signature) that only lays the item out: arbundles
+ * reads its `publicKey` and lengths, and the caller signs the signature data itself and writes the 512 bytes at
+ * offset 2 of the raw item.
+ */
+export const layoutSigner = (owner: Uint8Array): Signer =>
+  ({
+    publicKey: Buffer.from(owner),
+    signatureType: 1,
+    signatureLength: 512,
+    ownerLength: 512,
+    sign: () => {
+      throw new Error("unreachable: the item is signed through its signature bytes")
+    }
+  }) as unknown as Signer

@@ -1,6 +1,9 @@
 /**
  * The `su` command line (`@effect/cli`): `serve` (the default) runs a node; `wallet create` and
- * `wallet address` manage its key file. `--help` and `--version` work on every command.
+ * `wallet address` manage its key file; `location publish` uploads its Scheduler-Location record. `--help` and
+ * `--version` work on every command. A command that cannot start (an invalid setting, a busy port, a store held
+ * by another node, a bad key file…) prints one line naming the setting and its fix and exits 1; `--log-level
+ * debug` also logs the whole cause.
  *
  * Mirrors the legacy ao SU binary (`./su su <port>`) with the settings of `Config.ts` (flags, `SU_*`
  * environment variables, defaults).
@@ -11,9 +14,13 @@ import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import { Command } from "@effect/cli"
-import { Console, Effect } from "effect"
+import { FetchHttpClient } from "@effect/platform"
+import { Console, Effect, Logger } from "effect"
+import { WalletError } from "../errors.js"
+import * as Location from "../network/Location.js"
 import * as Wallet from "../Wallet.js"
 import * as Config from "./Config.js"
+import { explain, reportFailure } from "./internal/start-error.js"
 import * as Node from "./Node.js"
 
 /** The package's version, from the nearest `package.json` above this module (source, build or bundle). */
@@ -35,11 +42,13 @@ const version = ((): string => {
 const serveHandler = (settings: Config.Settings) =>
   Effect.gen(function* () {
     const config = yield* Config.resolve(settings)
-    // finalizers run last-in first-out: this one runs after the node has closed, the next one before
+    let started = false
+    // finalizers run last-in first-out: this one runs after the node has closed (if it ever started)
     yield* Effect.addFinalizer(() =>
-      Console.log("SU stopped: requests in flight answered, schedulers and store closed")
+      started ? Console.log("SU stopped: requests in flight answered, schedulers and store closed") : Effect.void
     )
     const node = yield* Node.start(config)
+    started = true
     yield* Effect.addFinalizer(() => Console.log("SU stopping: refusing new requests, finishing those in flight"))
     yield* Console.log(
       [
@@ -56,11 +65,17 @@ const serveHandler = (settings: Config.Settings) =>
     )
     // serve until interrupted (SIGINT / SIGTERM through NodeRuntime.runMain): the scope then closes the node
     return yield* Effect.never
-  }).pipe(Effect.scoped)
+  }).pipe(
+    Effect.scoped,
+    Effect.provide(settings.logFormat === "json" ? Logger.json : Logger.pretty),
+    // a node that cannot start says why in one line (the setting and its fix) and exits 1
+    reportFailure((error) => `su: cannot start: ${explain(error, settings)}`)
+  )
 
 /**
  * `serve`: runs a node until SIGINT/SIGTERM, then shuts down gracefully. Prints the URL, the wallet address and
- * the data paths once listening.
+ * the data paths once listening. Its logs, the access log included, go through `Logger.pretty` or, with
+ * `--log-format json`, `Logger.json` (one JSON object a line).
  *
  * @since 0.1.0
  * @category constants
@@ -69,35 +84,46 @@ export const serve = Command.make("serve", Config.serveOptions, serveHandler).pi
   Command.withDescription("Run the scheduler unit node (the default command)")
 )
 
-const loadWallet = (settings: Pick<Config.Settings, "dataDir" | "wallet">) =>
-  Effect.gen(function* () {
-    const path = Path.resolve(Config.walletPath(settings))
-    const { created, jwk } = yield* Wallet.loadOrCreate(path)
-    const wallet = yield* Wallet.make(jwk, path)
-    return { path, created, address: wallet.address }
-  })
+/** Runs a `wallet` command on the wallet file of `settings`, reporting a failure in one line (exit 1). */
+const walletCommand = (
+  name: string,
+  settings: Pick<Config.Settings, "dataDir" | "wallet">,
+  run: (path: string) => Effect.Effect<void, WalletError>
+) =>
+  run(Path.resolve(Config.walletPath(settings))).pipe(
+    reportFailure((error) => `su wallet ${name}: ${explain(error, settings)}`)
+  )
 
 /**
- * `wallet create`: creates the wallet file if missing (RSA-4096, mode 0600) and prints its address and path.
+ * `wallet create`: creates the wallet file (RSA-4096, mode 0600) and prints its path and address. Never
+ * overwrites: an existing file is an error (exit 1).
  *
  * @since 0.1.0
  * @category constants
  */
 export const walletCreate = Command.make("create", Config.walletOptions, (settings) =>
-  Effect.flatMap(loadWallet(settings), ({ address, created, path }) =>
-    Console.log(`${created ? "created" : "exists "} ${path}\naddress ${address}`)
+  walletCommand("create", settings, (path) =>
+    Effect.gen(function* () {
+      const wallet = yield* Effect.flatMap(Wallet.create(path), (jwk) => Wallet.make(jwk, path))
+      yield* Console.log(`created ${path}\naddress ${wallet.address}`)
+    })
   )
-).pipe(Command.withDescription("Create the wallet file if it is missing, and print its address"))
+).pipe(Command.withDescription("Create the wallet file (mode 0600) and print its address; never overwrites one"))
 
 /**
- * `wallet address`: prints the wallet's address (creating the file first if it is missing).
+ * `wallet address`: prints the wallet's address. Never creates a key: a missing file is an error (exit 1).
  *
  * @since 0.1.0
  * @category constants
  */
 export const walletAddress = Command.make("address", Config.walletOptions, (settings) =>
-  Effect.flatMap(loadWallet(settings), ({ address }) => Console.log(address))
-).pipe(Command.withDescription("Print the wallet's address (the file is created if missing)"))
+  walletCommand("address", settings, (path) =>
+    Effect.flatMap(
+      Effect.flatMap(Wallet.load(path), (jwk) => Wallet.make(jwk, path)),
+      (wallet) => Console.log(wallet.address)
+    )
+  )
+).pipe(Command.withDescription("Print the wallet's address (a missing file is an error, never created)"))
 
 /**
  * `wallet`: the wallet subcommands.
@@ -110,6 +136,60 @@ export const wallet = Command.make("wallet").pipe(
   Command.withSubcommands([walletCreate, walletAddress])
 )
 
+/** The wallet file of `settings`, which must exist: publishing never creates a key. */
+const existingWallet = (settings: Pick<Config.Settings, "dataDir" | "wallet">) =>
+  Effect.gen(function* () {
+    const path = Path.resolve(Config.walletPath(settings))
+    if (!Fs.existsSync(path)) {
+      return yield* new WalletError({ path, reason: "no such file (create one with `su wallet create`)" })
+    }
+    const { jwk } = yield* Wallet.loadOrCreate(path)
+    return yield* Wallet.make(jwk, path)
+  })
+
+/**
+ * `location publish --url … [--ttl …]`: signs the Scheduler-Location record with the node's wallet (which must
+ * exist) and uploads it to `--upload-url`, without starting the server; prints the record's id. Fails with
+ * `WalletError`, `InvalidLocation` or `PublishFailed`.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const locationPublish = Command.make("publish", Config.publishOptions, (settings) =>
+  Effect.gen(function* () {
+    const wallet = yield* existingWallet(settings)
+    const location = yield* Location.make({ uploadUrl: settings.uploadUrl }).pipe(
+      Effect.provideService(Wallet.Wallet, wallet),
+      Effect.provide(FetchHttpClient.layer)
+    )
+    const published = yield* location.publish(settings.url, settings.ttl)
+    yield* Console.log(
+      `published ${published.id}\naddress   ${published.address}\nurl       ${published.url}\nttl       ${published.ttlMs} ms`
+    )
+  }).pipe(
+    // one readable line and exit code 1, not an error dump
+    Effect.catchAll((error) =>
+      Effect.zipRight(
+        Console.error(`su location publish: ${error.message}`),
+        Effect.sync(() => {
+          process.exitCode = 1
+        })
+      )
+    )
+  )
+).pipe(Command.withDescription("Sign and upload this SU's Scheduler-Location record (the server is not started)"))
+
+/**
+ * `location`: the Scheduler-Location subcommands.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const location = Command.make("location").pipe(
+  Command.withDescription("Publish where clients find this SU (its Scheduler-Location record)"),
+  Command.withSubcommands([locationPublish])
+)
+
 /**
  * The root command `su`: without a subcommand it serves, with `serve`'s flags.
  *
@@ -118,7 +198,7 @@ export const wallet = Command.make("wallet").pipe(
  */
 export const root = Command.make("su", Config.serveOptions, serveHandler).pipe(
   Command.withDescription("effect-scheduler-registry: an AO Scheduler Unit (legacy ao SU API, ao.TN.1)"),
-  Command.withSubcommands([serve, wallet])
+  Command.withSubcommands([serve, wallet, location])
 )
 
 /**

@@ -24,9 +24,13 @@
  * | `--runner-host` / `--runner-port` | `SU_RUNNER_HOST` / `SU_RUNNER_PORT` | localhost / 34431 |
  * | `--shards` | `SU_SHARDS` | 300 (every runner must agree) |
  * | `--shard-lock-expiration-ms` / `--shard-lock-refresh-ms` | `SU_SHARD_LOCK_EXPIRATION_MS` / `SU_SHARD_LOCK_REFRESH_MS` | 6000 / 2000 |
- *
- * Size: about 449 lines, of which about 284 are code; the rest is the docstrings and `@example`s every
- * export carries. The code alone stays under 300 lines, so the module is kept whole.
+ * | `--max-page-bytes` | `SU_MAX_PAGE_BYTES` | 16777216 bytes (16 MiB) of stored entries per page; one entry at least |
+ * | `--headers-timeout` / `--request-timeout` | `SU_HEADERS_TIMEOUT` / `SU_REQUEST_TIMEOUT` | 30000 / 120000 ms, then 408 (headers ≤ request) |
+ * | `--log-format` | `SU_LOG_FORMAT` | pretty; or json (one JSON object a line) |
+ * | `--upload-url` | `SU_UPLOAD_URL` (or the legacy `UPLOAD_NODE_URL`) | — (the ANS-104 bundler: `POST {url}/tx/arweave`) |
+ * | `--public-url` | `SU_PUBLIC_URL` | — (publish this URL as the SU's Scheduler-Location on start, and keep it published; needs `--upload-url`) |
+ * | `--location-ttl` | `SU_LOCATION_TTL` | 3600000 ms (the record's `Time-To-Live`; it is published again every half TTL) |
+ * | `--strict-key-perms` | `SU_STRICT_KEY_PERMS` | false (a wallet file readable by group/others gets a warning); true refuses it |
  *
  * @since 0.1.0
  */
@@ -34,10 +38,12 @@ import * as Path from "node:path"
 import { HelpDoc, Options, ValidationError } from "@effect/cli"
 import type { HttpServer } from "@effect/platform"
 import { Config, type ConfigError, Effect, Either, Layer, Schema } from "effect"
+
 import type { Wallet } from "../Wallet.js"
-import { DEFAULT_BODY_LIMIT } from "./Http.js"
+import { DEFAULT_BODY_LIMIT, DEFAULT_MAX_PAGE_BYTES } from "./Http.js"
+import * as NetworkSettings from "./internal/network-settings.js"
 import * as Setting from "./internal/setting.js"
-import type { GatewayConfig, NodeConfig, StartError, StoreConfig } from "./Node.js"
+import type { NodeConfig, StartError, StoreConfig } from "./Node.js"
 import * as Node from "./Node.js"
 
 /**
@@ -87,7 +93,7 @@ export const DEFAULT_GATEWAY_URL = "https://arweave.net"
  * @since 0.2.0
  * @category constants
  */
-export const OFFLINE = "none"
+export const OFFLINE = NetworkSettings.OFFLINE
 
 /**
  * The `GatewayConfig` of a `--gateway-url` value: `none` is offline; an http(s) URL is online; anything else is
@@ -96,15 +102,16 @@ export const OFFLINE = "none"
  * @since 0.2.0
  * @category utils
  */
-export const gatewayOf = (value: string): GatewayConfig | undefined => {
-  if (value === OFFLINE) return { kind: "offline" }
-  try {
-    const url = new URL(value)
-    return url.protocol === "http:" || url.protocol === "https:" ? { kind: "online", url: value } : undefined
-  } catch {
-    return undefined
-  }
-}
+export const gatewayOf = NetworkSettings.gatewayOf
+
+/**
+ * The location settings, checked: `--upload-url` an http(s) URL, `--public-url` a bare http(s) origin that
+ * needs `--upload-url`. Gives `NodeConfig`'s `uploadUrl`, `publicUrl` and `locationTtlMs`, or the reason.
+ *
+ * @since 0.3.0
+ * @category utils
+ */
+export const locationOf = NetworkSettings.locationOf
 
 /**
  * The stores `--store` accepts.
@@ -121,6 +128,15 @@ export const STORES = ["sqlite", "pg", "memory"] as const
  * @category constants
  */
 export const MODES = ["local_confirmation", "aggressive", "remote_confirmation"] as const
+
+/**
+ * The formats `--log-format` accepts: `pretty` (Effect's `Logger.pretty`, colours on a terminal) or `json`
+ * (`Logger.json`, one JSON object a line, for log collectors).
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const LOG_FORMATS = ["pretty", "json"] as const
 
 /**
  * The settings before derived defaults are filled in: what flags, environment and defaults give.
@@ -151,6 +167,14 @@ export interface Settings {
   readonly shards: number
   readonly shardLockExpirationMs: number
   readonly shardLockRefreshMs: number
+  readonly maxPageBytes: number
+  readonly headersTimeout: number
+  readonly requestTimeout: number
+  readonly logFormat: (typeof LOG_FORMATS)[number]
+  readonly uploadUrl: string | undefined
+  readonly publicUrl: string | undefined
+  readonly locationTtl: number
+  readonly strictKeyPerms: boolean
 }
 
 const Port = Schema.Int.pipe(Schema.between(0, 65535))
@@ -330,6 +354,50 @@ const settings = {
     what: "a positive integer (ms)",
     default: 2_000,
     text: "ms between shard-lock refreshes"
+  }),
+  maxPageBytes: Setting.integer({
+    flag: "max-page-bytes",
+    env: "SU_MAX_PAGE_BYTES",
+    rule: PositiveInt,
+    what: "a positive integer (bytes)",
+    default: DEFAULT_MAX_PAGE_BYTES,
+    text: "Most bytes of stored entries in one page of GET /{process} or ~scheduler@1.0/schedule; a larger entry comes alone"
+  }),
+  headersTimeout: Setting.integer({
+    flag: "headers-timeout",
+    env: "SU_HEADERS_TIMEOUT",
+    rule: PositiveInt,
+    what: "a positive integer (ms)",
+    default: Node.DEFAULT_HEADERS_TIMEOUT_MS,
+    text: "ms for a request's headers to arrive, then 408 and the connection is closed"
+  }),
+  requestTimeout: Setting.integer({
+    flag: "request-timeout",
+    env: "SU_REQUEST_TIMEOUT",
+    rule: PositiveInt,
+    what: "a positive integer (ms)",
+    default: Node.DEFAULT_REQUEST_TIMEOUT_MS,
+    text: "ms for a whole request, body included, to arrive, then 408; at least --headers-timeout"
+  }),
+  logFormat: Setting.choice({
+    flag: "log-format",
+    env: "SU_LOG_FORMAT",
+    choices: LOG_FORMATS,
+    default: "pretty",
+    text: "Log lines (the access log included): pretty, or json (one object a line)"
+  }),
+  uploadUrl: Setting.optionalText({
+    flag: "upload-url",
+    env: "SU_UPLOAD_URL",
+    legacyEnv: "UPLOAD_NODE_URL",
+    text: "ANS-104 bundler the SU uploads to (POST {url}/tx/arweave), e.g. https://up.arweave.net"
+  }),
+  publicUrl: NetworkSettings.publicUrl,
+  locationTtl: NetworkSettings.locationTtl,
+  strictKeyPerms: Setting.boolean({
+    flag: "strict-key-perms",
+    env: "SU_STRICT_KEY_PERMS",
+    text: "Refuse a wallet file that its group or others may read (chmod 600 fixes it) instead of warning"
   })
 } satisfies { readonly [K in keyof Settings]: Setting.Setting<Settings[K]> }
 
@@ -341,6 +409,20 @@ const settings = {
  * @category options
  */
 export const serveOptions = Setting.flags(settings)
+
+/**
+ * The flags of `location publish`: `--url` (the origin to publish), `--ttl` (its `Time-To-Live`, ms [3,600,000]),
+ * and `--upload-url`, `--data-dir`, `--wallet` as for `serve`.
+ *
+ * @since 0.3.0
+ * @category options
+ */
+export const publishOptions = {
+  ...NetworkSettings.publishFlags,
+  uploadUrl: serveOptions.uploadUrl,
+  dataDir: serveOptions.dataDir,
+  wallet: serveOptions.wallet
+}
 
 /**
  * The flags of the `wallet` commands: `--data-dir` and `--wallet`, as for `serve`.
@@ -371,9 +453,18 @@ export const walletPath = (s: Pick<Settings, "dataDir" | "wallet">): string =>
  */
 export const fromEnv: Config.Config<Settings> = Setting.env(settings)
 
+const NEEDS_PG_URL =
+  "--store pg needs --pg-url (env SU_PG_URL): give the PostgreSQL connection string, e.g. " +
+  "--pg-url postgres://user:password@127.0.0.1:5432/db, or use --store sqlite"
+const CLUSTER_NEEDS_PG =
+  "--cluster needs PostgreSQL: add --store pg and --pg-url (env SU_STORE=pg, SU_PG_URL), " +
+  "or drop --cluster (SU_CLUSTER) to run one node on its own"
+const missing = (text: string) => Either.left(ValidationError.missingValue(HelpDoc.p(text)))
+
 /**
  * Fills in derived defaults: the wallet file and the SQLite file under the data directory. Fails with a
- * `ValidationError` when `--store pg` has no `--pg-url` / `SU_PG_URL`.
+ * `ValidationError` when `--store pg` has no `--pg-url` / `SU_PG_URL`, or `--headers-timeout` exceeds
+ * `--request-timeout`. `logFormat` is the CLI's (`Cli.serve` installs the logger), not the node's.
  *
  * @since 0.1.0
  * @category constructors
@@ -389,7 +480,7 @@ export const resolve = (s: Settings): Either.Either<NodeConfig, ValidationError.
       break
     case "pg":
       if (s.pgUrl === undefined) {
-        return Either.left(ValidationError.missingValue(HelpDoc.p("--store pg needs --pg-url or SU_PG_URL")))
+        return missing(NEEDS_PG_URL)
       }
       store = { kind: "pg", url: s.pgUrl, schema: s.pgSchema }
       break
@@ -400,8 +491,19 @@ export const resolve = (s: Settings): Either.Either<NodeConfig, ValidationError.
       ValidationError.invalidValue(HelpDoc.p(`--gateway-url must be an http(s) URL or "none", got ${s.gatewayUrl}`))
     )
   }
+  if (s.headersTimeout > s.requestTimeout) {
+    return Either.left(
+      ValidationError.invalidValue(
+        HelpDoc.p(
+          `--headers-timeout (${s.headersTimeout} ms) must not exceed --request-timeout (${s.requestTimeout} ms)`
+        )
+      )
+    )
+  }
+  const location = locationOf(s)
+  if (Either.isLeft(location)) return Either.left(ValidationError.invalidValue(HelpDoc.p(location.left)))
   if (s.cluster && store.kind !== "pg") {
-    return Either.left(ValidationError.missingValue(HelpDoc.p("--cluster needs --store pg and --pg-url")))
+    return missing(CLUSTER_NEEDS_PG)
   }
   return Either.right({
     port: s.port,
@@ -417,6 +519,10 @@ export const resolve = (s: Settings): Either.Either<NodeConfig, ValidationError.
     otlpUrl: s.otlpUrl,
     signers: s.signers,
     identityPaths: s.identities,
+    maxPageBytes: s.maxPageBytes,
+    headersTimeoutMs: s.headersTimeout,
+    requestTimeoutMs: s.requestTimeout,
+    ...location.right,
     cluster: s.cluster
       ? {
           runnerHost: s.runnerHost,
@@ -425,7 +531,8 @@ export const resolve = (s: Settings): Either.Either<NodeConfig, ValidationError.
           shardLockExpirationMs: s.shardLockExpirationMs,
           shardLockRefreshIntervalMs: s.shardLockRefreshMs
         }
-      : undefined
+      : undefined,
+    strictKeyPerms: s.strictKeyPerms
   })
 }
 

@@ -3,31 +3,32 @@
  * `NodeConfig` and run until its scope closes.
  *
  * Mirrors the legacy ao SU binary (`./su su <port>`: `SU_WALLET_PATH`, `DATABASE_URL` / `SU_DATA_DIR`,
- * port 9000; `docs/behaviours.md` §4.1). Shutdown is graceful and ordered: the server stops taking requests (late ones
- * on open connections get 503) and waits for those in flight (at most `shutdownGraceMs`, then open connections
+ * port 9000; `docs/behaviours.md` §4.1). Shutdown is graceful and ordered: the server stops taking requests (late ones,
+ * on new or kept-alive connections, get 503 with `connection: close`) and waits for those in flight (at most `shutdownGraceMs`, then open connections
  * are closed), then the registry interrupts its schedulers (each finishes the assignment it is writing), then
  * the store closes.
  *
- * Size: about 397 lines, of which about 217 are code; the rest is the docstrings and `@example`s every
+ * Size: about 447 lines, of which about 235 are code; the rest is the docstrings and `@example`s every
  * export carries. The code alone stays under 300 lines, so the module is kept whole.
  *
  * @since 0.1.0
  */
-import * as NodeHttp from "node:http"
 import * as Path from "node:path"
 import type { HttpServerError, SocketServer, WorkerError } from "@effect/platform"
 import { FetchHttpClient, HttpServer } from "@effect/platform"
-import { NodeHttpServer } from "@effect/platform-node"
 import { type ConfigError, Context, Effect, Layer, type Scope } from "effect"
 import * as AssignmentStore from "../AssignmentStore.js"
 import type * as ClusterNode from "../cluster/ClusterNode.js"
-import type { StoreError, WalletError } from "../errors.js"
+import type { StoreError, StoreLocked, WalletError } from "../errors.js"
 import * as NameService from "../NameService.js"
 import * as Gateway from "../network/Gateway.js"
+import * as Location from "../network/Location.js"
 import type { Mode } from "../Scheduler.js"
 import * as SchedulerRegistry from "../SchedulerRegistry.js"
+import type * as StoreLock from "../StoreLock.js"
 import * as Wallet from "../Wallet.js"
 import * as Http from "./Http.js"
+import * as Server from "./internal/http/server.js"
 import { importPeer } from "./internal/peer.js"
 import * as SignerPool from "./SignerPool.js"
 
@@ -67,6 +68,11 @@ export type GatewayConfig = { readonly kind: "online"; readonly url: string } | 
  *   offline, and the floor until the gateway answers online.
  * - `gateway` (since 0.2.0): see `GatewayConfig`.
  * - `shutdownGraceMs` [10,000]: how long shutdown waits for in-flight requests before closing connections.
+ *   Meanwhile every new request, on a new or a kept-alive connection, gets 503 with `connection: close`.
+ * - `headersTimeoutMs` [30,000] and `requestTimeoutMs` [120,000] (since 0.3.0): a request whose headers, or
+ *   whose whole body, have not arrived within them gets 408 and its connection is closed (Node's
+ *   `http.Server` `headersTimeout` and `requestTimeout`); the first must not exceed the second.
+ * - `maxPageBytes` [16 MiB] (since 0.3.0): the most bytes of stored entries one page holds (`Http.Options`).
  * - `idleTimeToLiveMs` [off]: ms without a request before a scheduler passivates (the CLI's default is 300,000).
  * - `otlpUrl` [off]: export traces as OTLP/HTTP JSON to this URL (`Tracing.layerOtlp`).
  * - `signers` [0]: worker threads that sign assignments (`SignerPool`); 0 signs in-line on the main thread.
@@ -74,6 +80,16 @@ export type GatewayConfig = { readonly kind: "online"; readonly url: string } | 
  *   one of them is hosted here and signed by it.
  * - `cluster` [off]: run as one runner of a scheduler cluster (`ClusterNode.layerClusterNode`); needs a `pg`
  *   store, whose database also holds the shard locks.
+ * - `uploadUrl` [none] (since 0.3.0): the ANS-104 bundler the Scheduler-Location is uploaded to.
+ * - `publicUrl` [none] (since 0.3.0): this SU's public origin, published as the Scheduler-Location of each of its
+ *   identities on start and every half `locationTtlMs` [3,600,000 ms] (`Location.keepPublished`); needs
+ *   `uploadUrl`. A request for a process another SU schedules is redirected (307) to that SU's published location
+ *   whenever the gateway is online; a redirect back to `publicUrl` is a loop (508).
+ * - `strictKeyPerms` [false] (since 0.3.0): refuse a wallet file its group or others may read, instead of
+ *   warning (`Wallet.checkPermissions`).
+ *
+ * Outside a cluster the node holds its store's writer lock for its life (`layerStoreLock`): a second node on
+ * the same SQLite file or PostgreSQL schema fails to start with `StoreLocked`.
  *
  * @since 0.1.0
  * @category models
@@ -89,12 +105,36 @@ export interface NodeConfig {
   readonly blockHeight: number
   readonly gateway: GatewayConfig
   readonly shutdownGraceMs?: number | undefined
+  readonly headersTimeoutMs?: number | undefined
+  readonly requestTimeoutMs?: number | undefined
+  readonly maxPageBytes?: number | undefined
   readonly idleTimeToLiveMs?: number | undefined
   readonly otlpUrl?: string | undefined
   readonly signers?: number | undefined
   readonly identityPaths?: ReadonlyArray<string> | undefined
   readonly cluster?: ClusterNode.RunnerOptions | undefined
+  readonly uploadUrl?: string | undefined
+  readonly publicUrl?: string | undefined
+  readonly locationTtlMs?: number | undefined
+  readonly strictKeyPerms?: boolean | undefined
 }
+
+/**
+ * Default `NodeConfig.headersTimeoutMs`: 30 s for a request's headers to arrive (Node's default is 60 s).
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const DEFAULT_HEADERS_TIMEOUT_MS = 30_000
+
+/**
+ * Default `NodeConfig.requestTimeoutMs`: 120 s for a whole request, body included, to arrive (a 10 MiB body at
+ * 1 Mbit/s takes about 84 s; Node's default is 300 s).
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 120_000
 
 /**
  * A running node: its wallet address, where it listens (`url`, `host`, `port`, the actual port when 0 was
@@ -113,8 +153,9 @@ export interface RunningNode {
 }
 
 /**
- * Every way starting a node can fail: the wallet file (`WalletError`), the store (`StoreError`), or the port
- * (`ServeError`, e.g. already in use).
+ * Every way starting a node can fail: the wallet file (`WalletError`), the store (`StoreError`), another node
+ * holding the store (`StoreLocked`, since 0.3.0), the port (`ServeError`, e.g. already in use), or a `publicUrl`
+ * that is not a bare http(s) origin (`InvalidLocation`).
  *
  * @since 0.1.0
  * @category errors
@@ -122,10 +163,26 @@ export interface RunningNode {
 export type StartError =
   | WalletError
   | StoreError
+  | StoreLocked
   | HttpServerError.ServeError
   | WorkerError.WorkerError
   | SocketServer.SocketServerError
   | ConfigError.ConfigError
+  | Location.InvalidLocation
+
+/** A Layer of the SQLite store module, loaded (with its optional peers) only when used. */
+const withSqlite = <A, E>(use: (module: typeof import("../sqlite/SqliteStore.js")) => Layer.Layer<A, E>) =>
+  importPeer(() => import("../sqlite/SqliteStore.js"), use, "the SQLite store (--store sqlite)", [
+    "@effect/sql",
+    "@effect/sql-sqlite-node"
+  ])
+
+/** A Layer of the PostgreSQL store module, loaded (with its optional peers) only when used. */
+const withPg = <A, E>(use: (module: typeof import("../pg/PgStore.js")) => Layer.Layer<A, E>) =>
+  importPeer(() => import("../pg/PgStore.js"), use, "the PostgreSQL store (--store pg)", [
+    "@effect/sql",
+    "@effect/sql-pg"
+  ])
 
 /**
  * The store Layer of a `StoreConfig`.
@@ -154,21 +211,42 @@ export type StartError =
 export const layerStore = (config: StoreConfig): Layer.Layer<AssignmentStore.AssignmentStore, StoreError> => {
   switch (config.kind) {
     case "sqlite":
-      return importPeer(
-        () => import("../sqlite/SqliteStore.js"),
-        (SqliteStore) => SqliteStore.layer({ filename: config.filename }),
-        "the SQLite store (--store sqlite)",
-        ["@effect/sql", "@effect/sql-sqlite-node"]
-      )
+      return withSqlite((SqliteStore) => SqliteStore.layer({ filename: config.filename }))
     case "pg":
-      return importPeer(
-        () => import("../pg/PgStore.js"),
-        (PgStore) => PgStore.layer({ url: config.url, schema: config.schema }),
-        "the PostgreSQL store (--store pg)",
-        ["@effect/sql", "@effect/sql-pg"]
-      )
+      return withPg((PgStore) => PgStore.layer({ url: config.url, schema: config.schema }))
     case "memory":
       return AssignmentStore.layerMemory
+  }
+}
+
+/**
+ * The writer lock of a `StoreConfig` (`StoreLock`): `SqliteStore.layerLock` for `sqlite` (a lock file beside
+ * the database), `PgStore.layerLock` for `pg` (an advisory lock on the schema); none for `memory`. Fails with
+ * `StoreLocked` naming the holder, or `StoreError` (operation `lock`).
+ *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { Node } from "effect-scheduler-registry/node"
+ *
+ * // as the node does outside a cluster: the lock first, then the store
+ * const config: Node.StoreConfig = { kind: "sqlite", filename: "./data/su.sqlite" }
+ * const StoreLive = Node.layerStore(config).pipe(Layer.provide(Node.layerStoreLock(config)))
+ * ```
+ *
+ * @since 0.3.0
+ * @category layers
+ */
+export const layerStoreLock = (
+  config: StoreConfig
+): Layer.Layer<StoreLock.StoreLock, StoreLocked | StoreError> | Layer.Layer<never> => {
+  switch (config.kind) {
+    case "sqlite":
+      return withSqlite((SqliteStore) => SqliteStore.layerLock({ filename: config.filename }))
+    case "pg":
+      return withPg((PgStore) => PgStore.layerLock({ url: config.url, schema: config.schema }))
+    case "memory":
+      return Layer.empty
   }
 }
 
@@ -185,57 +263,6 @@ export const layerGateway = (config: Pick<NodeConfig, "gateway" | "blockHeight">
     : Gateway.layer({ url: config.gateway.url, fallbackHeight: config.blockHeight }).pipe(
         Layer.provide(FetchHttpClient.layer)
       )
-
-/** The body of requests that arrive while the node shuts down. */
-const SHUTTING_DOWN = JSON.stringify({ error: "The scheduler unit is shutting down" })
-
-/**
- * Drains the server when the scope closes, before `server.close()` waits for its connections: requests still
- * arriving on open keep-alive connections get 503 with `connection: close` (the API's handler is already gone),
- * connections are closed as soon as they are idle, and any still open after `graceMs` are closed.
- */
-const drainOnClose = (server: NodeHttp.Server, graceMs: number) =>
-  Layer.scopedDiscard(
-    Effect.addFinalizer(() =>
-      Effect.sync(() => {
-        server.on("request", (_req: NodeHttp.IncomingMessage, res: NodeHttp.ServerResponse) => {
-          res.writeHead(503, { "content-type": "application/json", connection: "close" }).end(SHUTTING_DOWN)
-        })
-        const idle = setInterval(() => server.closeIdleConnections(), 25).unref()
-        server.once("close", () => clearInterval(idle))
-        setTimeout(() => {
-          clearInterval(idle)
-          server.closeAllConnections()
-        }, graceMs).unref()
-      })
-    )
-  )
-
-/** The Node HTTP server, drained on close (see `drainOnClose`). */
-const layerServer = (config: NodeConfig) =>
-  Layer.unwrapEffect(
-    Effect.sync(() => {
-      const server = NodeHttp.createServer()
-      // errors Node's HTTP parser answers itself (headers or URL over its limit, malformed requests) get the
-      // API's JSON error body and open CORS too, instead of a bare status line
-      server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
-        if (!socket.writable) return socket.destroy()
-        const [status, text] =
-          error.code === "HPE_HEADER_OVERFLOW" ? [431, "Request Header Fields Too Large"] : [400, "Bad Request"]
-        const body = JSON.stringify({
-          error: status === 431 ? "The request's URL or headers are too large" : "Malformed HTTP request"
-        })
-        socket.end(
-          `HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json\r\naccess-control-allow-origin: *\r\n` +
-            `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`
-        )
-      })
-      return Layer.provideMerge(
-        drainOnClose(server, config.shutdownGraceMs ?? 10_000),
-        NodeHttpServer.layer(() => server, { port: config.port, host: config.host })
-      )
-    })
-  )
 
 /**
  * The node as a Layer that serves until its scope closes, also giving its `Wallet` and `HttpServer` (for the
@@ -281,13 +308,14 @@ export const layer = (config: NodeConfig): Layer.Layer<Wallet.Wallet | HttpServe
     idleTimeToLiveMs: config.idleTimeToLiveMs
   }
   const signers = config.signers ?? 0
+  const keyOptions: Wallet.FileOptions = { strictPermissions: config.strictKeyPerms }
   // every assignment carries the gateway's current height, read synchronously from its cache
   const withIdentities = (options: SchedulerRegistry.Options) =>
     Layer.unwrapEffect(
       Effect.gen(function* () {
         const gateway = yield* Gateway.Gateway
         const identities = yield* Effect.forEach(config.identityPaths ?? [], (path) =>
-          Effect.flatMap(Wallet.loadOrCreate(path), ({ jwk }) => Wallet.make(jwk, path))
+          Wallet.fromFile(path, keyOptions)
         )
         return SchedulerRegistry.layer({ ...options, identities, blockHeight: () => gateway.current().height })
       })
@@ -322,7 +350,9 @@ export const layer = (config: NodeConfig): Layer.Layer<Wallet.Wallet | HttpServe
           )
         ).pipe(
           // the cluster's store is its own: the gateway's floor is --block-height there
-          Layer.provideMerge(Layer.mergeAll(Wallet.layerFile(config.walletPath), tracing, layerGateway(config)))
+          Layer.provideMerge(
+            Layer.mergeAll(Wallet.layerFile(config.walletPath, keyOptions), tracing, layerGateway(config))
+          )
         )
       : registry.pipe(
           Layer.provideMerge(
@@ -330,8 +360,9 @@ export const layer = (config: NodeConfig): Layer.Layer<Wallet.Wallet | HttpServe
               Layer.provideMerge(
                 Layer.mergeAll(
                   NameService.layer,
-                  Wallet.layerFile(config.walletPath),
-                  layerStore(config.store),
+                  Wallet.layerFile(config.walletPath, keyOptions),
+                  // the lock is taken before the store opens, and released after it closes
+                  layerStore(config.store).pipe(Layer.provide(layerStoreLock(config.store))),
                   tracing
                 )
               )
@@ -339,8 +370,42 @@ export const layer = (config: NodeConfig): Layer.Layer<Wallet.Wallet | HttpServe
           )
         )
   // the server is built after, so released before, the registry and the store
-  const http = Http.layer({ bodyLimit: config.bodyLimit, blockHeight: config.blockHeight }).pipe(
-    Layer.provideMerge(layerServer(config))
+  // redirects resolve other SUs' locations through the gateway; --public-url publishes this one's
+  const publicUrl = config.publicUrl
+  const location = Location.layer({
+    gatewayUrl: config.gateway.kind === "online" ? config.gateway.url : undefined,
+    uploadUrl: config.uploadUrl
+  }).pipe(Layer.provide(FetchHttpClient.layer))
+  // one record per identity: processes name any of them in their Scheduler tag
+  const publishing =
+    publicUrl === undefined
+      ? Layer.empty
+      : Layer.scopedDiscard(
+          Effect.flatMap(SchedulerRegistry.SchedulerRegistry, (registry) =>
+            Effect.flatMap(registry.getWallets(), (wallets) =>
+              Effect.forEach(wallets, (wallet) =>
+                Location.keepPublished({ url: publicUrl, ttlMs: config.locationTtlMs, wallet })
+              )
+            )
+          )
+        )
+  const http = Http.layer({
+    bodyLimit: config.bodyLimit,
+    blockHeight: config.blockHeight,
+    maxPageBytes: config.maxPageBytes,
+    publicUrl
+  }).pipe(
+    Layer.provideMerge(
+      Server.layer({
+        port: config.port,
+        host: config.host,
+        graceMs: config.shutdownGraceMs ?? 10_000,
+        headersTimeoutMs: config.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS,
+        requestTimeoutMs: config.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
+      })
+    ),
+    Layer.merge(publishing),
+    Layer.provide(location)
   )
   return Layer.provideMerge(http, core).pipe(
     Layer.map((context) =>

@@ -15,6 +15,14 @@
  */
 export * as Gateway from "../network/Gateway.js"
 /**
+ * The Scheduler-Location record: publish this SU's URL (and keep it published), resolve another SU's URL from
+ * its record (`src/network/Location.ts`).
+ *
+ * @since 0.3.0
+ * @category modules
+ */
+export * as Location from "../network/Location.js"
+/**
  * The HTTP API definition (`HttpApi`): routes, inputs, errors.
  *
  * @since 0.2.0

@@ -10,9 +10,11 @@ import type { SqlClient } from "@effect/sql"
 import type { PgClient } from "@effect/sql-pg"
 import { Config, type ConfigError, Effect, Layer } from "effect"
 import type { AssignmentStore } from "../AssignmentStore.js"
-import type { StoreError } from "../errors.js"
+import type { StoreError, StoreLocked } from "../errors.js"
+import type { StoreLock } from "../StoreLock.js"
 import * as SqlStore from "../sql/SqlStore.js"
 import * as Internal from "./internal/client.js"
+import * as Lock from "./internal/lock.js"
 
 /**
  * Options of the PostgreSQL store.
@@ -79,6 +81,33 @@ export const layerClient = (options: Options): Layer.Layer<PgClient.PgClient | S
  */
 export const layer = (options: Options): Layer.Layer<AssignmentStore, StoreError> =>
   SqlStore.layer(options).pipe(Layer.provide(layerClient(options)))
+
+/**
+ * The store's writer lock (`StoreLock`) for one schema: taken when the Layer is built and held until it is
+ * released, so that one node at a time writes the schema (outside a cluster, whose runners share it under shard
+ * locks). It is a session advisory lock, `pg_try_advisory_lock(hashtext('effect-scheduler-registry'),
+ * hashtext(schema))`, on a connection of its own that stays open; the server releases it when that session
+ * ends, even if the node was killed by SIGKILL. `pg_stat_activity` shows the session as
+ * `su-lock pid=<pid> host=<host>`. Take it before the store (`Layer.provide`), as the node does by default.
+ *
+ * Fails with `StoreLocked` (naming the holder's pid and host) when another session holds it, or `StoreError`
+ * (operation `lock`) when the server does not answer.
+ *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { PgStore } from "effect-scheduler-registry/pg"
+ *
+ * // the lock first, then the store; a second node on the schema fails with StoreLocked
+ * const options = { url: "postgres://127.0.0.1:5432/postgres", schema: "su" }
+ * const StoreLive = PgStore.layer(options).pipe(Layer.provide(PgStore.layerLock(options)))
+ * ```
+ *
+ * @since 0.3.0
+ * @category layers
+ */
+export const layerLock = (options: Pick<Options, "url" | "schema">): Layer.Layer<StoreLock, StoreLocked | StoreError> =>
+  Lock.layerLock(options)
 
 /**
  * `layer` with its options read from `Config`, as `@effect/sql-pg`'s `PgClient.layerConfig`:

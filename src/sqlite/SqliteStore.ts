@@ -11,9 +11,11 @@ import type { SqlClient } from "@effect/sql"
 import type { SqliteClient } from "@effect/sql-sqlite-node"
 import { Config, type ConfigError, Effect, Layer } from "effect"
 import type { AssignmentStore } from "../AssignmentStore.js"
-import type { StoreError } from "../errors.js"
+import type { StoreError, StoreLocked } from "../errors.js"
+import type { StoreLock } from "../StoreLock.js"
 import * as SqlStore from "../sql/SqlStore.js"
 import * as Internal from "./internal/client.js"
+import * as Lock from "./internal/lock.js"
 
 /**
  * Options of the SQLite store.
@@ -83,6 +85,32 @@ export const layerClient = (
  */
 export const layer = (options: Options): Layer.Layer<AssignmentStore, StoreError> =>
   SqlStore.layer(options).pipe(Layer.provide(layerClient(options)))
+
+/**
+ * The store's writer lock (`StoreLock`): taken when the Layer is built and held until it is released, so that
+ * one node at a time writes the file. It is the write lock of a small SQLite database beside the store,
+ * `<filename>.lock` (with its `-wal` and `-shm` files), which also records the holder's pid, host and start
+ * time. The operating system releases it when the holder dies, even by SIGKILL, so a stale lock never blocks a
+ * restart. Take it before the store (`Layer.provide`), as the node does by default. `:memory:` needs no lock.
+ *
+ * Fails with `StoreLocked` (naming the holder) when another process holds it, or `StoreError` (operation
+ * `lock`) when the lock file cannot be created (e.g. an unwritable or impossible directory).
+ *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { SqliteStore } from "effect-scheduler-registry/sqlite"
+ *
+ * // the lock first, then the store; a second process on the file fails with StoreLocked
+ * const options = { filename: "./data/su.sqlite" }
+ * const StoreLive = SqliteStore.layer(options).pipe(Layer.provide(SqliteStore.layerLock(options)))
+ * ```
+ *
+ * @since 0.3.0
+ * @category layers
+ */
+export const layerLock = (options: Pick<Options, "filename">): Layer.Layer<StoreLock, StoreLocked | StoreError> =>
+  Lock.layerLock(options)
 
 /**
  * `layer` with its options read from `Config`, as `@effect/sql-sqlite-node`'s `SqliteClient.layerConfig`:

@@ -163,6 +163,66 @@ export const contract = <E>(
       })
     )
 
+    it.effect("page: bounded by count and by bytes, one entry at least, more when entries follow", () =>
+      Effect.gen(function* () {
+        const store = yield* AssignmentStore.AssignmentStore
+        const entries = yield* stored(6, { bodyBytes: 2_000 })
+        const p = entries[0]!.assignment.processId
+        const ts = entries.map((e) => e.assignment.timestamp)
+        const page = (query: AssignmentStore.PageQuery) =>
+          Effect.map(store.page(p, query), ({ entries, more }) => ({
+            slots: entries.map((e) => e.assignment.slot),
+            more
+          }))
+        // the bytes each entry counts for: its node JSON when read for pages (SQL stores), else its bytes
+        const sizeOf = (nodeJsonOnly: boolean) =>
+          Effect.map(store.range(p, { by: "slot", limit: 10, nodeJsonOnly }), (es) =>
+            es.map((e) =>
+              nodeJsonOnly && e.nodeJson !== undefined
+                ? e.nodeJson.byteLength
+                : e.assignment.raw.byteLength + (e.message?.byteLength ?? 0)
+            )
+          )
+        const sizes = yield* sizeOf(false)
+        expect(sizes.every((n) => n > 2_000)).toBe(true)
+        const total = sizes.reduce((a, b) => a + b, 0)
+        expect(yield* page({ by: "slot", limit: 3 })).toEqual({ slots: [0, 1, 2], more: true })
+        expect(yield* page({ by: "slot", limit: 10 })).toEqual({ slots: [0, 1, 2, 3, 4, 5], more: false })
+        expect(yield* page({ by: "slot", limit: 10, maxBytes: total })).toEqual({
+          slots: [0, 1, 2, 3, 4, 5],
+          more: false
+        })
+        expect(yield* page({ by: "slot", limit: 10, maxBytes: total - 1 })).toEqual({
+          slots: [0, 1, 2, 3, 4],
+          more: true
+        })
+        expect(yield* page({ by: "slot", limit: 10, maxBytes: sizes[0]! + sizes[1]! })).toEqual({
+          slots: [0, 1],
+          more: true
+        })
+        // an entry larger than the bound comes back alone
+        expect(yield* page({ by: "slot", limit: 10, maxBytes: 1 })).toEqual({ slots: [0], more: true })
+        expect(yield* page({ by: "slot", from: 3, limit: 10, maxBytes: 1 })).toEqual({ slots: [4], more: true })
+        expect(yield* page({ by: "slot", from: 4, limit: 10, maxBytes: 1 })).toEqual({ slots: [5], more: false })
+        expect(yield* page({ by: "slot", from: 5, limit: 10, maxBytes: 1 })).toEqual({ slots: [], more: false })
+        // `to` ends the range: nothing follows within it
+        expect(yield* page({ by: "timestamp", to: ts[2]!, limit: 10, maxBytes: total })).toEqual({
+          slots: [0, 1, 2],
+          more: false
+        })
+        expect(yield* page({ by: "timestamp", from: ts[0]!, to: ts[2]!, limit: 10, maxBytes: 1 })).toEqual({
+          slots: [1],
+          more: true
+        })
+        // read for pages, an entry counts for its node JSON where the store keeps one
+        const light = yield* sizeOf(true)
+        expect(yield* page({ by: "slot", limit: 10, nodeJsonOnly: true, maxBytes: light[0]! + light[1]! })).toEqual({
+          slots: [0, 1],
+          more: true
+        })
+      })
+    )
+
     it.effect("a second write to a slot fails with StoreConflict and changes nothing", () =>
       Effect.gen(function* () {
         const store = yield* AssignmentStore.AssignmentStore

@@ -1,8 +1,9 @@
 import { Effect, Option } from "effect"
 import type { Assignment, Message } from "../../Assignment.js"
-import type { AssignmentStore, Entry, Latest, RangeQuery } from "../../AssignmentStore.js"
+import type { AssignmentStore, Entry, Latest, PageQuery, RangeQuery } from "../../AssignmentStore.js"
 import { Fenced, StoreConflict } from "../../errors.js"
 import type { ProcessId } from "../../ProcessId.js"
+import { fitting } from "./fitting.js"
 
 interface Schedule {
   /** Ascending by slot (and so by timestamp, which strictly increases with slot). */
@@ -23,6 +24,9 @@ const firstAbove = (entries: ReadonlyArray<Entry>, key: (e: Entry) => number, bo
   }
   return lo
 }
+
+/** The bytes an entry counts for in `PageQuery.maxBytes` (the memory store keeps no node JSON). */
+const entryBytes = (e: Entry): number => e.assignment.raw.byteLength + (e.message?.byteLength ?? 0)
 
 const bySlot = (e: Entry) => e.assignment.slot
 const byTimestamp = (e: Entry) => e.assignment.timestamp
@@ -81,13 +85,28 @@ export const make = (): AssignmentStore["Type"] => {
       return Option.some({ slot: a.slot, hashChain: a.hashChain, assignmentId: a.id, timestamp: a.timestamp })
     })
 
+  /** The indexes `[start, end)` of the entries in the query's range, before its limit. */
+  const bounds = (entries: ReadonlyArray<Entry>, query: RangeQuery) => {
+    const key = query.by === "slot" ? bySlot : byTimestamp
+    const start = query.from === undefined ? 0 : firstAbove(entries, key, query.from)
+    const end = query.to === undefined ? entries.length : firstAbove(entries, key, query.to)
+    return { start, end }
+  }
+
   const range = (processId: ProcessId, query: RangeQuery) =>
     Effect.sync((): ReadonlyArray<Entry> => {
       const entries = schedules.get(processId)?.entries ?? []
-      const key = query.by === "slot" ? bySlot : byTimestamp
-      const start = query.from === undefined ? 0 : firstAbove(entries, key, query.from)
-      const end = query.to === undefined ? entries.length : firstAbove(entries, key, query.to)
+      const { end, start } = bounds(entries, query)
       return entries.slice(start, Math.min(end, start + Math.max(0, query.limit)))
+    })
+
+  const page = (processId: ProcessId, query: PageQuery) =>
+    Effect.sync(() => {
+      const entries = schedules.get(processId)?.entries ?? []
+      const { end, start } = bounds(entries, query)
+      const read = entries.slice(start, Math.min(end, start + Math.max(0, Math.floor(query.limit))))
+      const count = query.maxBytes === undefined ? read.length : fitting(read.map(entryBytes), query.maxBytes)
+      return { entries: read.slice(0, count), more: start + count < end }
     })
 
   const getMessage = (id: string, processId?: ProcessId | undefined) =>
@@ -111,5 +130,5 @@ export const make = (): AssignmentStore["Type"] => {
 
   const maxBlockHeight = () => Effect.sync(() => Option.fromNullable(maxHeight))
 
-  return { append, claim, latest, range, getMessage, getProcess, listProcesses, maxBlockHeight }
+  return { append, claim, latest, range, page, getMessage, getProcess, listProcesses, maxBlockHeight }
 }

@@ -84,7 +84,7 @@ export const reasonOf = (error: unknown): string => {
 }
 
 /** Applies the timeout to each attempt and the retries around them. */
-const attempts =
+export const attempts =
   (options: RequestOptions) =>
   <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, unknown, R> =>
     effect.pipe(
@@ -109,18 +109,26 @@ export const transaction = (
   id: string,
   options: RequestOptions
 ): Effect.Effect<Option.Option<typeof TransactionNode.Type>, string> =>
+  graphql(client, url, { query: transactionQuery(id), variables: {} }, GraphqlReply, options).pipe(
+    Effect.map((reply) => Option.fromNullable(reply.data.transactions.edges.find((e) => e.node.id === id)?.node))
+  )
+
+/**
+ * `POST {url}/graphql` with `{query, variables}`, the reply decoded with `reply`; fails with the reason of the last
+ * attempt (a non-2xx status, a timeout, a body that does not decode).
+ */
+export const graphql = <A, I>(
+  client: HttpClient.HttpClient,
+  url: string,
+  body: { readonly query: string; readonly variables: Record<string, unknown> },
+  reply: Schema.Schema<A, I>,
+  options: RequestOptions
+): Effect.Effect<A, string> =>
   HttpClient.filterStatusOk(client)
     .execute(
-      HttpClientRequest.post(join(url, "/graphql"), { acceptJson: true }).pipe(
-        HttpClientRequest.bodyUnsafeJson({ query: transactionQuery(id), variables: {} })
-      )
+      HttpClientRequest.post(join(url, "/graphql"), { acceptJson: true }).pipe(HttpClientRequest.bodyUnsafeJson(body))
     )
-    .pipe(
-      Effect.flatMap(HttpClientResponse.schemaBodyJson(GraphqlReply)),
-      attempts(options),
-      Effect.mapError(reasonOf),
-      Effect.map((reply) => Option.fromNullable(reply.data.transactions.edges.find((e) => e.node.id === id)?.node))
-    )
+    .pipe(Effect.flatMap(HttpClientResponse.schemaBodyJson(reply)), attempts(options), Effect.mapError(reasonOf))
 
 /** What `GET /tx/{id}/status` says. */
 export type TxStatusReply =

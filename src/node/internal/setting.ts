@@ -63,19 +63,28 @@ export const text = (spec: {
     { ...spec, shown: spec.default }
   )
 
-/** A text setting that may be absent (`undefined`); `shown` is what the help says happens then. */
+/**
+ * A text setting that may be absent (`undefined`); `shown` is what the help says happens then. `legacyEnv` is a
+ * further variable read when `env` is unset (e.g. the legacy ao SU's name).
+ */
 export const optionalText = (spec: {
   readonly flag: string
   readonly env: string
+  readonly legacyEnv?: string | undefined
   readonly text: string
   readonly shown?: string | undefined
   readonly kind?: "text" | "file" | undefined
 }): Setting<string | undefined> => {
-  const env = Config.string(spec.env)
+  const legacy = spec.legacyEnv
+  const env =
+    legacy === undefined
+      ? Config.string(spec.env)
+      : Config.string(spec.env).pipe(Config.orElse(() => Config.string(legacy)))
+  const names = legacy === undefined ? spec.env : `${spec.env}, or ${legacy}`
   const flag = (spec.kind === "file" ? Options.file(spec.flag) : Options.text(spec.flag)).pipe(
     Options.withFallbackConfig(env),
     Options.optional,
-    Options.withDescription(described(spec.text, spec.env, spec.shown)),
+    Options.withDescription(described(spec.text, names, spec.shown)),
     Options.map(Option.getOrUndefined)
   )
   return { flag, env: Config.map(Config.option(env), Option.getOrUndefined) }

@@ -6,9 +6,9 @@ import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Cause, Effect, Either, Layer, Option, Schedule, type Scope } from "effect"
 import { Assignment, type Message } from "../../Assignment.js"
-import type { AssignmentStore, Entry, Latest, RangeQuery } from "../../AssignmentStore.js"
-import type { Fenced, StoreConflict } from "../../errors.js"
-import { StoreError } from "../../errors.js"
+import type { AssignmentStore, Entry, Latest, PageQuery, RangeQuery } from "../../AssignmentStore.js"
+import { type Fenced, type StoreConflict, StoreError } from "../../errors.js"
+import { fitting } from "../../internal/store/fitting.js"
 import { invalidReason, type MessageId, type ProcessId } from "../../ProcessId.js"
 import { type Append, batchSize, type Int, makeRun, reasonOf } from "./append.js"
 import { migrate } from "./schema.js"
@@ -53,6 +53,10 @@ const JSON_ONLY_COLUMNS =
 /** PostgreSQL's `lock_not_available` (SQLSTATE 55P03): `lock_timeout` passed, or `NOWAIT` found the row locked. */
 const isLockTimeout = (error: SqlError): boolean =>
   typeof error.cause === "object" && error.cause !== null && (error.cause as { code?: unknown }).code === "55P03"
+
+/** The bytes a row counts for in `PageQuery.maxBytes`, from column lengths (neither engine loads the bytes). */
+const STORED_BYTES = "length(assignment) + COALESCE(length(message), 0)"
+const NODE_JSON_BYTES = `COALESCE(length(node_json), ${STORED_BYTES})`
 
 const storeError = (operation: string) => (error: { readonly message: string; readonly cause?: unknown }) =>
   new StoreError({ operation, reason: reasonOf(error) })
@@ -218,19 +222,42 @@ export const make = (options: {
         )
       )
 
-    const range = (processId: ProcessId, query: RangeQuery) => {
+    /** The WHERE and ORDER BY of a range read. */
+    const rangeSql = (processId: ProcessId, query: RangeQuery) => {
       const column = sql.literal(query.by === "slot" ? "slot" : "timestamp")
       const where = [sql`process_id = ${processId}`]
       if (query.from !== undefined) where.push(sql`${column} > ${query.from}`)
       if (query.to !== undefined) where.push(sql`${column} <= ${query.to}`)
       // Timestamps rise with slot (K14), so (timestamp, slot) order is slot order and walks the timestamp index.
-      const order = sql.literal(query.by === "slot" ? "slot" : "timestamp, slot")
+      return { where: sql.and(where), order: sql.literal(query.by === "slot" ? "slot" : "timestamp, slot") }
+    }
+
+    const range = (processId: ProcessId, query: RangeQuery) => {
+      const { order, where } = rangeSql(processId, query)
       return entries(
         "range",
-        sql<Row>`SELECT ${sql.literal(query.nodeJsonOnly === true ? JSON_ONLY_COLUMNS : COLUMNS)} FROM assignments WHERE ${sql.and(where)}
+        sql<Row>`SELECT ${sql.literal(query.nodeJsonOnly === true ? JSON_ONLY_COLUMNS : COLUMNS)} FROM assignments WHERE ${where}
           ORDER BY ${order} LIMIT ${Math.max(0, Math.floor(query.limit))}`
       )
     }
+
+    // Sizes first (column lengths over at most limit + 1 rows), then only the rows that fit: rows are never
+    // rewritten and new ones sort after every existing one, so the second read is a prefix of the first.
+    const page = (processId: ProcessId, query: PageQuery) =>
+      Effect.gen(function* () {
+        const limit = Math.max(0, Math.floor(query.limit))
+        const { order, where } = rangeSql(processId, query)
+        const bytes = sql.literal(query.nodeJsonOnly === true ? NODE_JSON_BYTES : STORED_BYTES)
+        const sizes = yield* Effect.mapError(
+          sql<{ bytes: Int }>`SELECT ${bytes} AS bytes FROM assignments WHERE ${where}
+            ORDER BY ${order} LIMIT ${limit + 1}`,
+          storeError("page")
+        )
+        const wanted = sizes.slice(0, limit).map((r) => Number(r.bytes))
+        const count = query.maxBytes === undefined ? wanted.length : fitting(wanted, query.maxBytes)
+        const read = count === 0 ? [] : yield* range(processId, { ...query, limit: count })
+        return { entries: read, more: sizes.length > count }
+      })
 
     // Two index lookups (assignment id, then message id or (process, message id)), earliest first.
     const getMessage = (id: string, processId?: ProcessId | undefined) => {
@@ -266,5 +293,5 @@ export const make = (options: {
         })
       )
 
-    return { append, claim, latest, range, getMessage, getProcess, listProcesses, maxBlockHeight }
+    return { append, claim, latest, range, page, getMessage, getProcess, listProcesses, maxBlockHeight }
   })

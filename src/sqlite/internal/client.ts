@@ -2,12 +2,12 @@
  * The SQLite client for the durable store: `@effect/sql-sqlite-node` (better-sqlite3, one connection) in WAL
  * mode with the chosen `synchronous` level. Durability trade-offs: docs/storage.md.
  */
-import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { Context, Effect, Layer } from "effect"
 import type { StoreError } from "../../errors.js"
+import { makeDirectorySync } from "../../internal/directory.js"
 import { layerOrStoreError } from "../../sql/internal/store.js"
 import type { Options } from "../SqliteStore.js"
 
@@ -30,7 +30,7 @@ export const layerClient = (
 ): Layer.Layer<SqliteClient.SqliteClient | SqlClient.SqlClient, StoreError> =>
   Layer.unwrapEffect(
     Effect.sync(() => {
-      if (options.filename !== ":memory:") Fs.mkdirSync(Path.dirname(options.filename), { recursive: true })
+      if (options.filename !== ":memory:") makeDirectorySync(Path.dirname(options.filename))
       return SqliteClient.layer({ filename: options.filename }).pipe(
         Layer.tap((context) => configure(Context.get(context, SqlClient.SqlClient), options.synchronous ?? "FULL"))
       )

@@ -13,14 +13,16 @@ import type { MessageId, ProcessId } from "../../../ProcessId.js"
 import type { Scheduler } from "../../../Scheduler.js"
 import type { SchedulerRegistry } from "../../../SchedulerRegistry.js"
 import { BadRequest, InternalError, OutcomeUnknownReply, Unavailable } from "../../Api.js"
+import { NotHosted } from "./redirect.js"
 
-/** The HTTP errors a library failure maps to. */
-export type HttpError = BadRequest | Unavailable | OutcomeUnknownReply | InternalError
+/** The HTTP errors a library failure maps to; `NotHosted` is answered by `Redirect.settle` (307, or 400). */
+export type HttpError = BadRequest | Unavailable | OutcomeUnknownReply | InternalError | NotHosted
 
 /**
- * Maps a library failure to its HTTP error: the caller's mistakes to 400, overload, shutdown and a process whose
- * scheduler keeps failing (`RestartLimitExceeded`) to 503, an unknown outcome (`OutcomeUnknown`) to 504, store
- * failures to 500 (logged, with a generic body).
+ * Maps a library failure to its HTTP error: a process hosted elsewhere or not at all to `NotHosted` (a redirect
+ * where its scheduler's location resolves, else 400), the caller's other mistakes to 400, overload, shutdown and
+ * a process whose scheduler keeps failing (`RestartLimitExceeded`) to 503, an unknown outcome (`OutcomeUnknown`)
+ * to 504, store failures to 500 (logged, with a generic body).
  */
 export const httpError = (
   error: HostError | ScheduleError | StoreError | InvalidDataItem | Gateway.LookupError
@@ -36,10 +38,19 @@ export const httpError = (
       return Effect.succeed(new BadRequest({ error: error.message }))
     case "NotFound":
       return Effect.succeed(
-        new BadRequest({ error: `Process ${error.processId} is not hosted by this scheduler unit` })
+        new NotHosted({
+          processId: error.processId,
+          error: `Process ${error.processId} is not hosted by this scheduler unit`
+        })
       )
     case "HostedElsewhere":
-      return Effect.succeed(new BadRequest({ error: `${error.message} and does not host it` }))
+      return Effect.succeed(
+        new NotHosted({
+          processId: error.processId,
+          scheduler: error.scheduler,
+          error: `${error.message} and does not host it`
+        })
+      )
     case "StoreConflict":
       // a duplicate message is the client's doing; a slot or id taken by another writer is the server's (503)
       return Effect.succeed(

@@ -1,9 +1,9 @@
 /**
- * Schedule reads: the legacy SU page (`docs/behaviours.md` §4.4) and HyperBEAM's slot range (§4.7), both as bounded
- * `AssignmentStore.range` reads, never a whole schedule.
+ * Schedule reads: the legacy SU page (`docs/behaviours.md` §4.4) and HyperBEAM's slot range (§4.7), both as
+ * `AssignmentStore.page` reads bounded by count and by bytes, never a whole schedule.
  */
 import { Effect } from "effect"
-import type { AssignmentStore, Entry } from "../../../AssignmentStore.js"
+import type { AssignmentStore, Entry, Page } from "../../../AssignmentStore.js"
 import type { StoreError } from "../../../errors.js"
 import { hbAssignmentJson, nodeJson, nodeJsonText } from "../../../internal/wire-format.js"
 import type { ProcessId } from "../../../ProcessId.js"
@@ -18,59 +18,67 @@ export const MAX_LIMIT = 1000
 /** Largest span `to - from` of a HyperBEAM schedule read; a wider range is cut to `from + 1000`. */
 export const MAX_SPAN = 1000
 
-/** The decoded query of a legacy page read. Timestamps in ms. */
-export interface PageQuery {
+/** The decoded query of a legacy page read. Timestamps in ms; `maxBytes` bounds the page (`PageQuery.maxBytes`). */
+export interface LegacyQuery {
   readonly from?: number | undefined
   readonly to?: number | undefined
   readonly limit?: number | undefined
   readonly fromNonce?: number | undefined
   readonly toNonce?: number | undefined
   readonly showAnchor?: boolean | undefined
+  readonly maxBytes?: number | undefined
 }
 
 /**
  * One page of `processId`'s schedule. Timestamp mode: `from` exclusive, `to` inclusive, cursor = timestamp; the
  * Process (nonce 0) is on the first page only, i.e. when `from` is absent (K13). Nonce mode (`fromNonce` or
  * `toNonce` given): `fromNonce` exclusive (-1 or absent = from the Process), `toNonce` inclusive, cursor = nonce.
- * Reads `limit + 1` entries to learn `has_next_page`, so a page that says there is more always has edges.
+ * The page holds at most `limit` edges and `maxBytes` bytes of entries (one edge at least); `has_next_page` is
+ * true when it was cut by either, so a page that says there is more always has edges.
  * Returns the page as UTF-8 JSON (`Api.Page`'s encoded form): each edge's stored node JSON (`Entry.nodeJson`,
  * the read model the SQL stores write at append) or, where there is none, the node rendered now (`nodeJsonText`).
  */
 export const legacyPage = (
   store: AssignmentStore["Type"],
   processId: ProcessId,
-  query: PageQuery
+  query: LegacyQuery
 ): Effect.Effect<Uint8Array, StoreError> => {
   const limit = Math.min(query.limit ?? DEFAULT_LIMIT, MAX_LIMIT)
   // the stored node JSON is the page, unless a binary anchor must be shown (it renders that from the bytes)
   const nodeJsonOnly = query.showAnchor !== true
   const byNonce = query.fromNonce !== undefined || query.toNonce !== undefined
-  const read: Effect.Effect<ReadonlyArray<Entry>, StoreError> = byNonce
-    ? store.range(processId, {
+  const bounds = { limit, nodeJsonOnly, maxBytes: query.maxBytes }
+  // upstream never returns the Process once `from` is given: one extra row in case it falls in the range, and a
+  // second read past it when it was all the byte bound let through
+  const afterFrom = (from: number): Effect.Effect<Page, StoreError> =>
+    Effect.flatMap(
+      store.page(processId, { ...bounds, by: "timestamp", from, to: query.to, limit: limit + 1 }),
+      ({ entries, more }) => {
+        const messages = entries.filter((e) => e.assignment.slot !== 0)
+        const last = entries.at(-1)
+        if (messages.length === 0 && more && last !== undefined) return afterFrom(last.assignment.timestamp)
+        return Effect.succeed({ entries: messages.slice(0, limit), more: more || messages.length > limit })
+      }
+    )
+  const read: Effect.Effect<Page, StoreError> = byNonce
+    ? store.page(processId, {
+        ...bounds,
         by: "slot",
         from: query.fromNonce === undefined || query.fromNonce < 0 ? undefined : query.fromNonce,
-        to: query.toNonce,
-        limit: limit + 1,
-        nodeJsonOnly
+        to: query.toNonce
       })
     : query.from === undefined
-      ? store.range(processId, { by: "timestamp", to: query.to, limit: limit + 1, nodeJsonOnly })
-      : // one extra row in case the Process falls in the range: upstream never returns it once `from` is given
-        Effect.map(
-          store.range(processId, { by: "timestamp", from: query.from, to: query.to, limit: limit + 2, nodeJsonOnly }),
-          (rows) => rows.filter((e) => e.assignment.slot !== 0).slice(0, limit + 1)
-        )
-  return Effect.map(read, (rows) => {
-    const count = Math.min(rows.length, limit)
-    const parts: Array<Uint8Array> = [utf8(`{"page_info":{"has_next_page":${rows.length > limit}},"edges":[`)]
+      ? store.page(processId, { ...bounds, by: "timestamp", to: query.to })
+      : afterFrom(query.from)
+  return Effect.map(read, ({ entries, more }) => {
+    const parts: Array<Uint8Array> = [utf8(`{"page_info":{"has_next_page":${more}},"edges":[`)]
     const options = { showAnchor: query.showAnchor }
-    for (let i = 0; i < count; i++) {
-      const entry = rows[i]!
+    entries.forEach((entry, i) => {
       const cursor = byNonce ? entry.assignment.slot : entry.assignment.timestamp
       parts.push(utf8(`${i === 0 ? "" : ","}{"cursor":"${cursor}","node":`))
       const stored = nodeJsonOnly ? entry.nodeJson : undefined
       parts.push(stored ?? utf8(nodeJsonText(entry, options)), CLOSE)
-    }
+    })
     parts.push(utf8("]}"))
     return Buffer.concat(parts)
   })
@@ -79,11 +87,15 @@ export const legacyPage = (
 const utf8 = (text: string): Buffer => Buffer.from(text, "utf8")
 const CLOSE = utf8("}")
 
-/** The decoded query of a HyperBEAM schedule read, slots inclusive; `latest` is the process's last slot. */
+/**
+ * The decoded query of a HyperBEAM schedule read, slots inclusive; `latest` is the process's last slot;
+ * `maxBytes` bounds the read (`PageQuery.maxBytes`).
+ */
 export interface SlotRange {
   readonly from?: number | undefined
   readonly to?: number | undefined
   readonly latest: number
+  readonly maxBytes?: number | undefined
 }
 
 /** The entries of a slot range and whether the schedule continues past it. */
@@ -96,7 +108,8 @@ export interface SlotRead {
  * Slots `from..to` inclusive (behaviours 35–38): `from` defaults to 0 and a negative one is clamped to 0 after
  * parsing; `to` defaults to `latest`; a span over 1000 is cut to `from + 1000`; `to < from` is empty.
  * `continues` is true only when the range was cut and slots remain after it ([FIX]: HyperBEAM also says true
- * for a cut range past the end, which would make a client loop on empty pages).
+ * for a cut range past the end, which would make a client loop on empty pages). A read cut by `maxBytes` ends
+ * early (one slot at least) and continues.
  */
 export const slotRange = (
   store: AssignmentStore["Type"],
@@ -109,8 +122,14 @@ export const slotRange = (
   const continues = to < wanted && range.latest > to
   if (to < from) return Effect.succeed({ entries: [], continues: false })
   return Effect.map(
-    store.range(processId, { by: "slot", from: from === 0 ? undefined : from - 1, to, limit: to - from + 1 }),
-    (entries) => ({ entries, continues })
+    store.page(processId, {
+      by: "slot",
+      from: from === 0 ? undefined : from - 1,
+      to,
+      limit: to - from + 1,
+      maxBytes: range.maxBytes
+    }),
+    ({ entries, more }) => ({ entries, continues: continues || more })
   )
 }
 

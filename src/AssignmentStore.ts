@@ -82,6 +82,92 @@ export interface RangeQuery {
 }
 
 /**
+ * Options of one `append`.
+ *
+ * - `outbox` [false]: also queue the entry's items for upload to an ANS-104 bundler, in the same transaction as
+ *   the assignment: the scheduled message's data item when the store holds its bytes (an assigned Arweave
+ *   transaction needs only its assignment), and the signed assignment. Idempotent by data item id: an item
+ *   already queued (or uploaded) is not queued again.
+ * - `epoch` [none]: the writer's fencing token for the process (`claim`): the append is written only if it is
+ *   still the process's current epoch, else it fails with `Fenced`. Unchecked when absent.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface AppendOptions {
+  readonly outbox?: boolean | undefined
+  readonly epoch?: number | undefined
+}
+
+/**
+ * One outbox item due for upload: its data item `id`, what it is (`message` or `assignment`), the process and
+ * slot of its assignment, its signed ANS-104 `bytes`, `createdAt` (ms, the assignment's timestamp) and the
+ * failed `attempts` so far.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface OutboxItem {
+  readonly id: string
+  readonly kind: "message" | "assignment"
+  readonly processId: string
+  readonly slot: number
+  readonly bytes: Uint8Array
+  readonly createdAt: number
+  readonly attempts: number
+}
+
+/**
+ * The outbox's state: `pending` (never tried), `retrying` (failed at least once, waiting for its next attempt)
+ * and `uploaded` items; `oldestPendingAt` (ms) the `createdAt` of the oldest item not yet uploaded and
+ * `nextAttemptAt` (ms) the earliest next attempt, both `undefined` when nothing waits. `uploaded` is counted only
+ * when asked for (`status({ uploaded: true })`), since it counts every item ever queued.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface OutboxStatus {
+  readonly pending: number
+  readonly retrying: number
+  readonly uploaded: number | undefined
+  readonly oldestPendingAt: number | undefined
+  readonly nextAttemptAt: number | undefined
+}
+
+/**
+ * The upload queue kept in the store beside the assignments (written by `append` with `outbox: true`):
+ *
+ * - `due(now, limit)`: at most `limit` items not yet uploaded whose next attempt is at or before `now` (ms),
+ *   oldest first;
+ * - `markUploaded(ids, at)`: the bundler acknowledged these items (at `at`, ms);
+ * - `markFailed(id, attempts, nextAttemptAt, error)`: an attempt failed; the next one is due at `nextAttemptAt`;
+ * - `uploaded(ids)`: which of `ids` are uploaded;
+ * - `status(options)`: see `OutboxStatus`;
+ * - `redrive()`: makes every item that failed due now, its attempts reset to 0; returns how many.
+ *
+ * Every call fails with `StoreError` only. Source: the legacy ao SU uploads after its commit with no durable
+ * queue (`servers/su/src/domain/clients/uploader.rs`); this queue makes those uploads survive a crash.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface Outbox {
+  readonly due: (now: number, limit: number) => Effect.Effect<ReadonlyArray<OutboxItem>, StoreError>
+  readonly markUploaded: (ids: ReadonlyArray<string>, at: number) => Effect.Effect<void, StoreError>
+  readonly markFailed: (
+    id: string,
+    attempts: number,
+    nextAttemptAt: number,
+    error: string
+  ) => Effect.Effect<void, StoreError>
+  readonly uploaded: (ids: ReadonlyArray<string>) => Effect.Effect<ReadonlySet<string>, StoreError>
+  readonly status: (
+    options?: { readonly uploaded?: boolean | undefined } | undefined
+  ) => Effect.Effect<OutboxStatus, StoreError>
+  readonly redrive: () => Effect.Effect<number, StoreError>
+}
+
+/**
  * A page read (`AssignmentStore.page`): a `RangeQuery` bounded by bytes as well as by count.
  *
  * - `maxBytes`: the most bytes the page's entries may hold, counted as stored: an entry's node JSON when
@@ -113,10 +199,11 @@ export interface Page {
 /**
  * The storage contract.
  *
- * - `append(assignment, message, epoch?)`: atomic and durable when it succeeds. Fails with `StoreConflict` if the
- *   slot, the assignment id or the (process, message id) pair already exists; with `StoreError` on I/O failure.
- *   With `epoch` (a fencing token from `claim`), the store checks in the same transaction that `epoch` is still
- *   the process's current one, and fails with `Fenced`, writing nothing, if another writer claimed it since.
+ * - `append(assignment, message, options)`: atomic and durable when it succeeds; with `options.outbox` (since
+ *   0.3.0) the entry's items are queued in `outbox` in the same transaction. Fails with `StoreConflict` if the slot,
+ *   the assignment id or the (process, message id) pair already exists; with `StoreError` on I/O failure. With
+ *   `options.epoch` (a fencing token from `claim`, since 0.3.0), the store checks in the same transaction that it
+ *   is still the process's current epoch, and fails with `Fenced`, writing nothing, if another writer claimed it.
  * - `claim(process)`: makes the caller the process's only writer: advances and returns the process's epoch (1,
  *   2, …), after any append of an earlier epoch still in progress has ended. From then on an append with an
  *   older epoch fails with `Fenced`. A scheduler server claims before it reads `latest`, so what it recovers
@@ -132,6 +219,8 @@ export interface Page {
  * - `maxBlockHeight()`: the highest `Block-Height` of any stored assignment (`None` when the store is empty), so
  *   that a node never stamps a lower height after a restart (`Gateway`'s floor). Since 0.2.0. The SQL stores
  *   answer it from the `assignments_block_height` index, one index step on any number of rows.
+ * - `outbox` (since 0.3.0): the upload queue (`Outbox`); every store of this package has one (absent only from
+ *   stores written elsewhere, which then cannot queue uploads).
  *
  * @since 0.1.0
  * @category models
@@ -142,7 +231,7 @@ export class AssignmentStore extends Context.Tag("effect-scheduler-registry/Assi
     readonly append: (
       assignment: Assignment,
       message: Message,
-      epoch?: number | undefined
+      options?: AppendOptions | undefined
     ) => Effect.Effect<void, StoreConflict | StoreError | Fenced>
     readonly claim: (processId: ProcessId) => Effect.Effect<number, StoreError>
     readonly latest: (processId: ProcessId) => Effect.Effect<Option.Option<Latest>, StoreError>
@@ -155,6 +244,7 @@ export class AssignmentStore extends Context.Tag("effect-scheduler-registry/Assi
     readonly getProcess: (processId: ProcessId) => Effect.Effect<Option.Option<Entry>, StoreError>
     readonly listProcesses: () => Effect.Effect<ReadonlyArray<ProcessId>, StoreError>
     readonly maxBlockHeight: () => Effect.Effect<Option.Option<number>, StoreError>
+    readonly outbox?: Outbox | undefined
   }
 >() {}
 

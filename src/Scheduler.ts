@@ -27,7 +27,10 @@ import type { Wallet } from "./Wallet.js"
  *   assigned; if it fails the scheduler stops, so no later slot is built on an unstored one. An assignment
  *   acknowledged this way can be lost if the node crashes before the write commits, and its slot then reissued.
  * - `local_confirmation` (default): after the assignment is committed to the store.
- * - `remote_confirmation`: after the store write and an upload attempt, whatever the upload's result.
+ * - `remote_confirmation`: after the store write and the bundler's acknowledgement of the entry's items (the
+ *   message's data item when held, and the assignment), through `Options.upload`; past the call's deadline the
+ *   caller gets `UploadPending` while the slot stays assigned and the items keep uploading. Without an `upload`
+ *   it replies as `local_confirmation` does (the node refuses to start that way).
  * - `disabled`: no scheduler starts (`SchedulingDisabled`).
  *
  * @since 0.1.0
@@ -60,7 +63,8 @@ export const DEFAULT_MAILBOX_CAPACITY: number = Internal.DEFAULT_MAILBOX_CAPACIT
  * - `blockHeight` [() => 0]: the Arweave block height to stamp, read at each assignment.
  * - `signer`: signs assignments instead of the wallet in-line (e.g. `SignerPool`, on worker threads); its
  *   `owner` must be the wallet's.
- * - `upload`: the `remote_confirmation` upload of a stored assignment; its failure is logged, not returned.
+ * - `upload`: the uploader (`Upload`, since 0.3.0: e.g. `Uploader` of the network layer). With it every append
+ *   also queues the entry's items in the store's outbox, in every mode; `remote_confirmation` waits for them.
  * - `idleTimeToLiveMs` [off]: after this many ms with no request, the server passivates (stops and frees its
  *   memory); the next `find(p, true)` or `schedule` reactivates it from the store.
  *
@@ -73,8 +77,26 @@ export interface Options {
   readonly mailboxCapacity?: number | undefined
   readonly blockHeight?: (() => number) | undefined
   readonly signer?: AssignmentSigner | undefined
-  readonly upload?: ((assignment: Assignment) => Effect.Effect<void, unknown>) | undefined
+  readonly upload?: Upload | undefined
   readonly idleTimeToLiveMs?: number | undefined
+}
+
+/**
+ * What a scheduler needs from an uploader (the core defines it, the network layer's `Uploader` implements it):
+ *
+ * - `queued()`: new items were committed to the store's outbox; wakes the uploader. Synchronous and cheap.
+ * - `confirmed(ids)`: succeeds once the bundler has acknowledged every data item in `ids` (at once if it
+ *   already has); it never fails, and the scheduler bounds the wait by the call's deadline (`UploadPending`).
+ *
+ * Source: HyperBEAM `dev_scheduler_server` calls `hb_client:upload/1` after its write; `remote_confirmation`
+ * replies after it.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface Upload {
+  readonly queued: () => void
+  readonly confirmed: (ids: ReadonlyArray<string>) => Effect.Effect<void>
 }
 
 /**

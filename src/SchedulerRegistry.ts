@@ -42,7 +42,8 @@ import {
   SchedulingDisabled,
   type StoreConflict,
   StoreError,
-  type SubmitError
+  type SubmitError,
+  UploadPending
 } from "./errors.js"
 import { admit } from "./internal/admit.js"
 import * as Hosting from "./internal/hosting.js"
@@ -119,8 +120,10 @@ export interface Options extends Scheduler.Options {
  *   address starts its scheduler and assigns the process slot 0. `HostedElsewhere` if no identity of this node
  *   has that address. Idempotent: the same process item again gives its stored slot-0 assignment.
  * - `schedule(p, message)`: `host(p)`, then the message's assignment. Idempotent: a message the schedule
- *   already holds (a client's retry) gives its stored assignment and takes no slot; a different message with
- *   the same id fails with `StoreConflict`. Duplicates are detected once, where they are written (the store).
+ *   already holds (a client's retry) gives its stored assignment and takes no slot (in `remote_confirmation`
+ *   with an `upload`, once the bundler acknowledged its items, else `UploadPending` at the deadline); a different
+ *   message with the same id fails with `StoreConflict`. Duplicates are detected once, where they are written (the
+ *   store).
  * - `events`: `Registered`, `Activated`, `Passivated` and `Unregistered` events (`ServiceRegistry.RegistryEvent`);
  *   `subscribe`: the same as a scoped queue, from the moment of subscription. A subscriber that falls more than
  *   `eventsCapacity` events behind loses the oldest; the registry never waits for it.
@@ -338,10 +341,25 @@ export const make = (options: Options = {}) =>
 
     const getProcesses = () => Effect.map(services.entries(), (entries) => entries.map((e) => e.handle.processId))
 
+    const upload = options.upload
+    const timeoutMs = options.timeoutMs ?? Scheduler.DEFAULT_TIMEOUT_MS
     const hosting = yield* Hosting.make(
       { find, walletFor, getWallet: () => Effect.succeed(wallet) },
       store,
-      options.schedulerOf
+      options.schedulerOf,
+      options.mode === "remote_confirmation" && upload !== undefined
+        ? (assignment, ids) =>
+            Effect.timeoutFail(upload.confirmed(ids), {
+              duration: timeoutMs,
+              onTimeout: () =>
+                new UploadPending({
+                  processId: assignment.processId,
+                  slot: assignment.slot,
+                  assignmentId: assignment.id,
+                  timeoutMs
+                })
+            })
+        : undefined
     )
 
     return SchedulerRegistry.of({

@@ -179,6 +179,90 @@ export class WalletError extends Schema.TaggedError<WalletError>()("WalletError"
 }
 
 /**
+ * The input is not a well-formed export: a wrong or missing header, a line that is not JSON or lacks a field (a
+ * garbled or truncated line), a process split in two, a repeated slot, no end line (a truncated file) or end
+ * counts that do not match. `line` is 1-based.
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export class TransferFormatError extends Schema.TaggedError<TransferFormatError>()("TransferFormatError", {
+  line: Schema.Number,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `Import refused at line ${this.line}: ${this.reason}`
+  }
+}
+
+/**
+ * A process's rows skip a slot: `slot` is missing, the input goes on at `found`. Nothing from `slot` on is
+ * imported.
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export class ImportGap extends Schema.TaggedError<ImportGap>()("ImportGap", {
+  processId: Schema.String,
+  slot: Schema.Number,
+  found: Schema.Number
+}) {
+  override get message(): string {
+    return `Import refused: process ${this.processId} has a gap, slot ${this.slot} is missing (the input goes on at ${this.found})`
+  }
+}
+
+/**
+ * The target store holds a different assignment at `slot` of the process (or the store refused the row with a
+ * `StoreConflict`): two schedules disagree. Nothing from `slot` on is imported.
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export class ImportFork extends Schema.TaggedError<ImportFork>()("ImportFork", {
+  processId: Schema.String,
+  slot: Schema.Number,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `Import refused: process ${this.processId} forks at slot ${this.slot}: ${this.reason}`
+  }
+}
+
+/**
+ * A row does not verify. `check`: `hash-chain` (not the chain from slot 0), `signature` (the assignment data item
+ * does not verify or its id is not its signature's hash), `signer` (not signed by the header's SU), `tags` (its
+ * tags disagree with the row's columns) or `message` (the message data item does not verify or has another id).
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export class ImportInvalid extends Schema.TaggedError<ImportInvalid>()("ImportInvalid", {
+  processId: Schema.String,
+  slot: Schema.Number,
+  check: Schema.Literal("hash-chain", "signature", "signer", "tags", "message"),
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `Import refused: process ${this.processId} slot ${this.slot} fails its ${this.check} check: ${this.reason}`
+  }
+}
+
+/**
+ * `export` of one process the store has no row of.
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export class UnknownProcess extends Schema.TaggedError<UnknownProcess>()("UnknownProcess", {
+  processId: Schema.String
+}) {
+  override get message(): string {
+    return `The store has no assignment of process ${this.processId}`
+  }
+}
+
+/**
  * A write would overwrite an existing slot or assignment id. Never a silent success (behaviour 29).
  *
  * @since 0.1.0
@@ -252,6 +336,31 @@ export class OutcomeUnknown extends Schema.TaggedError<OutcomeUnknown>()("Outcom
 }
 
 /**
+ * `remote_confirmation`: the assignment is stored (its slot is taken and stays assigned), but the ANS-104 bundler
+ * did not acknowledge both of its items (the message's data item and the signed assignment) within the call's
+ * deadline (`timeoutMs`, ms). The items stay in the store's outbox and keep uploading in the background; a retry
+ * of the same message returns the stored assignment. Served as HTTP 503.
+ *
+ * Source: HyperBEAM `dev_scheduler_server` `remote_confirmation`, which replies after `hb_client:upload/1`.
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export class UploadPending extends Schema.TaggedError<UploadPending>()("UploadPending", {
+  processId: Schema.String,
+  slot: Schema.Number,
+  assignmentId: Schema.String,
+  timeoutMs: Schema.Number
+}) {
+  override get message(): string {
+    return (
+      `Slot ${this.slot} of ${this.processId} is assigned (${this.assignmentId}) but the bundler did not confirm ` +
+      `its upload within ${this.timeoutMs} ms; it keeps uploading, retry later`
+    )
+  }
+}
+
+/**
  * Who holds a store's writer lock, as far as it is known: the node's process id `pid`, its `host` name, and
  * `since`, when it took the lock (ISO 8601). Any of them may be missing (an older or foreign holder).
  *
@@ -294,9 +403,10 @@ export class StoreLocked extends Schema.TaggedError<StoreLocked>()("StoreLocked"
  * - `MailboxFull`: the request was not queued;
  * - `StoreConflict`: the store refused the append: the message is already scheduled for the process (a
  *   duplicate, reason `message already scheduled`) or another writer holds the slot or assignment id;
- * - `StoreError`: the append failed.
+ * - `StoreError`: the append failed;
  * - `OutcomeUnknown`: the deadline passed (or the store failed) while the assignment was being written, so it may
- *   be stored; a retry of the same message is idempotent (since 0.3.0).
+ *   be stored; a retry of the same message is idempotent (since 0.3.0);
+ * - `UploadPending` (since 0.3.0, `remote_confirmation` only): stored, but the bundler did not confirm in time.
  *
  * Signing cannot fail: a wallet's or a `SignerPool`'s `sign` has no error channel (`WalletError` only comes
  * from loading a key, before any scheduler runs).
@@ -311,6 +421,7 @@ export type ScheduleError =
   | StoreConflict
   | StoreError
   | OutcomeUnknown
+  | UploadPending
 
 /**
  * Every way `SchedulerRegistry.find` can fail:

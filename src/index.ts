@@ -93,6 +93,13 @@ export * as ServiceRegistry from "./ServiceRegistry.js"
  */
 export * as StoreLock from "./StoreLock.js"
 /**
+ * Export and import of schedules between stores (NDJSON, `su export` / `su import`).
+ *
+ * @since 0.3.0
+ * @category modules
+ */
+export * as Transfer from "./Transfer.js"
+/**
  * The node wallet (`ar_wallet`).
  *
  * @since 0.1.0

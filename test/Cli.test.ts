@@ -4,7 +4,7 @@
  */
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { Command } from "@effect/cli"
+import { Command, HelpDoc } from "@effect/cli"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Either, Exit } from "effect"
@@ -71,7 +71,9 @@ describe("Config", () => {
         uploadUrl: undefined,
         publicUrl: undefined,
         locationTtl: 3_600_000,
-        strictKeyPerms: false
+        strictKeyPerms: false,
+        uploadConcurrency: 8,
+        uploadTimeoutMs: 30_000
       })
       const env = {
         SU_PORT: "9100",
@@ -102,7 +104,9 @@ describe("Config", () => {
         SU_UPLOAD_URL: "http://127.0.0.1:1985",
         SU_PUBLIC_URL: "https://su.example.com",
         SU_LOCATION_TTL: "600000",
-        SU_STRICT_KEY_PERMS: "true"
+        SU_STRICT_KEY_PERMS: "true",
+        SU_UPLOAD_CONCURRENCY: "3",
+        SU_UPLOAD_TIMEOUT_MS: "5000"
       }
       const fromEnv = yield* parse([], env)
       expect(fromEnv).toEqual({
@@ -134,7 +138,9 @@ describe("Config", () => {
         uploadUrl: "http://127.0.0.1:1985",
         publicUrl: "https://su.example.com",
         locationTtl: 600_000,
-        strictKeyPerms: true
+        strictKeyPerms: true,
+        uploadConcurrency: 3,
+        uploadTimeoutMs: 5_000
       })
       const flags = yield* parse(
         [
@@ -188,7 +194,7 @@ describe("Config", () => {
       const settings = yield* parse(["--public-url", "https://su.example.com/", "--upload-url", "http://up:1984"])
       expect(Either.getOrThrow(Config.resolve(settings))).toMatchObject({
         publicUrl: "https://su.example.com",
-        uploadUrl: "http://up:1984",
+        upload: { url: "http://up:1984" },
         locationTtlMs: 3_600_000
       })
       const refused = (s: Config.Settings) => Either.flip(Config.resolve(s)).pipe(Either.getOrThrow)
@@ -229,6 +235,38 @@ describe("Config", () => {
         Config.nodeConfigFromEnv.pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["SU_PORT", "-1"]]))))
       )
       expect(Exit.isFailure(bad)).toBe(true)
+    })
+  )
+
+  it.effect("uploads: --upload-url > SU_UPLOAD_URL > UPLOAD_NODE_URL; remote_confirmation needs one", () =>
+    Effect.gen(function* () {
+      expect((yield* parse([], { UPLOAD_NODE_URL: "https://legacy.example/" })).uploadUrl).toBe(
+        "https://legacy.example/"
+      )
+      const both = { UPLOAD_NODE_URL: "https://legacy.example", SU_UPLOAD_URL: "https://su.example" }
+      expect((yield* parse([], both)).uploadUrl).toBe("https://su.example")
+      expect((yield* parse(["--upload-url", "http://127.0.0.1:1984"], both)).uploadUrl).toBe("http://127.0.0.1:1984")
+      expect(Exit.isFailure(yield* Effect.exit(parse(["--upload-url", "ftp://x"])))).toBe(true)
+      expect(Exit.isFailure(yield* Effect.exit(parse([], { UPLOAD_NODE_URL: "not a url" })))).toBe(true)
+      expect(Exit.isFailure(yield* Effect.exit(parse(["--upload-concurrency", "0"])))).toBe(true)
+      expect(Exit.isFailure(yield* Effect.exit(parse([], { SU_UPLOAD_TIMEOUT_MS: "-5" })))).toBe(true)
+
+      const settings = yield* parse(["--data-dir", "/srv/su", "--upload-url", "https://up.example"])
+      expect(Either.getOrThrow(Config.resolve(settings)).upload).toEqual({
+        url: "https://up.example",
+        concurrency: 8,
+        timeoutMs: 30_000
+      })
+      expect(Either.getOrThrow(Config.resolve({ ...settings, uploadUrl: undefined })).upload).toBeUndefined()
+      // remote_confirmation without a bundler would be local_confirmation in disguise: refused with one line
+      const refused = Config.resolve({ ...settings, mode: "remote_confirmation", uploadUrl: undefined })
+      expect(Either.isLeft(refused) && HelpDoc.toAnsiText(refused.left.error).trim()).toBe(
+        "--mode remote_confirmation needs --upload-url (or SU_UPLOAD_URL / UPLOAD_NODE_URL): a bundler to confirm"
+      )
+      expect(Either.isRight(Config.resolve({ ...settings, mode: "remote_confirmation" }))).toBe(true)
+      expect(Either.isLeft(Config.resolve({ ...settings, cluster: true, store: "pg", pgUrl: "postgres://x" }))).toBe(
+        true
+      )
     })
   )
 })

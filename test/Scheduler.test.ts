@@ -143,20 +143,64 @@ describe("Scheduler: behaviours 19–29", () => {
     }).pipe(Effect.provide(registryLayer({}, gatedStore(control))))
   })
 
-  it.scoped("24: remote_confirmation replies after the upload attempt, even when it fails", () => {
-    const uploads: Array<number> = []
+  /** An uploader that records what it was asked and confirms when `gate` opens. */
+  const gatedUpload = (gate: Deferred.Deferred<void>, asked: Array<ReadonlyArray<string>>) => ({
+    queued: () => {},
+    confirmed: (ids: ReadonlyArray<string>) =>
+      Effect.suspend(() => {
+        asked.push(ids)
+        return Deferred.await(gate)
+      })
+  })
+
+  it.scoped(
+    "24: remote_confirmation replies only after the uploader confirmed both items, queued in the outbox",
+    () => {
+      const asked: Array<ReadonlyArray<string>> = []
+      return Effect.gen(function* () {
+        const gate = yield* Deferred.make<void>()
+        const scheduler = yield* SchedulerRegistry.find(P, true, {
+          mode: "remote_confirmation",
+          upload: gatedUpload(gate, asked)
+        })
+        const message = new Assignment.Message({ id: messageOf(1).id, raw: new Uint8Array([1, 2, 3]) })
+        const pending = yield* Effect.fork(scheduler.schedule(message))
+        yield* waitUntil(() => asked.length === 1)
+        expect(pending.unsafePoll()).toBeNull() // stored, but not confirmed: no reply yet
+        const store = yield* AssignmentStore.AssignmentStore
+        const stored = Option.getOrThrow(yield* store.getMessage(message.id, P))
+        expect(asked[0]).toEqual([message.id, stored.assignment.id])
+        const due = yield* store.outbox!.due(Number.MAX_SAFE_INTEGER, 10)
+        expect(due.map((item) => [item.id, item.kind, item.slot])).toEqual([
+          [message.id, "message", 0],
+          [stored.assignment.id, "assignment", 0]
+        ])
+        yield* Deferred.succeed(gate, undefined)
+        expect((yield* Fiber.join(pending)).id).toBe(stored.assignment.id)
+      }).pipe(Effect.provide(registryLayer()))
+    }
+  )
+
+  it.scoped("24b: remote_confirmation past the deadline fails with UploadPending; the slot stays assigned", () => {
+    const asked: Array<ReadonlyArray<string>> = []
     return Effect.gen(function* () {
+      const gate = yield* Deferred.make<void>()
       const scheduler = yield* SchedulerRegistry.find(P, true, {
         mode: "remote_confirmation",
-        upload: (a) =>
-          Effect.suspend(() => {
-            uploads.push(a.slot)
-            return Effect.fail("no_httpsig_bundler")
-          })
+        upload: gatedUpload(gate, asked)
       })
-      const a = yield* scheduler.schedule(messageOf(1))
-      expect(a.slot).toBe(0)
-      expect(uploads).toEqual([0])
+      const pending = yield* Effect.fork(Effect.either(scheduler.schedule(messageOf(1), { timeoutMs: 1_000 })))
+      yield* waitUntil(() => asked.length === 1)
+      yield* TestClock.adjust(1_000)
+      const failed = yield* Fiber.join(pending)
+      expect(Either.isLeft(failed) && failed.left._tag).toBe("UploadPending")
+      const store = yield* AssignmentStore.AssignmentStore
+      expect(Option.map(yield* store.latest(P), (l) => l.slot)).toEqual(Option.some(0))
+      // an assigned transaction (no bytes held) queues only its assignment
+      expect((yield* store.outbox!.due(Number.MAX_SAFE_INTEGER, 10)).map((item) => item.kind)).toEqual(["assignment"])
+      // the next message takes slot 1: the server did not wait for the upload
+      yield* Deferred.succeed(gate, undefined)
+      expect((yield* scheduler.schedule(messageOf(2))).slot).toBe(1)
     }).pipe(Effect.provide(registryLayer()))
   })
 

@@ -7,7 +7,14 @@ import { Effect, Option } from "effect"
 import type { Assignment, Message } from "../Assignment.js"
 import type { AssignmentStore } from "../AssignmentStore.js"
 import * as DataItem from "../DataItem.js"
-import { type HostError, HostedElsewhere, NotFound, StoreConflict, type SubmitError } from "../errors.js"
+import {
+  type HostError,
+  HostedElsewhere,
+  NotFound,
+  StoreConflict,
+  type SubmitError,
+  type UploadPending
+} from "../errors.js"
 import type { ProcessId } from "../ProcessId.js"
 import type { Scheduler } from "../Scheduler.js"
 import type { SchedulerRegistry } from "../SchedulerRegistry.js"
@@ -24,10 +31,17 @@ export interface Hosting {
 const sameBytes = (a: Uint8Array | undefined, b: Uint8Array | undefined): boolean =>
   a === undefined || b === undefined ? a === b : Buffer.from(a).equals(b)
 
+/**
+ * `remote_confirmation`'s wait for the bundler (`Scheduler.Upload.confirmed`, bounded by the deadline), applied
+ * to a retry's stored assignment too, so that a 200 always means the items are uploaded.
+ */
+export type Confirm = (assignment: Assignment, ids: ReadonlyArray<string>) => Effect.Effect<void, UploadPending>
+
 export const make = (
   registry: Registry,
   store: AssignmentStore["Type"],
-  schedulerOf: ((processId: ProcessId) => Effect.Effect<Option.Option<string>>) | undefined
+  schedulerOf: ((processId: ProcessId) => Effect.Effect<Option.Option<string>>) | undefined,
+  confirm?: Confirm | undefined
 ): Effect.Effect<Hosting> =>
   Effect.gen(function* () {
     const own = yield* registry.getWallet()
@@ -81,19 +95,32 @@ export const make = (
 
     /**
      * A message the store already holds for the process: the stored assignment when it is the same message (a
-     * client's retry, idempotent), else a `StoreConflict` (another message with the same id).
+     * client's retry, idempotent; in `remote_confirmation` once its items are uploaded), else a `StoreConflict`
+     * (another message with the same id).
      */
     const original = (processId: ProcessId, message: Message, conflict: StoreConflict) =>
-      Effect.flatMap(store.getMessage(message.id, processId), (stored) =>
-        Option.isSome(stored) &&
-        stored.value.assignment.messageId === message.id &&
-        sameBytes(stored.value.message, message.raw)
-          ? Effect.succeed(stored.value.assignment)
-          : Effect.fail(
-              Option.isSome(stored)
-                ? new StoreConflict({ ...conflict, reason: "a different message has this id" })
-                : conflict
-            )
+      Effect.flatMap(
+        store.getMessage(message.id, processId),
+        (stored): Effect.Effect<Assignment, StoreConflict | UploadPending> =>
+          Option.isSome(stored) &&
+          stored.value.assignment.messageId === message.id &&
+          sameBytes(stored.value.message, message.raw)
+            ? confirm === undefined
+              ? Effect.succeed(stored.value.assignment)
+              : Effect.as(
+                  confirm(
+                    stored.value.assignment,
+                    stored.value.message === undefined
+                      ? [stored.value.assignment.id]
+                      : [message.id, stored.value.assignment.id]
+                  ),
+                  stored.value.assignment
+                )
+            : Effect.fail(
+                Option.isSome(stored)
+                  ? new StoreConflict({ ...conflict, reason: "a different message has this id" })
+                  : conflict
+              )
       )
 
     const scheduleOn = (scheduler: Scheduler, message: Message): Effect.Effect<Assignment, SubmitError> =>

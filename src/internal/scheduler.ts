@@ -9,13 +9,15 @@ import {
   SchedulerStopped,
   SchedulerTimeout,
   StoreConflict,
-  type StoreError
+  type StoreError,
+  UploadPending
 } from "../errors.js"
 import type { ProcessId } from "../ProcessId.js"
 import type { Info, Mode, Options, Scheduler } from "../Scheduler.js"
 import { Passivated } from "../Service.js"
 import type { Wallet } from "../Wallet.js"
 import * as Metrics from "./metrics.js"
+import { itemsOf } from "./outbox.js"
 import { nativeTracer } from "./tracer.js"
 
 /** Default deadline of a `schedule` call, in ms (`Scheduler.DEFAULT_TIMEOUT_MS`). */
@@ -346,6 +348,8 @@ class SchedulerServer implements Server, Scheduler {
       shared !== undefined && Buffer.from(shared.owner).equals(this.wallet.owner)
         ? shared
         : { owner: this.wallet.owner, sign: this.wallet.sign }
+    const upload = this.settings.upload
+    const appendOptions = upload === undefined ? undefined : { outbox: true }
     const timedAppend = (a: Assignment.Assignment) =>
       Metric.trackDuration(
         Effect.ensuring(
@@ -353,7 +357,7 @@ class SchedulerServer implements Server, Scheduler {
             Effect.sync(() => {
               self.writing = request
             }),
-            store.append(a, request.message, self.epoch)
+            store.append(a, request.message, { outbox: appendOptions?.outbox, epoch: self.epoch })
           ),
           Effect.sync(() => {
             self.writing = undefined
@@ -400,6 +404,7 @@ class SchedulerServer implements Server, Scheduler {
         settle(request, Effect.succeed(assignment), yield* Clock.currentTimeMillis)
         // a failed write stops the server: nothing is built on an unstored slot
         yield* timedAppend(assignment)
+        upload?.queued()
         return yield* Metric.increment(Metrics.assignments)
       }
       const written = yield* Effect.either(timedAppend(assignment))
@@ -436,17 +441,24 @@ class SchedulerServer implements Server, Scheduler {
       }
       self.advance(assignment)
       yield* Metric.increment(Metrics.assignments)
-      const upload = self.settings.upload
-      if (self.mode === "remote_confirmation" && upload !== undefined) {
-        yield* upload(assignment).pipe(
-          Effect.catchAllCause((cause) =>
-            Effect.logWarning("remote confirmation upload failed", cause).pipe(
-              Effect.annotateLogs({ processId: self.processId, slot: assignment.slot })
-            )
-          )
+      if (upload === undefined) return settle(request, Effect.succeed(assignment), yield* Clock.currentTimeMillis)
+      upload.queued()
+      const settledAt = yield* Clock.currentTimeMillis
+      if (self.mode !== "remote_confirmation") return settle(request, Effect.succeed(assignment), settledAt)
+      // the caller waits for the bundler in its own fiber: the server goes on with the next slot meanwhile
+      const pending = new UploadPending({
+        processId: self.processId,
+        slot: assignment.slot,
+        assignmentId: assignment.id,
+        timeoutMs: request.timeoutMs
+      })
+      const confirmed = upload
+        .confirmed(itemsOf(assignment, request.message).map((item) => item.id))
+        .pipe(
+          Effect.timeoutFail({ duration: Math.max(0, request.deadline - settledAt), onTimeout: () => pending }),
+          Effect.as(assignment)
         )
-      }
-      settle(request, Effect.succeed(assignment), yield* Clock.currentTimeMillis)
+      settle(request, confirmed, settledAt)
     })
   }
 

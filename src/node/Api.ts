@@ -99,7 +99,8 @@ export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("Payl
 }) {}
 
 /**
- * 503: the node cannot take the request now (a full mailbox, a scheduler timeout, a stopping node); retry later.
+ * 503: the node cannot take the request now (a full mailbox, a scheduler timeout, a stopping node, an upload the
+ * bundler has not confirmed yet in `remote_confirmation`); retry later.
  *
  * @since 0.1.0
  * @category errors

@@ -1,9 +1,10 @@
 /**
  * The `su` command line (`@effect/cli`): `serve` (the default) runs a node; `wallet create` and
- * `wallet address` manage its key file; `location publish` uploads its Scheduler-Location record. `--help` and
- * `--version` work on every command. A command that cannot start (an invalid setting, a busy port, a store held
- * by another node, a bad key file…) prints one line naming the setting and its fix and exits 1; `--log-level
- * debug` also logs the whole cause.
+ * `wallet address` manage its key file; `location publish` uploads its Scheduler-Location record; `export` and
+ * `import` move schedules between stores; `outbox status` and `outbox redrive` report and re-drive the store's
+ * upload outbox (all since 0.3.0, none starts the server). `--help` and `--version` work on every command. A
+ * command that cannot start (an invalid setting, a busy port, a store held by another node, a bad key file…)
+ * prints one line naming the setting and its fix and exits 1; `--log-level debug` also logs the whole cause.
  *
  * Mirrors the legacy ao SU binary (`./su su <port>`) with the settings of `Config.ts` (flags, `SU_*`
  * environment variables, defaults).
@@ -13,14 +14,16 @@
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
-import { Command } from "@effect/cli"
+import { Command, Options } from "@effect/cli"
 import { FetchHttpClient } from "@effect/platform"
 import { Console, Effect, Logger } from "effect"
 import { WalletError } from "../errors.js"
 import * as Location from "../network/Location.js"
 import * as Wallet from "../Wallet.js"
 import * as Config from "./Config.js"
+import * as OutboxCli from "./internal/outbox-cli.js"
 import { explain, reportFailure } from "./internal/start-error.js"
+import * as Transfer from "./internal/transfer.js"
 import * as Node from "./Node.js"
 
 /** The package's version, from the nearest `package.json` above this module (source, build or bundle). */
@@ -191,6 +194,92 @@ export const location = Command.make("location").pipe(
 )
 
 /**
+ * `export`: writes the schedules of the store (`--data-dir`, `--store`, `--pg-url`, `--pg-schema`, as for
+ * `serve`) as NDJSON (docs/export-format.md) to `--out FILE` or standard output (`--out -`, the default): every
+ * process, or only `--process P`. Does not start the HTTP server. A failure (`UnknownProcess`, `InvalidProcessId`,
+ * `StoreError`, a file error) is printed as one line on standard error and exits 1.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const exportSchedules = Command.make(
+  "export",
+  {
+    ...Config.storeOptions,
+    process: Options.text("process").pipe(
+      Options.optional,
+      Options.withDescription("Export only this process (43-character id); every process by default")
+    ),
+    out: Options.text("out").pipe(
+      Options.withDefault(Transfer.STDIO),
+      Options.withDescription("File to write the NDJSON export to; - is standard output")
+    )
+  },
+  (settings) =>
+    Effect.flatMap(Config.resolveStore(settings), (store) =>
+      Transfer.reportFailure("export")(Transfer.exportTo(store, settings))
+    )
+).pipe(Command.withDescription("Export the store's schedules as NDJSON (a backup, or a move to another store)"))
+
+/**
+ * `import`: reads an NDJSON export (docs/export-format.md) from `--in FILE` or standard input (`--in -`, the
+ * default) into the store (the flags of `serve`). Verifies every row (hash chain from slot 0, signatures) before
+ * it writes it; refuses a gap, a fork or a bad row with one line on standard error naming the process and slot,
+ * or the line, and exits 1. Re-running after an interruption resumes. Does not start the HTTP server.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const importSchedules = Command.make(
+  "import",
+  {
+    ...Config.storeOptions,
+    in: Options.text("in").pipe(
+      Options.withDefault(Transfer.STDIO),
+      Options.withDescription("NDJSON export to read; - is standard input")
+    )
+  },
+  (settings) =>
+    Effect.flatMap(Config.resolveStore(settings), (store) =>
+      Transfer.reportFailure("import")(Transfer.importFrom(store, settings))
+    )
+).pipe(Command.withDescription("Import an NDJSON export into the store, verifying every row; resumable"))
+
+/**
+ * `outbox status`: the upload outbox of the store of `--data-dir` / `--store` / `--pg-url` (the server need not
+ * run): items not yet uploaded (depth), pending and retrying counts, uploaded count, the oldest item's age (ms)
+ * and the next attempt. Fails with `StoreError` if the store cannot be opened.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const outboxStatus = Command.make("status", OutboxCli.options, OutboxCli.status).pipe(
+  Command.withDescription("Report the upload outbox: depth, oldest item's age, pending/retrying/uploaded counts")
+)
+
+/**
+ * `outbox redrive`: makes every failed, backed-off outbox item due now with its backoff reset; a running node
+ * picks them up within its poll interval (1 s).
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const outboxRedrive = Command.make("redrive", OutboxCli.options, OutboxCli.redrive).pipe(
+  Command.withDescription("Retry every failed upload now (resets the backoff)")
+)
+
+/**
+ * `outbox`: the upload outbox subcommands.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const outbox = Command.make("outbox").pipe(
+  Command.withDescription("Inspect and re-drive the store's upload outbox (durable uploads to the bundler)"),
+  Command.withSubcommands([outboxStatus, outboxRedrive])
+)
+
+/**
  * The root command `su`: without a subcommand it serves, with `serve`'s flags.
  *
  * @since 0.1.0
@@ -198,7 +287,7 @@ export const location = Command.make("location").pipe(
  */
 export const root = Command.make("su", Config.serveOptions, serveHandler).pipe(
   Command.withDescription("effect-scheduler-registry: an AO Scheduler Unit (legacy ao SU API, ao.TN.1)"),
-  Command.withSubcommands([serve, wallet, location])
+  Command.withSubcommands([serve, wallet, location, exportSchedules, importSchedules, outbox])
 )
 
 /**

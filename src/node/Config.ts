@@ -27,10 +27,14 @@
  * | `--max-page-bytes` | `SU_MAX_PAGE_BYTES` | 16777216 bytes (16 MiB) of stored entries per page; one entry at least |
  * | `--headers-timeout` / `--request-timeout` | `SU_HEADERS_TIMEOUT` / `SU_REQUEST_TIMEOUT` | 30000 / 120000 ms, then 408 (headers ≤ request) |
  * | `--log-format` | `SU_LOG_FORMAT` | pretty; or json (one JSON object a line) |
- * | `--upload-url` | `SU_UPLOAD_URL` (or the legacy `UPLOAD_NODE_URL`) | — (the ANS-104 bundler: `POST {url}/tx/arweave`) |
- * | `--public-url` | `SU_PUBLIC_URL` | — (publish this URL as the SU's Scheduler-Location on start, and keep it published; needs `--upload-url`) |
  * | `--location-ttl` | `SU_LOCATION_TTL` | 3600000 ms (the record's `Time-To-Live`; it is published again every half TTL) |
  * | `--strict-key-perms` | `SU_STRICT_KEY_PERMS` | false (a wallet file readable by group/others gets a warning); true refuses it |
+ * | `--upload-url` | `SU_UPLOAD_URL`, else the legacy SU's `UPLOAD_NODE_URL` | — (no uploads; required by `--mode remote_confirmation`): the ANS-104 bundler every message and assignment is uploaded to (`POST {url}/tx/arweave`) |
+ * | `--upload-concurrency` | `SU_UPLOAD_CONCURRENCY` | 8 uploads in flight |
+ * | `--upload-timeout-ms` | `SU_UPLOAD_TIMEOUT_MS` | 30000 ms per upload attempt |
+ *
+ * `su export` and `su import` take the store flags (`storeOptions`: `--data-dir`, `--store`, `--pg-url`,
+ * `--pg-schema`) plus their own `--process` / `--out` and `--in` (`Cli.ts`, docs/export-format.md).
  *
  * @since 0.1.0
  */
@@ -43,6 +47,7 @@ import type { Wallet } from "../Wallet.js"
 import { DEFAULT_BODY_LIMIT, DEFAULT_MAX_PAGE_BYTES } from "./Http.js"
 import * as NetworkSettings from "./internal/network-settings.js"
 import * as Setting from "./internal/setting.js"
+import * as UploadSettings from "./internal/upload-settings.js"
 import type { NodeConfig, StartError, StoreConfig } from "./Node.js"
 import * as Node from "./Node.js"
 
@@ -171,10 +176,12 @@ export interface Settings {
   readonly headersTimeout: number
   readonly requestTimeout: number
   readonly logFormat: (typeof LOG_FORMATS)[number]
-  readonly uploadUrl: string | undefined
   readonly publicUrl: string | undefined
   readonly locationTtl: number
   readonly strictKeyPerms: boolean
+  readonly uploadUrl: string | undefined
+  readonly uploadConcurrency: number
+  readonly uploadTimeoutMs: number
 }
 
 const Port = Schema.Int.pipe(Schema.between(0, 65535))
@@ -231,7 +238,7 @@ const settings = {
     default: "local_confirmation",
     text:
       "When POST / replies: local_confirmation (after the store write), aggressive (after signing) or " +
-      "remote_confirmation"
+      "remote_confirmation (after the bundler acknowledged the message and its assignment; needs --upload-url)"
   }),
   bodyLimit: Setting.integer({
     flag: "body-limit",
@@ -386,19 +393,14 @@ const settings = {
     default: "pretty",
     text: "Log lines (the access log included): pretty, or json (one object a line)"
   }),
-  uploadUrl: Setting.optionalText({
-    flag: "upload-url",
-    env: "SU_UPLOAD_URL",
-    legacyEnv: "UPLOAD_NODE_URL",
-    text: "ANS-104 bundler the SU uploads to (POST {url}/tx/arweave), e.g. https://up.arweave.net"
-  }),
   publicUrl: NetworkSettings.publicUrl,
   locationTtl: NetworkSettings.locationTtl,
   strictKeyPerms: Setting.boolean({
     flag: "strict-key-perms",
     env: "SU_STRICT_KEY_PERMS",
     text: "Refuse a wallet file that its group or others may read (chmod 600 fixes it) instead of warning"
-  })
+  }),
+  ...UploadSettings.settings
 } satisfies { readonly [K in keyof Settings]: Setting.Setting<Settings[K]> }
 
 /**
@@ -436,6 +438,49 @@ export const walletOptions = {
 }
 
 /**
+ * The store flags, as for `serve`: `--data-dir`, `--store`, `--pg-url`, `--pg-schema`. Used by `su export` and
+ * `su import`.
+ *
+ * @since 0.3.0
+ * @category options
+ */
+export const storeOptions = {
+  dataDir: serveOptions.dataDir,
+  store: serveOptions.store,
+  pgUrl: serveOptions.pgUrl,
+  pgSchema: serveOptions.pgSchema
+}
+
+const NEEDS_PG_URL =
+  "--store pg needs --pg-url (env SU_PG_URL): give the PostgreSQL connection string, e.g. " +
+  "--pg-url postgres://user:password@127.0.0.1:5432/db, or use --store sqlite"
+const CLUSTER_NEEDS_PG =
+  "--cluster needs PostgreSQL: add --store pg and --pg-url (env SU_STORE=pg, SU_PG_URL), " +
+  "or drop --cluster (SU_CLUSTER) to run one node on its own"
+
+/**
+ * The `StoreConfig` of the store flags: `<data-dir>/su.sqlite` for `sqlite`. Fails with a `ValidationError` when
+ * `--store pg` has no `--pg-url` / `SU_PG_URL`.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const resolveStore = (
+  s: Pick<Settings, "dataDir" | "store" | "pgUrl" | "pgSchema">
+): Either.Either<StoreConfig, ValidationError.ValidationError> => {
+  switch (s.store) {
+    case "sqlite":
+      return Either.right({ kind: "sqlite", filename: Path.join(s.dataDir, "su.sqlite") })
+    case "memory":
+      return Either.right({ kind: "memory" })
+    case "pg":
+      return s.pgUrl === undefined
+        ? Either.left(ValidationError.missingValue(HelpDoc.p(NEEDS_PG_URL)))
+        : Either.right({ kind: "pg", url: s.pgUrl, schema: s.pgSchema })
+  }
+}
+
+/**
  * The wallet file of `settings`: `--wallet`, else `<data-dir>/wallet.json`.
  *
  * @since 0.1.0
@@ -453,12 +498,6 @@ export const walletPath = (s: Pick<Settings, "dataDir" | "wallet">): string =>
  */
 export const fromEnv: Config.Config<Settings> = Setting.env(settings)
 
-const NEEDS_PG_URL =
-  "--store pg needs --pg-url (env SU_PG_URL): give the PostgreSQL connection string, e.g. " +
-  "--pg-url postgres://user:password@127.0.0.1:5432/db, or use --store sqlite"
-const CLUSTER_NEEDS_PG =
-  "--cluster needs PostgreSQL: add --store pg and --pg-url (env SU_STORE=pg, SU_PG_URL), " +
-  "or drop --cluster (SU_CLUSTER) to run one node on its own"
 const missing = (text: string) => Either.left(ValidationError.missingValue(HelpDoc.p(text)))
 
 /**
@@ -470,21 +509,9 @@ const missing = (text: string) => Either.left(ValidationError.missingValue(HelpD
  * @category constructors
  */
 export const resolve = (s: Settings): Either.Either<NodeConfig, ValidationError.ValidationError> => {
-  let store: StoreConfig
-  switch (s.store) {
-    case "sqlite":
-      store = { kind: "sqlite", filename: Path.join(s.dataDir, "su.sqlite") }
-      break
-    case "memory":
-      store = { kind: "memory" }
-      break
-    case "pg":
-      if (s.pgUrl === undefined) {
-        return missing(NEEDS_PG_URL)
-      }
-      store = { kind: "pg", url: s.pgUrl, schema: s.pgSchema }
-      break
-  }
+  const resolved = resolveStore(s)
+  if (Either.isLeft(resolved)) return Either.left(resolved.left)
+  const store = resolved.right
   const gateway = gatewayOf(s.gatewayUrl)
   if (gateway === undefined) {
     return Either.left(
@@ -502,6 +529,8 @@ export const resolve = (s: Settings): Either.Either<NodeConfig, ValidationError.
   }
   const location = locationOf(s)
   if (Either.isLeft(location)) return Either.left(ValidationError.invalidValue(HelpDoc.p(location.left)))
+  const refused = UploadSettings.refusal(s)
+  if (refused !== undefined) return Either.left(refused)
   if (s.cluster && store.kind !== "pg") {
     return missing(CLUSTER_NEEDS_PG)
   }
@@ -522,7 +551,9 @@ export const resolve = (s: Settings): Either.Either<NodeConfig, ValidationError.
     maxPageBytes: s.maxPageBytes,
     headersTimeoutMs: s.headersTimeout,
     requestTimeoutMs: s.requestTimeout,
-    ...location.right,
+    publicUrl: location.right.publicUrl,
+    locationTtlMs: location.right.locationTtlMs,
+    upload: UploadSettings.uploadConfig(s),
     cluster: s.cluster
       ? {
           runnerHost: s.runnerHost,

@@ -16,13 +16,14 @@
 import * as Path from "node:path"
 import type { HttpServerError, SocketServer, WorkerError } from "@effect/platform"
 import { FetchHttpClient, HttpServer } from "@effect/platform"
-import { type ConfigError, Context, Effect, Layer, type Scope } from "effect"
+import { ConfigError, Context, Effect, Layer, Option, type Scope } from "effect"
 import * as AssignmentStore from "../AssignmentStore.js"
 import type * as ClusterNode from "../cluster/ClusterNode.js"
 import type { StoreError, StoreLocked, WalletError } from "../errors.js"
 import * as NameService from "../NameService.js"
 import * as Gateway from "../network/Gateway.js"
 import * as Location from "../network/Location.js"
+import * as Uploader from "../network/Uploader.js"
 import type { Mode } from "../Scheduler.js"
 import * as SchedulerRegistry from "../SchedulerRegistry.js"
 import type * as StoreLock from "../StoreLock.js"
@@ -59,6 +60,20 @@ export type StoreConfig =
 export type GatewayConfig = { readonly kind: "online"; readonly url: string } | { readonly kind: "offline" }
 
 /**
+ * Where the node uploads what it schedules (`Uploader`): the ANS-104 bundler at `url` (`POST {url}/tx/arweave`),
+ * `concurrency` uploads in flight [8], `timeoutMs` per attempt [30,000 ms]. Every scheduled message's data item
+ * and every assignment go through the store's outbox, in every mode.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface UploadConfig {
+  readonly url: string
+  readonly concurrency?: number | undefined
+  readonly timeoutMs?: number | undefined
+}
+
+/**
  * A resolved node configuration (see `Config.ts` for flags, environment variables and defaults).
  *
  * - `port` (0 = any free port) and `host`: where the HTTP server listens.
@@ -80,16 +95,18 @@ export type GatewayConfig = { readonly kind: "online"; readonly url: string } | 
  *   one of them is hosted here and signed by it.
  * - `cluster` [off]: run as one runner of a scheduler cluster (`ClusterNode.layerClusterNode`); needs a `pg`
  *   store, whose database also holds the shard locks.
- * - `uploadUrl` [none] (since 0.3.0): the ANS-104 bundler the Scheduler-Location is uploaded to.
  * - `publicUrl` [none] (since 0.3.0): this SU's public origin, published as the Scheduler-Location of each of its
  *   identities on start and every half `locationTtlMs` [3,600,000 ms] (`Location.keepPublished`); needs
- *   `uploadUrl`. A request for a process another SU schedules is redirected (307) to that SU's published location
+ *   `upload`. A request for a process another SU schedules is redirected (307) to that SU's published location
  *   whenever the gateway is online; a redirect back to `publicUrl` is a loop (508).
  * - `strictKeyPerms` [false] (since 0.3.0): refuse a wallet file its group or others may read, instead of
  *   warning (`Wallet.checkPermissions`).
  *
  * Outside a cluster the node holds its store's writer lock for its life (`layerStoreLock`): a second node on
  * the same SQLite file or PostgreSQL schema fails to start with `StoreLocked`.
+ * - `upload` [off] (since 0.3.0): see `UploadConfig`; required by `remote_confirmation` (without it the node
+ *   fails to start with a `ConfigError`). Not supported with `cluster`. Its `url` is also where the
+ *   Scheduler-Location record is uploaded (`publicUrl`).
  *
  * @since 0.1.0
  * @category models
@@ -113,10 +130,10 @@ export interface NodeConfig {
   readonly signers?: number | undefined
   readonly identityPaths?: ReadonlyArray<string> | undefined
   readonly cluster?: ClusterNode.RunnerOptions | undefined
-  readonly uploadUrl?: string | undefined
   readonly publicUrl?: string | undefined
   readonly locationTtlMs?: number | undefined
   readonly strictKeyPerms?: boolean | undefined
+  readonly upload?: UploadConfig | undefined
 }
 
 /**
@@ -265,6 +282,24 @@ export const layerGateway = (config: Pick<NodeConfig, "gateway" | "blockHeight">
       )
 
 /**
+ * The uploader Layer of a config: `Uploader.layer` over `fetch` and the store in context when `upload` is set
+ * (items queued before this start are first looked up on the online gateway), else nothing.
+ */
+const layerUploader = (
+  config: Pick<NodeConfig, "upload" | "gateway">
+):
+  | Layer.Layer<never, StoreError, AssignmentStore.AssignmentStore>
+  | Layer.Layer<Uploader.Uploader, StoreError, AssignmentStore.AssignmentStore> =>
+  config.upload === undefined
+    ? Layer.empty
+    : Uploader.layer({
+        url: config.upload.url,
+        concurrency: config.upload.concurrency,
+        timeoutMs: config.upload.timeoutMs,
+        checkUrl: config.gateway.kind === "online" ? config.gateway.url : undefined
+      }).pipe(Layer.provide(FetchHttpClient.layer))
+
+/**
  * The node as a Layer that serves until its scope closes, also giving its `Wallet` and `HttpServer` (for the
  * address and the bound port).
  *
@@ -293,6 +328,11 @@ export const layerGateway = (config: Pick<NodeConfig, "gateway" | "blockHeight">
  * @category layers
  */
 export const layer = (config: NodeConfig): Layer.Layer<Wallet.Wallet | HttpServer.HttpServer, StartError> => {
+  if (config.mode === "remote_confirmation" && config.upload === undefined) {
+    return Layer.fail(
+      ConfigError.InvalidData(["mode"], "remote_confirmation needs an upload URL (--upload-url): a bundler to confirm")
+    )
+  }
   const otlpUrl = config.otlpUrl
   const tracing =
     otlpUrl === undefined
@@ -314,10 +354,16 @@ export const layer = (config: NodeConfig): Layer.Layer<Wallet.Wallet | HttpServe
     Layer.unwrapEffect(
       Effect.gen(function* () {
         const gateway = yield* Gateway.Gateway
+        const uploader = yield* Effect.serviceOption(Uploader.Uploader)
         const identities = yield* Effect.forEach(config.identityPaths ?? [], (path) =>
           Wallet.fromFile(path, keyOptions)
         )
-        return SchedulerRegistry.layer({ ...options, identities, blockHeight: () => gateway.current().height })
+        return SchedulerRegistry.layer({
+          ...options,
+          identities,
+          blockHeight: () => gateway.current().height,
+          ...(Option.isSome(uploader) ? { upload: uploader.value.upload } : {})
+        })
       })
     )
   const registry =
@@ -356,7 +402,7 @@ export const layer = (config: NodeConfig): Layer.Layer<Wallet.Wallet | HttpServe
         )
       : registry.pipe(
           Layer.provideMerge(
-            layerGateway(config).pipe(
+            Layer.merge(layerGateway(config), layerUploader(config)).pipe(
               Layer.provideMerge(
                 Layer.mergeAll(
                   NameService.layer,
@@ -374,7 +420,7 @@ export const layer = (config: NodeConfig): Layer.Layer<Wallet.Wallet | HttpServe
   const publicUrl = config.publicUrl
   const location = Location.layer({
     gatewayUrl: config.gateway.kind === "online" ? config.gateway.url : undefined,
-    uploadUrl: config.uploadUrl
+    uploadUrl: config.upload?.url
   }).pipe(Layer.provide(FetchHttpClient.layer))
   // one record per identity: processes name any of them in their Scheduler tag
   const publishing =

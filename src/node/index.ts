@@ -23,6 +23,14 @@ export * as Gateway from "../network/Gateway.js"
  */
 export * as Location from "../network/Location.js"
 /**
+ * Durable uploads to an ANS-104 bundler: the drain loop of the store's outbox, and the `remote_confirmation`
+ * hook (`src/network/Uploader.ts`).
+ *
+ * @since 0.3.0
+ * @category modules
+ */
+export * as Uploader from "../network/Uploader.js"
+/**
  * The HTTP API definition (`HttpApi`): routes, inputs, errors.
  *
  * @since 0.2.0

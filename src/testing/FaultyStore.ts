@@ -10,7 +10,7 @@
  */
 import { Context, Deferred, Duration, Effect, Layer, type Scope } from "effect"
 import type { Assignment, Message } from "../Assignment.js"
-import { AssignmentStore, layerMemory } from "../AssignmentStore.js"
+import { type AppendOptions, AssignmentStore, layerMemory } from "../AssignmentStore.js"
 import { StoreError } from "../errors.js"
 
 /**
@@ -217,10 +217,10 @@ export const make = (
     let latests = 0
     const store: AssignmentStore["Type"] = {
       ...inner,
-      append: (assignment: Assignment, message: Message, epoch?: number | undefined) =>
+      append: (assignment: Assignment, message: Message, options?: AppendOptions | undefined) =>
         Effect.suspend(() => {
           appends++
-          return apply(faultOf(appendRule, appends), "append", inner.append(assignment, message, epoch), released)
+          return apply(faultOf(appendRule, appends), "append", inner.append(assignment, message, options), released)
         }),
       latest: (processId) =>
         Effect.suspend(() => {

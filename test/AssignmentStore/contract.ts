@@ -75,22 +75,22 @@ export const contract = <E>(
         const first = yield* store.claim(p)
         expect(first).toBe(1)
         const [s0, s1, s1b] = [fake(p, 0), fake(p, 1), fake(p, 1)]
-        yield* store.append(s0.assignment, s0.message, first)
+        yield* store.append(s0.assignment, s0.message, { epoch: first })
         const second = yield* store.claim(p)
         expect(second).toBe(2)
         // the old owner's next write: refused by its epoch, never by the primary key
-        const stale = yield* Effect.flip(store.append(s1.assignment, s1.message, first))
+        const stale = yield* Effect.flip(store.append(s1.assignment, s1.message, { epoch: first }))
         expect(stale).toEqual(new Fenced({ processId: p, epoch: 1, current: 2 }))
         expect(Option.map(yield* store.latest(p), (l) => l.slot)).toEqual(Option.some(0))
         // the new owner writes the same slot; an append without an epoch is not fenced
-        yield* store.append(s1b.assignment, s1b.message, second)
+        yield* store.append(s1b.assignment, s1b.message, { epoch: second })
         expect(Option.map(yield* store.latest(p), (l) => l.assignmentId)).toEqual(Option.some(s1b.assignment.id))
         const s2 = fake(p, 2)
         yield* store.append(s2.assignment, s2.message)
         // an epoch from no claim at all (a process never claimed has epoch 0)
         const q = randomProcessId()
         const never = fake(q, 0)
-        expect(yield* Effect.flip(store.append(never.assignment, never.message, 1))).toEqual(
+        expect(yield* Effect.flip(store.append(never.assignment, never.message, { epoch: 1 }))).toEqual(
           new Fenced({ processId: q, epoch: 1, current: 0 })
         )
       })
@@ -107,7 +107,7 @@ export const contract = <E>(
           ps,
           (p, i) => {
             const e = fake(p, 0)
-            return Effect.either(store.append(e.assignment, e.message, epochs[i]))
+            return Effect.either(store.append(e.assignment, e.message, { epoch: epochs[i] }))
           },
           { concurrency: "unbounded" }
         )

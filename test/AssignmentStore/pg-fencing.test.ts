@@ -63,7 +63,7 @@ describe.skipIf(unavailable !== undefined)("PostgreSQL fencing", () => {
           ps,
           (p, i) => {
             const e = fake(p, 0)
-            return Effect.either(store.append(e.assignment, e.message, epochs[i]))
+            return Effect.either(store.append(e.assignment, e.message, { epoch: epochs[i] }))
           },
           { concurrency: "unbounded" }
         )
@@ -74,7 +74,7 @@ describe.skipIf(unavailable !== undefined)("PostgreSQL fencing", () => {
         yield* Deferred.succeed(release, undefined)
         yield* Fiber.join(holder)
         const again = fake(locked, 0)
-        yield* store.append(again.assignment, again.message, epochs[5])
+        yield* store.append(again.assignment, again.message, { epoch: epochs[5] })
         expect(Option.map(yield* store.latest(locked), (l) => l.assignmentId)).toEqual(Option.some(again.assignment.id))
       })
     )
@@ -118,7 +118,7 @@ describe.skipIf(unavailable !== undefined)("PostgreSQL fencing", () => {
           // the new owner recovers after its claim: the old owner's commit is in what it reads
           expect(Option.map(yield* store.latest(p), (l) => l.assignmentId)).toEqual(Option.some(s0.assignment.id))
           const s1 = fake(p, 1)
-          expect(yield* Effect.flip(store.append(s1.assignment, s1.message, old))).toMatchObject({
+          expect(yield* Effect.flip(store.append(s1.assignment, s1.message, { epoch: old }))).toMatchObject({
             _tag: "Fenced",
             epoch: old,
             current: old + 1

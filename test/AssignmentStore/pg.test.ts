@@ -37,6 +37,7 @@ describe.skipIf(unavailable !== undefined)("PostgreSQL", () => {
         expect(tables.map((t) => t.table_name)).toEqual([
           "assignment_store_migrations",
           "assignments",
+          "outbox",
           "process_epochs",
           "processes"
         ])

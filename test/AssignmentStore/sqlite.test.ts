@@ -129,9 +129,10 @@ describe("AssignmentStore SQLite file", () => {
       yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
         Effect.all([
           sql`ALTER TABLE assignments DROP COLUMN node_json`,
-          // and before migrations 3 (the block_height index) and 4 (the exclude column)
+          // and before migrations 3 (the block_height index), 4 (the exclude column) and 5 (the outbox)
           sql`DROP INDEX assignments_block_height`,
           sql`ALTER TABLE assignments DROP COLUMN exclude`,
+          sql`DROP TABLE outbox`,
           sql`DROP TABLE process_epochs`,
           sql`DELETE FROM assignment_store_migrations WHERE migration_id >= 2`
         ])

@@ -11,7 +11,8 @@ import {
   SchedulerStopped,
   SchedulerTimeout,
   StoreConflict,
-  StoreError
+  StoreError,
+  UploadPending
 } from "../../errors.js"
 import { ProcessId } from "../../ProcessId.js"
 import type * as Scheduler from "../../Scheduler.js"
@@ -25,7 +26,8 @@ export const scheduleErrorClasses = [
   MailboxFull,
   StoreConflict,
   StoreError,
-  OutcomeUnknown
+  OutcomeUnknown,
+  UploadPending
 ] as const
 
 export const ScheduleError = Schema.Union(...scheduleErrorClasses)

@@ -1,8 +1,9 @@
 import { Effect, Option } from "effect"
 import type { Assignment, Message } from "../../Assignment.js"
-import type { AssignmentStore, Entry, Latest, PageQuery, RangeQuery } from "../../AssignmentStore.js"
+import type { AppendOptions, AssignmentStore, Entry, Latest, PageQuery, RangeQuery } from "../../AssignmentStore.js"
 import { Fenced, StoreConflict } from "../../errors.js"
 import type { ProcessId } from "../../ProcessId.js"
+import * as Outbox from "../outbox.js"
 import { fitting } from "./fitting.js"
 
 interface Schedule {
@@ -41,6 +42,8 @@ export const make = (): AssignmentStore["Type"] => {
   /** The highest block height appended so far (`maxBlockHeight`), kept as rows arrive. */
   let maxHeight: number | undefined
 
+  const outbox = Outbox.makeMemory()
+
   /** Each process's current epoch (`claim`). */
   const epochs = new Map<ProcessId, number>()
 
@@ -51,8 +54,9 @@ export const make = (): AssignmentStore["Type"] => {
       return epoch
     })
 
-  const append = (assignment: Assignment, message: Message, epoch?: number | undefined) =>
+  const append = (assignment: Assignment, message: Message, options?: AppendOptions | undefined) =>
     Effect.suspend((): Effect.Effect<void, StoreConflict | Fenced> => {
+      const epoch = options?.epoch
       const current = epochs.get(assignment.processId) ?? 0
       if (epoch !== undefined && epoch !== current) {
         return Effect.fail(new Fenced({ processId: assignment.processId, epoch, current }))
@@ -74,6 +78,7 @@ export const make = (): AssignmentStore["Type"] => {
       byId.set(assignment.id, entry)
       if (!byId.has(message.id)) byId.set(message.id, entry)
       if (maxHeight === undefined || assignment.blockHeight > maxHeight) maxHeight = assignment.blockHeight
+      if (options?.outbox === true) outbox.enqueue(assignment, message)
       return Effect.void
     })
 
@@ -130,5 +135,17 @@ export const make = (): AssignmentStore["Type"] => {
 
   const maxBlockHeight = () => Effect.sync(() => Option.fromNullable(maxHeight))
 
-  return { append, claim, latest, range, page, getMessage, getProcess, listProcesses, maxBlockHeight }
+  const { enqueue: _, ...outboxService } = outbox
+  return {
+    append,
+    claim,
+    latest,
+    range,
+    page,
+    getMessage,
+    getProcess,
+    listProcesses,
+    maxBlockHeight,
+    outbox: outboxService
+  }
 }

@@ -8,6 +8,7 @@ import { Cause, Effect, Exit, Metric, MetricBoundaries, Option } from "effect"
 import type { Assignment, Message } from "../../Assignment.js"
 import { NODE_JSON_MAX_BYTES } from "../../AssignmentStore.js"
 import { Fenced, StoreConflict, StoreError } from "../../errors.js"
+import { itemsOf } from "../../internal/outbox.js"
 import { nodeJsonText } from "../../internal/wire-format.js"
 
 /** One queued append. */
@@ -16,6 +17,8 @@ export interface Append {
   readonly message: Message
   /** The writer's fencing token for the process (`AssignmentStore.claim`); unchecked when undefined. */
   readonly epoch?: number | undefined
+  /** Also queue the entry's items for upload (`AppendOptions.outbox`). */
+  readonly outbox?: boolean | undefined
 }
 
 /** A BIGINT column: a number from SQLite, a decimal string from PostgreSQL. */
@@ -65,6 +68,13 @@ const nodeJsonOf = (assignment: Assignment, message: Message): Uint8Array | null
   } catch {
     return null
   }
+}
+
+/** `rows` in runs of at most `size`. */
+const chunks = <A>(rows: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>> => {
+  const out: Array<ReadonlyArray<A>> = []
+  for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size))
+  return out
 }
 
 const keyOf = (processId: string, slot: Int, assignmentId: string) => `${processId} ${Number(slot)} ${assignmentId}`
@@ -134,6 +144,26 @@ export const makeRun = (sql: SqlClient.SqlClient) => {
     return sql`INSERT INTO processes ${sql.insert(rows)} ON CONFLICT DO NOTHING`
   }
 
+  /** The outbox rows of the written appends that asked for them; an item already queued is left as it is. */
+  const insertOutbox = (written: ReadonlyArray<Append>) => {
+    const rows = written.flatMap(({ assignment: a, message, outbox }) =>
+      outbox === true
+        ? itemsOf(a, message).map(({ id, kind }) => ({
+            item_id: id,
+            assignment_id: a.id,
+            kind,
+            created_at: a.timestamp
+          }))
+        : []
+    )
+    if (rows.length === 0) return Effect.void
+    return Effect.forEach(
+      chunks(rows, MAX_ROWS_PER_STATEMENT),
+      (chunk) => sql`INSERT INTO outbox ${sql.insert(chunk)} ON CONFLICT DO NOTHING`,
+      { discard: true }
+    )
+  }
+
   const lockShared = sql.onDialectOrElse({ pg: () => sql.literal("FOR SHARE NOWAIT"), orElse: () => sql.literal("") })
 
   /** The current epoch of each process of `batch` whose appends carry one (0 for a process never claimed). */
@@ -165,7 +195,9 @@ export const makeRun = (sql: SqlClient.SqlClient) => {
       }
       // `delete`: of two identical appends in one batch, the first was written and the second conflicts.
       const ok = batch.map(({ assignment: a }) => inserted.delete(keyOf(a.processId, a.slot, a.id)))
-      yield* insertProcesses(batch.filter((_, i) => ok[i]))
+      const written = batch.filter((_, i) => ok[i])
+      yield* insertProcesses(written)
+      yield* insertOutbox(written)
       const results = yield* Effect.forEach(
         batch,
         (append, i): Effect.Effect<Exit.Exit<void, StoreConflict>, SqlError> =>

@@ -1,7 +1,7 @@
 /**
  * The SQL schema of the durable stores (`SqlStore`, under `SqliteStore` and `PgStore`), as `@effect/sql`
  * Migrator migrations shared by SQLite and PostgreSQL: migration 1 creates the tables and indexes, migration 2
- * adds `node_json`, …, migration 6 adds `process_epochs` (fencing). Only the byte column type differs (BLOB / BYTEA). Layout and reasons: docs/storage.md.
+ * adds `node_json`, 3 the block-height index, 4 `exclude`, 5 the upload `outbox`, 6 `process_epochs` (fencing). Only the byte column type differs (BLOB / BYTEA). Layout and reasons: docs/storage.md.
  */
 import { Migrator, SqlClient } from "@effect/sql"
 import { Effect } from "effect"
@@ -70,6 +70,28 @@ const addExclude = Effect.gen(function* () {
 })
 
 /**
+ * Migration 5, the upload outbox: one row per data item to upload to the bundler (the scheduled message's item,
+ * the signed assignment), written by `append` in the assignment's transaction. The bytes stay in `assignments`
+ * (joined by `assignment_id`), so nothing is stored twice. Times are ms; `uploaded_at` NULL = not yet uploaded.
+ * The partial index keeps the drain's query on the items that wait, however many were uploaded.
+ */
+const addOutbox = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql.unsafe(`CREATE TABLE outbox (
+    item_id TEXT NOT NULL PRIMARY KEY,
+    assignment_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    attempts BIGINT NOT NULL DEFAULT 0,
+    next_attempt_at BIGINT NOT NULL DEFAULT 0,
+    uploaded_at BIGINT,
+    last_error TEXT,
+    CONSTRAINT outbox_kind_check CHECK (kind IN ('message', 'assignment'))
+  )`)
+  yield* sql.unsafe("CREATE INDEX outbox_waiting ON outbox (next_attempt_at, created_at) WHERE uploaded_at IS NULL")
+})
+
+/**
  * Migration 6, fencing: each process's current writer epoch (`AssignmentStore.claim`). An append carrying an
  * epoch locks its process's row and checks the epoch in the append's own transaction; `claim` advances it. A
  * process without a row has epoch 0 (never claimed).
@@ -92,6 +114,7 @@ const migrator = Migrator.make({})({
     "2_add_node_json": addNodeJson,
     "3_add_block_height_index": addBlockHeightIndex,
     "4_add_exclude": addExclude,
+    "5_add_outbox": addOutbox,
     "6_add_process_epochs": addProcessEpochs
   }),
   table: MIGRATIONS_TABLE

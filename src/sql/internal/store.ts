@@ -6,11 +6,12 @@ import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Cause, Effect, Either, Layer, Option, Schedule, type Scope } from "effect"
 import { Assignment, type Message } from "../../Assignment.js"
-import type { AssignmentStore, Entry, Latest, PageQuery, RangeQuery } from "../../AssignmentStore.js"
+import type { AppendOptions, AssignmentStore, Entry, Latest, PageQuery, RangeQuery } from "../../AssignmentStore.js"
 import { type Fenced, type StoreConflict, StoreError } from "../../errors.js"
 import { fitting } from "../../internal/store/fitting.js"
 import { invalidReason, type MessageId, type ProcessId } from "../../ProcessId.js"
 import { type Append, batchSize, type Int, makeRun, reasonOf } from "./append.js"
+import * as Outbox from "./outbox.js"
 import { migrate } from "./schema.js"
 import * as Writer from "./writer.js"
 
@@ -188,8 +189,8 @@ export const make = (options: {
     const first = (operation: string, rows: Effect.Effect<ReadonlyArray<Row>, SqlError>) =>
       Effect.map(entries(operation, rows), (es) => Option.fromNullable(es[0]))
 
-    const append = (assignment: Assignment, message: Message, epoch?: number | undefined) =>
-      submit({ assignment, message, epoch })
+    const append = (assignment: Assignment, message: Message, options?: AppendOptions | undefined) =>
+      submit({ assignment, message, outbox: options?.outbox === true, epoch: options?.epoch })
 
     // after any append of an older epoch still in progress (its FOR SHARE lock), never during one
     const claim = (processId: ProcessId) =>
@@ -293,5 +294,7 @@ export const make = (options: {
         })
       )
 
-    return { append, claim, latest, range, page, getMessage, getProcess, listProcesses, maxBlockHeight }
+    const outbox = Outbox.make(sql)
+
+    return { append, claim, latest, range, page, getMessage, getProcess, listProcesses, maxBlockHeight, outbox }
   })

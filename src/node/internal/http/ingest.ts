@@ -20,9 +20,10 @@ export type HttpError = BadRequest | Unavailable | OutcomeUnknownReply | Interna
 
 /**
  * Maps a library failure to its HTTP error: a process hosted elsewhere or not at all to `NotHosted` (a redirect
- * where its scheduler's location resolves, else 400), the caller's other mistakes to 400, overload, shutdown and
- * a process whose scheduler keeps failing (`RestartLimitExceeded`) to 503, an unknown outcome (`OutcomeUnknown`)
- * to 504, store failures to 500 (logged, with a generic body).
+ * where its scheduler's location resolves, else 400), the caller's other mistakes to 400, overload, shutdown, a
+ * process whose scheduler keeps failing (`RestartLimitExceeded`) and an upload the bundler has not confirmed in
+ * time (`UploadPending`, `remote_confirmation`) to 503, an unknown outcome (`OutcomeUnknown`) to 504, store
+ * failures to 500 (logged, with a generic body).
  */
 export const httpError = (
   error: HostError | ScheduleError | StoreError | InvalidDataItem | Gateway.LookupError
@@ -63,6 +64,9 @@ export const httpError = (
     case "OutcomeUnknown":
       // the write may have committed: never "did not assign"; the retry is idempotent (`original` in hosting.ts)
       return Effect.succeed(new OutcomeUnknownReply({ error: error.message }))
+    case "UploadPending":
+      // stored and still uploading: the caller retries and gets the same assignment
+      return Effect.succeed(new Unavailable({ error: error.message }))
     case "MailboxFull":
     case "SchedulerTimeout":
     case "SchedulerStopped":

@@ -11,7 +11,7 @@
  */
 import { Context, Effect, Layer, type Option } from "effect"
 import type { Assignment, Message } from "./Assignment.js"
-import type { StoreConflict, StoreError } from "./errors.js"
+import type { Fenced, StoreConflict, StoreError } from "./errors.js"
 import * as Memory from "./internal/store/memory.js"
 import type { ProcessId } from "./ProcessId.js"
 
@@ -88,12 +88,15 @@ export interface RangeQuery {
  *   the assignment: the scheduled message's data item when the store holds its bytes (an assigned Arweave
  *   transaction needs only its assignment), and the signed assignment. Idempotent by data item id: an item
  *   already queued (or uploaded) is not queued again.
+ * - `epoch` [none]: the writer's fencing token for the process (`claim`): the append is written only if it is
+ *   still the process's current epoch, else it fails with `Fenced`. Unchecked when absent.
  *
  * @since 0.3.0
  * @category models
  */
 export interface AppendOptions {
   readonly outbox?: boolean | undefined
+  readonly epoch?: number | undefined
 }
 
 /**
@@ -198,7 +201,13 @@ export interface Page {
  *
  * - `append(assignment, message, options)`: atomic and durable when it succeeds; with `options.outbox` (since
  *   0.3.0) the entry's items are queued in `outbox` in the same transaction. Fails with `StoreConflict` if the slot,
- *   the assignment id or the (process, message id) pair already exists; with `StoreError` on I/O failure.
+ *   the assignment id or the (process, message id) pair already exists; with `StoreError` on I/O failure. With
+ *   `options.epoch` (a fencing token from `claim`, since 0.3.0), the store checks in the same transaction that it
+ *   is still the process's current epoch, and fails with `Fenced`, writing nothing, if another writer claimed it.
+ * - `claim(process)`: makes the caller the process's only writer: advances and returns the process's epoch (1,
+ *   2, …), after any append of an earlier epoch still in progress has ended. From then on an append with an
+ *   older epoch fails with `Fenced`. A scheduler server claims before it reads `latest`, so what it recovers
+ *   includes every write of the previous owner. Since 0.3.0.
  * - `latest(process)`: `Option<Latest>`, the max slot.
  * - `range(process, query)`: at most `query.limit` entries, ascending by slot; never the whole schedule.
  * - `page(process, query)` (since 0.3.0): `range` bounded by `query.maxBytes` too (`PageQuery`), with `more` set
@@ -223,7 +232,8 @@ export class AssignmentStore extends Context.Tag("effect-scheduler-registry/Assi
       assignment: Assignment,
       message: Message,
       options?: AppendOptions | undefined
-    ) => Effect.Effect<void, StoreConflict | StoreError>
+    ) => Effect.Effect<void, StoreConflict | StoreError | Fenced>
+    readonly claim: (processId: ProcessId) => Effect.Effect<number, StoreError>
     readonly latest: (processId: ProcessId) => Effect.Effect<Option.Option<Latest>, StoreError>
     readonly range: (processId: ProcessId, query: RangeQuery) => Effect.Effect<ReadonlyArray<Entry>, StoreError>
     readonly page: (processId: ProcessId, query: PageQuery) => Effect.Effect<Page, StoreError>

@@ -124,8 +124,11 @@ export interface Info {
  * A handle on a running scheduler server, as `SchedulerRegistry.find` returns it.
  *
  * - `schedule(message, { timeoutMs })`: the message's assignment, in slot order. Fails with
- *   `SchedulerTimeout` past the deadline (ms), `MailboxFull`, `SchedulerStopped`, `StoreConflict` (e.g. the
- *   message is already scheduled for this process), `StoreError`.
+ *   `SchedulerTimeout` past the deadline (ms) before the assignment was written, `OutcomeUnknown` past it while
+ *   it was being written (or when the store failed and could not be read back: it may be stored; retry),
+ *   `MailboxFull`, `SchedulerStopped` (also "fenced …" when a newer writer claimed the process: the server
+ *   stops, nothing was written), `StoreConflict` (e.g. the message is already scheduled for this process),
+ *   `StoreError`.
  * - `info`: the current state, read without a mailbox round trip; fails with `SchedulerStopped` once stopped.
  * - `fiber`: the server fiber, which lives in the registry's scope.
  *
@@ -157,6 +160,8 @@ export type Server = Internal.Server
 /**
  * A scheduler server for `processId`, signing with `options.signer` or else in-line with `wallet`. Not started:
  * fork `run` and `attach` the fiber (`SchedulerRegistry` does both, and is how applications get schedulers).
+ * `run` claims the process in the store (`AssignmentStore.claim`, its fencing token) before it recovers the
+ * slot and chain, and every append carries that token, so an older server of the process can no longer write.
  *
  * @example
  * ```ts

@@ -34,6 +34,7 @@ import {
 import type { Assignment, Message } from "./Assignment.js"
 import { AssignmentStore } from "./AssignmentStore.js"
 import {
+  type Fenced,
   type FindError,
   type HostError,
   NotFound,
@@ -204,8 +205,8 @@ class Hosted implements Scheduler.Scheduler {
   }
 }
 
-const conflictToStoreError = (e: StoreError | StoreConflict): StoreError =>
-  e._tag === "StoreConflict" ? new StoreError({ operation: "append", reason: e.message }) : e
+const conflictToStoreError = (e: StoreError | StoreConflict | Fenced): StoreError =>
+  e._tag === "StoreError" ? e : new StoreError({ operation: "append", reason: e.message })
 
 const stoppedBeforeReady = (processId: ProcessId) => (reason: string) =>
   new SchedulerStopped({ processId, reason: `${reason} before it was ready` })

@@ -294,6 +294,48 @@ export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
 }
 
 /**
+ * The store refused an append from a writer that no longer owns the process: another writer claimed it since
+ * (`AssignmentStore.claim`), so the append's fencing token `epoch` is older than the process's current one
+ * (`current`, or -1 when the store could not tell). Nothing was written. The server that got it stops; the next
+ * request is served by the current owner. A fencing token in the sense of Kleppmann's "How to do distributed
+ * locking" (a lease epoch checked by the storage on every write).
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export class Fenced extends Schema.TaggedError<Fenced>()("Fenced", {
+  processId: Schema.String,
+  epoch: Schema.Number,
+  current: Schema.Number
+}) {
+  override get message(): string {
+    return `Process ${this.processId} has a newer writer (epoch ${this.current} > ${this.epoch}): this write was refused`
+  }
+}
+
+/**
+ * The outcome of a `schedule` call is unknown: its assignment was being written when the deadline passed (or the
+ * store failed mid-write, or the node's link to the process's runner timed out), so it may or may not be stored.
+ * Send the same message again: a re-post of a message already scheduled returns its original assignment, and one
+ * that was not stored is scheduled then. `timeoutMs` is the call's deadline (ms). The HTTP API answers 504.
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export class OutcomeUnknown extends Schema.TaggedError<OutcomeUnknown>()("OutcomeUnknown", {
+  processId: Schema.String,
+  messageId: Schema.String,
+  timeoutMs: Schema.Number
+}) {
+  override get message(): string {
+    return (
+      `The outcome of message ${this.messageId} for process ${this.processId} is unknown ` +
+      `(no answer from the store within ${this.timeoutMs} ms): send the same message again, a retry is idempotent`
+    )
+  }
+}
+
+/**
  * `remote_confirmation`: the assignment is stored (its slot is taken and stays assigned), but the ANS-104 bundler
  * did not acknowledge both of its items (the message's data item and the signed assignment) within the call's
  * deadline (`timeoutMs`, ms). The items stay in the store's outbox and keep uploading in the background; a retry
@@ -362,6 +404,8 @@ export class StoreLocked extends Schema.TaggedError<StoreLocked>()("StoreLocked"
  * - `StoreConflict`: the store refused the append: the message is already scheduled for the process (a
  *   duplicate, reason `message already scheduled`) or another writer holds the slot or assignment id;
  * - `StoreError`: the append failed;
+ * - `OutcomeUnknown`: the deadline passed (or the store failed) while the assignment was being written, so it may
+ *   be stored; a retry of the same message is idempotent (since 0.3.0);
  * - `UploadPending` (since 0.3.0, `remote_confirmation` only): stored, but the bundler did not confirm in time.
  *
  * Signing cannot fail: a wallet's or a `SignerPool`'s `sign` has no error channel (`WalletError` only comes
@@ -376,6 +420,7 @@ export type ScheduleError =
   | MailboxFull
   | StoreConflict
   | StoreError
+  | OutcomeUnknown
   | UploadPending
 
 /**

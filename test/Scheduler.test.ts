@@ -277,7 +277,7 @@ describe("Scheduler: behaviours 19–29", () => {
     }).pipe(Effect.provide(registryLayer({}, gatedStore(control))))
   })
 
-  it.scoped("28: the caller of a write that hangs times out at its deadline; the watchdog then stops", () => {
+  it.scoped("28: the caller of a write that hangs gets OutcomeUnknown at its deadline; the watchdog then stops", () => {
     const control = { gate: undefined as Deferred.Deferred<void> | undefined, started: 0 }
     return Effect.gen(function* () {
       control.gate = yield* Deferred.make<void>()
@@ -288,8 +288,9 @@ describe("Scheduler: behaviours 19–29", () => {
       // one watchdog sleep, however many requests wait
       expect((yield* TestClock.sleeps()).length).toBe(sleepsBefore + 1)
       yield* TestClock.adjust(5_001)
+      // the write was sent: it may commit, so the answer is "unknown, retry", never "did not assign"
       expect(Either.getLeft(yield* Fiber.join(hung))).toEqual(
-        Option.some(expect.objectContaining({ _tag: "SchedulerTimeout", timeoutMs: 5_000 }))
+        Option.some(expect.objectContaining({ _tag: "OutcomeUnknown", timeoutMs: 5_000, messageId: messageOf(1).id }))
       )
       yield* waitUntil(() => Effect.map(TestClock.sleeps(), (sleeps) => sleeps.length === sleepsBefore))
       // the write was under way: it completes and keeps its slot; the next message takes the next one
@@ -341,7 +342,30 @@ describe("Scheduler: behaviours 19–29", () => {
     }).pipe(Effect.provide(registryLayer({}, ambiguous)))
   })
 
-  it.scoped("a second writer on the same store stops the stale server; the next find recovers past it", () =>
+  it.scoped(
+    "a failed write whose outcome the store cannot tell either is OutcomeUnknown; the retry is answered",
+    () => {
+      // the 2nd append fails, and so does the read of the head after it (the 2nd latest; the 1st is the recovery)
+      const blind = FaultyStore.layer({
+        append: FaultyStore.nth(2, FaultyStore.fail("connection lost")),
+        latest: FaultyStore.nth(2, FaultyStore.fail("connection lost"))
+      })
+      return Effect.gen(function* () {
+        const scheduler = yield* SchedulerRegistry.find(P, true)
+        expect((yield* scheduler.schedule(messageOf(1))).slot).toBe(0)
+        const unknown = yield* Effect.either(scheduler.schedule(messageOf(2), { timeoutMs: 2_000 }))
+        expect(Either.getLeft(unknown)).toEqual(
+          Option.some(expect.objectContaining({ _tag: "OutcomeUnknown", messageId: messageOf(2).id, timeoutMs: 2_000 }))
+        )
+        // the server cannot tell its own head any more: it stopped, and the next find recovers from the store
+        expect(Exit.isFailure(yield* Fiber.await(scheduler.fiber))).toBe(true)
+        const again = yield* SchedulerRegistry.find(P, true)
+        expect((yield* again.schedule(messageOf(2))).slot).toBe(1)
+      }).pipe(Effect.provide(registryLayer({}, blind)), Logger.withMinimumLogLevel(LogLevel.None))
+    }
+  )
+
+  it.scoped("a second writer on the same store fences the first: its write fails, nothing is written, it stops", () =>
     Effect.gen(function* () {
       const store = yield* AssignmentStore.makeMemory
       const storeLayer = Layer.succeed(AssignmentStore.AssignmentStore, store)
@@ -349,12 +373,18 @@ describe("Scheduler: behaviours 19–29", () => {
       const b = yield* buildRegistry(registryLayer({}, storeLayer))
       const first = yield* a.registry.find(P, true)
       const second = yield* b.registry.find(P, true) // a split brain: two writers of one process
-      expect((yield* first.schedule(messageOf(1))).slot).toBe(0)
-      const conflict = yield* Effect.either(second.schedule(messageOf(2)))
-      expect(errorTag(conflict)).toBe("StoreConflict")
-      expect(Exit.isFailure(yield* Fiber.await(second.fiber))).toBe(true)
-      const recovered = yield* b.registry.find(P, true)
-      expect((yield* recovered.schedule(messageOf(2))).slot).toBe(1)
+      // the later claim wins: the first server's write is refused by its epoch, not by the slot's key
+      const fenced = yield* Effect.either(first.schedule(messageOf(1)))
+      expect(Either.getLeft(fenced)).toEqual(
+        Option.some(expect.objectContaining({ _tag: "SchedulerStopped", reason: expect.stringContaining("fenced") }))
+      )
+      expect(yield* store.latest(P)).toEqual(Option.none())
+      expect(Exit.isFailure(yield* Fiber.await(first.fiber))).toBe(true)
+      expect((yield* second.schedule(messageOf(2))).slot).toBe(0)
+      // a new server of `a` claims again: it recovers past the second's write, and fences the second
+      const recovered = yield* a.registry.find(P, true)
+      expect((yield* recovered.schedule(messageOf(1))).slot).toBe(1)
+      expect(errorTag(yield* Effect.either(second.schedule(messageOf(3))))).toBe("SchedulerStopped")
       yield* Scope.close(a.scope, Exit.void)
       yield* Scope.close(b.scope, Exit.void)
     }).pipe(Logger.withMinimumLogLevel(LogLevel.None))

@@ -16,8 +16,8 @@ import {
 } from "@effect/cluster"
 import type { SocketServer } from "@effect/platform"
 import { NodeClusterSocket } from "@effect/platform-node"
-import type { SqlClient } from "@effect/sql"
-import { type ConfigError, Duration, Layer, Option, Schedule } from "effect"
+import { SqlClient } from "@effect/sql"
+import { type ConfigError, Duration, Effect, Layer, Option, Schedule } from "effect"
 import type * as AssignmentStore from "../AssignmentStore.js"
 import { StoreError } from "../errors.js"
 import * as PgStore from "../pg/PgStore.js"
@@ -25,6 +25,67 @@ import type { SchedulerRegistry } from "../SchedulerRegistry.js"
 import * as SqlStore from "../sql/SqlStore.js"
 import type { Wallet } from "../Wallet.js"
 import * as ClusterRegistry from "./ClusterRegistry.js"
+import { serialReserve } from "./internal/serial-client.js"
+
+/**
+ * The default shard-lock lease, in ms (`RunnerOptions.shardLockExpirationMs`): chosen from the failover
+ * measurements of docs/scaling.md.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const DEFAULT_LOCK_EXPIRATION_MS = 6_000
+
+/**
+ * The default shard-lock refresh interval, in ms (`RunnerOptions.shardLockRefreshIntervalMs`): a third of the
+ * lease, so a runner that cannot refresh stops its entities before its lease expires.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const DEFAULT_LOCK_REFRESH_MS = 2_000
+
+/**
+ * The default interval, in ms, at which a runner re-reads the runner list and takes the shards it should own
+ * (`RunnerOptions.refreshAssignmentsIntervalMs`).
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const DEFAULT_REFRESH_ASSIGNMENTS_MS = 1_000
+
+/**
+ * The PostgreSQL session timeouts of a cluster's store and runner storage, from the lease `lockExpirationMs`
+ * [`DEFAULT_LOCK_EXPIRATION_MS`] (ms): `statement_timeout` and `idle_in_transaction_session_timeout` half the
+ * lease each, so a runner whose connection hangs mid-transaction holds no lock past the lease (the server ends
+ * its session); `lock_timeout` a quarter, so no statement queues long behind another session. Pass them to
+ * `PgStore.layerClient` (`layerClusterNode` does).
+ *
+ * @example
+ * ```ts
+ * import { ClusterNode } from "effect-scheduler-registry/cluster"
+ * import { PgStore } from "effect-scheduler-registry/pg"
+ *
+ * const ClientLive = PgStore.layerClient({
+ *   url: "postgres://127.0.0.1:5432/postgres",
+ *   ...ClusterNode.sessionTimeouts(6_000) // 3,000 / 1,500 / 3,000 ms
+ * })
+ * ```
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const sessionTimeouts = (
+  lockExpirationMs: number = DEFAULT_LOCK_EXPIRATION_MS
+): {
+  readonly statementTimeoutMs: number
+  readonly lockTimeoutMs: number
+  readonly idleInTransactionTimeoutMs: number
+} => ({
+  statementTimeoutMs: Math.max(1, Math.floor(lockExpirationMs / 2)),
+  lockTimeoutMs: Math.max(1, Math.floor(lockExpirationMs / 4)),
+  idleInTransactionTimeoutMs: Math.max(1, Math.floor(lockExpirationMs / 2))
+})
 
 /**
  * How this runner joins the cluster. Durations in ms. Every runner must agree on `shardsPerGroup` and the
@@ -34,13 +95,15 @@ import * as ClusterRegistry from "./ClusterRegistry.js"
  *   `RunnerAddress`); `listenHost` / `listenPort` [the same]: what it binds, if different (containers).
  * - `clientOnly` [false]: join without hosting entities (a pure router: it sends to the runners that host).
  * - `shardsPerGroup` [300]: shards of the one shard group; processes hash onto them.
- * - `shardLockRefreshIntervalMs` [10,000] / `shardLockExpirationMs` [35,000]: the lease. A runner refreshes its
+ * - `shardLockRefreshIntervalMs` [2,000] / `shardLockExpirationMs` [6,000]: the lease. A runner refreshes its
  *   shard locks every min(refresh, expiration / 3) ms; if a refresh does not succeed within that long, it stops
- *   its entities at once. Another runner can take a shard only when its lock is older than the expiration.
+ *   its entities at once. Another runner can take a shard only when its lock is older than the expiration. The
+ *   defaults (since 0.3.0; 10,000 / 35,000 before) move a dead runner's processes in about 7 to 8 s; a shorter
+ *   refresh makes a runner on a starved CPU give its shards up more often (docs/scaling.md, "Failover").
  * - `shardLockAdvisory` [false]: use PostgreSQL session advisory locks instead of the leased lock rows. See
  *   docs/scaling.md: advisory locks free a killed runner's shards as soon as PostgreSQL sees its session end,
  *   but never expire while that session lives, so a runner cut off from the database keeps its shards.
- * - `refreshAssignmentsIntervalMs` [3,000]: how often a runner reads the runner list and recomputes where
+ * - `refreshAssignmentsIntervalMs` [1,000]: how often a runner reads the runner list and recomputes where
  *   shards go (a dead runner leaves the list when its heartbeat, refreshed with its locks, is older than the
  *   lock expiration).
  * - `entityTerminationTimeoutMs` [15,000]: how long a stopping entity may finish its requests.
@@ -87,9 +150,9 @@ export const shardingConfig = (options: RunnerOptions): Partial<ShardingConfig.S
   }
   const optional = {
     shardsPerGroup: options.shardsPerGroup,
-    shardLockRefreshInterval: ms(options.shardLockRefreshIntervalMs),
-    shardLockExpiration: ms(options.shardLockExpirationMs),
-    refreshAssignmentsInterval: ms(options.refreshAssignmentsIntervalMs),
+    shardLockRefreshInterval: ms(options.shardLockRefreshIntervalMs ?? DEFAULT_LOCK_REFRESH_MS),
+    shardLockExpiration: ms(options.shardLockExpirationMs ?? DEFAULT_LOCK_EXPIRATION_MS),
+    refreshAssignmentsInterval: ms(options.refreshAssignmentsIntervalMs ?? DEFAULT_REFRESH_ASSIGNMENTS_MS),
     entityTerminationTimeout: ms(options.entityTerminationTimeoutMs),
     sendRetryInterval: ms(options.sendRetryIntervalMs)
   }
@@ -103,8 +166,9 @@ export const shardingConfig = (options: RunnerOptions): Partial<ShardingConfig.S
  * The shard locks and the runner list in SQL: `@effect/cluster`'s `SqlRunnerStorage` (tables
  * `cluster_runners`, and `cluster_locks` for the leased locks) on the `SqlClient` you provide, which can be
  * the assignment store's (`PgStore.layerClient`): one database, one schema. Retries its table
- * creation 3 times, as runners that start together race on `CREATE TABLE IF NOT EXISTS`. Fails with
- * `StoreError` (operation `open`).
+ * creation 3 times, as runners that start together race on `CREATE TABLE IF NOT EXISTS`. Its reserved lock
+ * connection runs one statement at a time (`SqlRunnerStorage` may issue several at once, which `pg` warns
+ * about). Fails with `StoreError` (operation `open`).
  *
  * @example
  * ```ts
@@ -130,7 +194,9 @@ export const layerRunnerStorage = (
       (error): StoreError | ConfigError.ConfigError =>
         new StoreError({ operation: "open", reason: `cluster tables: ${error.message}` })
     ),
-    Layer.provide(ShardingConfig.layerFromEnv(shardingConfig(options)))
+    Layer.provide(ShardingConfig.layerFromEnv(shardingConfig(options))),
+    // one statement at a time on its reserved lock connection (no pg "already executing a query" warning)
+    Layer.provide(Layer.effect(SqlClient.SqlClient, Effect.map(SqlClient.SqlClient, serialReserve)))
   )
 
 /**
@@ -234,7 +300,8 @@ export const layerClusterNode = (
   const client = PgStore.layerClient({
     url: options.pgUrl,
     schema: options.schema,
-    maxConnections: options.maxConnections
+    maxConnections: options.maxConnections,
+    ...sessionTimeouts(options.shardLockExpirationMs)
   })
   const store = SqlStore.layer({ batchSize: options.batchSize })
   const sharding = layerSharding(options).pipe(Layer.provide(layerRunnerStorage(options)))

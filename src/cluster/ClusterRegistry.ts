@@ -26,11 +26,13 @@
  */
 import type { Sharding } from "@effect/cluster"
 import { Cause, Duration, Effect, Either, Layer, Option, type Scope } from "effect"
+import type { Message } from "../Assignment.js"
 import * as AssignmentStore from "../AssignmentStore.js"
 import {
   type FindError,
   MailboxFull,
   NotFound,
+  OutcomeUnknown,
   type ScheduleError,
   SchedulerStopped,
   SchedulerTimeout,
@@ -60,6 +62,9 @@ export interface ClusterOptions extends SchedulerEntity.Options {}
 /** The wait before a lost entity call is sent again, in ms (the cluster's own `sendRetryInterval`). */
 const RETRY_MS = 100
 
+/** How long a call past its deadline looks for its message in the store, in ms. */
+const LOOKUP_MS = 1_000
+
 /**
  * Handles kept for `find`: the same object for the same process, and no store read for a process already known
  * (assignments are never deleted, so a known process stays known). Handles hold no server state.
@@ -79,7 +84,9 @@ const HANDLE_CACHE = 10_000
  *   10,000) covers the whole call, the wait for a failover included (the cluster holds a call until a runner
  *   has the shard). A call the cluster lost (the entity stopped before it replied, or the runner it went to
  *   died) is sent again every 100 ms; if a re-sent call finds the message already stored, the stored
- *   assignment is the reply. Fails with the server's `ScheduleError`s, `SchedulerTimeout` past the deadline,
+ *   assignment is the reply. Past the deadline the message is looked up in the store (for at most 1,000 ms):
+ *   its stored assignment is the reply, else `OutcomeUnknown` (the call may still be written on its runner; a
+ *   retry is idempotent), never "did not assign". Fails with the server's `ScheduleError`s,
  *   `MailboxFull` when the entity's mailbox (`mailboxCapacity`) is full, `SchedulerStopped` on the cluster's
  *   other errors.
  * - `info`: `Info` on the entity (it starts the entity if needed); `SchedulerStopped` on any failure or after
@@ -175,6 +182,23 @@ export const makeCluster = (
       return attempt(false)
     }
 
+    /**
+     * The answer to a call whose deadline passed here: the stored assignment if the message is stored (looked up
+     * for at most `LOOKUP_MS`), else `OutcomeUnknown`, as the call may still be written on its runner.
+     */
+    const afterDeadline = (processId: ProcessId, message: Message, timeoutMs: number) =>
+      store.getMessage(message.id, processId).pipe(
+        // a lookup on a hung connection is left behind, not waited for
+        Effect.disconnect,
+        Effect.timeoutOption(Duration.millis(LOOKUP_MS)),
+        Effect.option,
+        Effect.flatMap((found) =>
+          Option.isSome(found) && Option.isSome(found.value) && Option.isSome(found.value.value)
+            ? Effect.succeed(found.value.value.value.assignment)
+            : Effect.fail(new OutcomeUnknown({ processId, messageId: message.id, timeoutMs }))
+        )
+      )
+
     const handleOf = (processId: ProcessId): Scheduler.Scheduler => {
       const cached = handles.get(processId)
       if (cached !== undefined) return cached
@@ -203,6 +227,8 @@ export const makeCluster = (
               duration: Duration.millis(timeoutMs),
               onTimeout: () => new SchedulerTimeout({ processId, timeoutMs })
             }),
+            // the call may be in a write on the process's runner: never "did not assign" for what may be stored
+            Effect.catchTag("SchedulerTimeout", () => afterDeadline(processId, message, timeoutMs)),
             Effect.withSpan("ClusterScheduler.schedule", { attributes: { mode } })
           )
         },

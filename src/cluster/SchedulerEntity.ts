@@ -131,7 +131,8 @@ export interface Options extends Internal.Options {}
  * its handle. A `StoreConflict` "slot already written" means the store is ahead of this server (another writer
  * wrote its next slot, or its last write committed although it was reported failed): the server is replaced
  * by one that recovers from the store, and the request is run once more on it. A server that stopped (a
- * failed write in aggressive mode, a failed recovery) is replaced by the next request the same way.
+ * failed write in aggressive mode, a failed recovery, a write `Fenced` because another runner claimed the
+ * process since) is replaced by the next request the same way; the replacement claims the process again.
  *
  * @example
  * ```ts

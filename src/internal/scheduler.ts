@@ -1,8 +1,10 @@
-import { Cause, Clock, Duration, Effect, Either, type Exit, type Fiber, FiberId, Metric, Option, Runtime } from "effect"
+import { Cause, Clock, Duration, Effect, type Exit, type Fiber, FiberId, Metric, Option, Runtime } from "effect"
 import * as Assignment from "../Assignment.js"
 import { AssignmentStore } from "../AssignmentStore.js"
 import {
+  type Fenced,
   MailboxFull,
+  OutcomeUnknown,
   type ScheduleError,
   SchedulerStopped,
   SchedulerTimeout,
@@ -57,7 +59,7 @@ export interface Server {
   /** Recovers the slot and chain from the store, runs `started`, then serves the mailbox until stopped. */
   readonly run: (
     started: Effect.Effect<void>
-  ) => Effect.Effect<typeof Passivated, StoreError | StoreConflict, AssignmentStore>
+  ) => Effect.Effect<typeof Passivated, StoreError | StoreConflict | Fenced, AssignmentStore>
   readonly attach: (fiber: Fiber.RuntimeFiber<void, unknown>) => void
 }
 
@@ -124,6 +126,10 @@ class SchedulerServer implements Server, Scheduler {
   private serverFiber: Fiber.RuntimeFiber<void, unknown> | undefined = undefined
   /** The request taken off the queue (set by `poll`, in the same step), until it is answered. */
   private current: Request | undefined = undefined
+  /** The request whose assignment is being written: past its deadline its outcome is unknown, not a timeout. */
+  private writing: Request | undefined = undefined
+  /** This server's fencing token (`AssignmentStore.claim`), taken before it recovers from the store. */
+  private epoch: number | undefined = undefined
   /** Fails requests whose deadline passed; runs only while requests wait. */
   private watchdog: Fiber.RuntimeFiber<void> | undefined = undefined
   /** When the watchdog wakes next, in ms (`Infinity` when it does not run). */
@@ -285,7 +291,7 @@ class SchedulerServer implements Server, Scheduler {
       const check = (item: Item | undefined) => {
         if (item === undefined || item === IdleCheck || item.resume === undefined) return
         if (item.deadline <= now) {
-          settle(item, Effect.fail(new SchedulerTimeout({ processId: this.processId, timeoutMs: item.timeoutMs })), now)
+          settle(item, Effect.fail(this.timeoutError(item)), now)
         } else if (item.deadline < next) next = item.deadline
       }
       check(this.current)
@@ -300,6 +306,14 @@ class SchedulerServer implements Server, Scheduler {
         Effect.suspend(() => this.expire(generation))
       )
     })
+  }
+
+  /** A timeout for `item`: `SchedulerTimeout` (not assigned) before its write began, `OutcomeUnknown` during it. */
+  private timeoutError(item: Request): SchedulerTimeout | OutcomeUnknown {
+    const { processId } = this
+    return item === this.writing
+      ? new OutcomeUnknown({ processId, messageId: item.message.id, timeoutMs: item.timeoutMs })
+      : new SchedulerTimeout({ processId, timeoutMs: item.timeoutMs })
   }
 
   get info(): Effect.Effect<Info, SchedulerStopped> {
@@ -337,7 +351,20 @@ class SchedulerServer implements Server, Scheduler {
     const upload = this.settings.upload
     const appendOptions = upload === undefined ? undefined : { outbox: true }
     const timedAppend = (a: Assignment.Assignment) =>
-      Metric.trackDuration(store.append(a, request.message, appendOptions), Metrics.storeLatency)
+      Metric.trackDuration(
+        Effect.ensuring(
+          Effect.zipRight(
+            Effect.sync(() => {
+              self.writing = request
+            }),
+            store.append(a, request.message, { outbox: appendOptions?.outbox, epoch: self.epoch })
+          ),
+          Effect.sync(() => {
+            self.writing = undefined
+          })
+        ),
+        Metrics.storeLatency
+      )
     return Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
       if (request.resume === undefined || now > request.deadline) {
@@ -382,15 +409,32 @@ class SchedulerServer implements Server, Scheduler {
       }
       const written = yield* Effect.either(timedAppend(assignment))
       if (written._tag === "Left") {
+        const failure = written.left
+        if (failure._tag === "Fenced") {
+          // another writer claimed the process: nothing was written, and this server is stale, so it stops
+          const reason = `fenced: ${failure.message}; retry`
+          settle(
+            request,
+            Effect.fail(new SchedulerStopped({ processId: self.processId, reason })),
+            yield* Clock.currentTimeMillis
+          )
+          return yield* Effect.fail(failure)
+        }
         // A failed write may still have committed (a commit whose outcome is unknown), or another writer may
         // hold the slot: the store's head tells which, so the server never wedges on a slot it cannot write.
-        const head = Option.getOrUndefined(
-          Option.flatten(Either.getRight(yield* Effect.either(store.latest(self.processId))))
-        )
+        const read = yield* Effect.either(store.latest(self.processId))
+        if (read._tag === "Left") {
+          // neither the write nor the read answered: the outcome is unknown, and the server cannot tell its state
+          const { processId, message } = { processId: self.processId, message: request.message }
+          const unknown = new OutcomeUnknown({ processId, messageId: message.id, timeoutMs: request.timeoutMs })
+          settle(request, Effect.fail(unknown), yield* Clock.currentTimeMillis)
+          return yield* Effect.fail(failure)
+        }
+        const head = Option.getOrUndefined(read.right)
         if (head?.assignmentId !== assignment.id) {
-          settle(request, Effect.fail(written.left), yield* Clock.currentTimeMillis)
+          settle(request, Effect.fail(failure), yield* Clock.currentTimeMillis)
           // another writer took this slot: this server's state is stale, so it stops and the next find recovers
-          if (head !== undefined && head.slot >= assignment.slot) return yield* Effect.fail(written.left)
+          if (head !== undefined && head.slot >= assignment.slot) return yield* Effect.fail(failure)
           // otherwise the slot and chain do not advance; the signed assignment is discarded and its slot reissued
           return
         }
@@ -452,7 +496,7 @@ class SchedulerServer implements Server, Scheduler {
   private step(
     store: AssignmentStore["Type"],
     item: Item
-  ): Effect.Effect<typeof Passivated | undefined, StoreError | StoreConflict> {
+  ): Effect.Effect<typeof Passivated | undefined, StoreError | StoreConflict | Fenced> {
     if (item === IdleCheck) {
       return Effect.map(Clock.currentTimeMillis, (now) => {
         // checked and decided in one synchronous step: a `schedule` either queued before (and the server
@@ -491,7 +535,7 @@ class SchedulerServer implements Server, Scheduler {
     )
   }
 
-  private serve(store: AssignmentStore["Type"]): Effect.Effect<typeof Passivated, StoreError | StoreConflict> {
+  private serve(store: AssignmentStore["Type"]): Effect.Effect<typeof Passivated, StoreError | StoreConflict | Fenced> {
     return Effect.flatMap(
       Effect.suspend(() => this.take()),
       (item) =>
@@ -501,9 +545,16 @@ class SchedulerServer implements Server, Scheduler {
     )
   }
 
-  run(started: Effect.Effect<void>): Effect.Effect<typeof Passivated, StoreError | StoreConflict, AssignmentStore> {
+  run(
+    started: Effect.Effect<void>
+  ): Effect.Effect<typeof Passivated, StoreError | StoreConflict | Fenced, AssignmentStore> {
     return Effect.flatMap(AssignmentStore, (store) =>
-      store.latest(this.processId).pipe(
+      // claimed first, so that `latest` includes every write of an earlier owner, whose later writes are fenced
+      store.claim(this.processId).pipe(
+        Effect.flatMap((epoch) => {
+          this.epoch = epoch
+          return store.latest(this.processId)
+        }),
         Effect.annotateLogs({ processId: this.processId }),
         Effect.flatMap((latest) => {
           if (Option.isSome(latest)) {

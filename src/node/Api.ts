@@ -108,6 +108,19 @@ export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("Payl
 export class Unavailable extends Schema.TaggedError<Unavailable>()("Unavailable", { error: Schema.String }) {}
 
 /**
+ * 504: the outcome of a `POST /` is unknown: its assignment was being written when the deadline passed (or the
+ * store stopped answering mid-write), so it may be stored. The body says to send the same item again: a re-post of
+ * a message already scheduled answers 200 with its original assignment, one that was not stored is scheduled then.
+ * The reply to the library's `OutcomeUnknown`.
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export class OutcomeUnknownReply extends Schema.TaggedError<OutcomeUnknownReply>()("OutcomeUnknownReply", {
+  error: Schema.String
+}) {}
+
+/**
  * 500: the store failed or a bug was hit; the details are logged, not sent.
  *
  * @since 0.1.0
@@ -330,7 +343,7 @@ export class OpsGroup extends HttpApiGroup.make("ops", { topLevel: true })
 
 /**
  * The whole SU API. Every endpoint may fail with `BadRequest` (400), `PayloadTooLarge` (413), `Unavailable`
- * (503) or `InternalError` (500), each as `{"error": string}`.
+ * (503), `OutcomeUnknownReply` (504) or `InternalError` (500), each as `{"error": string}`.
  *
  * @since 0.1.0
  * @category models
@@ -342,6 +355,7 @@ export class Api extends HttpApi.make("ao-su")
   .addError(wire(BadRequest, 400))
   .addError(wire(PayloadTooLarge, 413))
   .addError(wire(Unavailable, 503))
+  .addError(wire(OutcomeUnknownReply, 504))
   .addError(wire(InternalError, 500))
   .annotate(OpenApi.Title, "effect-scheduler-registry: AO Scheduler Unit")
   .annotate(OpenApi.Version, "0.1.0")

@@ -23,7 +23,7 @@
  * | `--pg-schema` | `SU_PG_SCHEMA` | public |
  * | `--runner-host` / `--runner-port` | `SU_RUNNER_HOST` / `SU_RUNNER_PORT` | localhost / 34431 |
  * | `--shards` | `SU_SHARDS` | 300 (every runner must agree) |
- * | `--shard-lock-expiration-ms` / `--shard-lock-refresh-ms` | `SU_SHARD_LOCK_EXPIRATION_MS` / `SU_SHARD_LOCK_REFRESH_MS` | 35000 / 10000 |
+ * | `--shard-lock-expiration-ms` / `--shard-lock-refresh-ms` | `SU_SHARD_LOCK_EXPIRATION_MS` / `SU_SHARD_LOCK_REFRESH_MS` | 6000 / 2000 |
  * | `--max-page-bytes` | `SU_MAX_PAGE_BYTES` | 16777216 bytes (16 MiB) of stored entries per page; one entry at least |
  * | `--headers-timeout` / `--request-timeout` | `SU_HEADERS_TIMEOUT` / `SU_REQUEST_TIMEOUT` | 30000 / 120000 ms, then 408 (headers ≤ request) |
  * | `--log-format` | `SU_LOG_FORMAT` | pretty; or json (one JSON object a line) |
@@ -351,7 +351,7 @@ const settings = {
     env: "SU_SHARD_LOCK_EXPIRATION_MS",
     rule: PositiveInt,
     what: "a positive integer (ms)",
-    default: 35_000,
+    default: 6_000,
     text: "ms after its last refresh before a runner's shards may move"
   }),
   shardLockRefreshMs: Setting.integer({
@@ -359,7 +359,7 @@ const settings = {
     env: "SU_SHARD_LOCK_REFRESH_MS",
     rule: PositiveInt,
     what: "a positive integer (ms)",
-    default: 10_000,
+    default: 2_000,
     text: "ms between shard-lock refreshes"
   }),
   maxPageBytes: Setting.integer({

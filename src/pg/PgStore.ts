@@ -24,6 +24,12 @@ import * as Lock from "./internal/lock.js"
  *   `search_path`; a plain identifier (letters, digits, `_`). Give each test run its own.
  * - `maxConnections` [10]: the pool size. Writes use one connection at a time; reads use the rest.
  * - `batchSize` [128]: see `SqlStore.Options`.
+ * - `statementTimeoutMs`, `lockTimeoutMs`, `idleInTransactionTimeoutMs` [the server's, off by default]: set on
+ *   every session as PostgreSQL's `statement_timeout`, `lock_timeout` and `idle_in_transaction_session_timeout`
+ *   (ms), so that a hung or slow session, of this node or of another on the same database, holds no lock for
+ *   longer: the server ends the statement or the session. A cluster sets them from its lease
+ *   (`ClusterNode.sessionTimeouts`). Migrations and schema creation lift them for their own transaction.
+ *   Since 0.3.0.
  *
  * @since 0.1.0
  * @category options
@@ -32,12 +38,16 @@ export interface Options extends SqlStore.Options {
   readonly url: string
   readonly schema?: string | undefined
   readonly maxConnections?: number | undefined
+  readonly statementTimeoutMs?: number | undefined
+  readonly lockTimeoutMs?: number | undefined
+  readonly idleInTransactionTimeoutMs?: number | undefined
 }
 
 /**
- * The PostgreSQL client the store uses: `@effect/sql-pg` with `search_path` = `options.schema` and
- * `synchronous_commit = on` on every connection, after creating the schema if missing. Fails with `StoreError`
- * (operation `open`) if the server does not answer or the schema name is not a plain identifier.
+ * The PostgreSQL client the store uses: `@effect/sql-pg` with `search_path` = `options.schema`,
+ * `synchronous_commit = on` and the options' session timeouts on every connection, after creating the schema
+ * if missing. Fails with `StoreError` (operation `open`) if the server does not answer, the schema name is not a
+ * plain identifier or a timeout is not a non-negative integer.
  *
  * @example
  * ```ts

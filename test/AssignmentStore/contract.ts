@@ -7,7 +7,7 @@ import { expect, layer } from "@effect/vitest"
 import { Effect, Either, Fiber, Layer, Metric, Option } from "effect"
 import { Assignment, build, initialHashChain, Message, verify } from "../../src/Assignment.js"
 import * as AssignmentStore from "../../src/AssignmentStore.js"
-import { StoreConflict } from "../../src/errors.js"
+import { Fenced, StoreConflict } from "../../src/errors.js"
 import { nodeJsonText } from "../../src/internal/wire-format.js"
 import type { ProcessId } from "../../src/ProcessId.js"
 import * as SqlStore from "../../src/sql/SqlStore.js"
@@ -68,6 +68,56 @@ export const contract = <E>(
   options: ContractOptions = {}
 ) =>
   layer(Layer.merge(store, WalletTest), { excludeTestServices: true, timeout: "60 seconds" })(name, (it) => {
+    it.effect("fencing: after a claim, an append with the older epoch fails with Fenced and writes nothing", () =>
+      Effect.gen(function* () {
+        const store = yield* AssignmentStore.AssignmentStore
+        const p = randomProcessId()
+        const first = yield* store.claim(p)
+        expect(first).toBe(1)
+        const [s0, s1, s1b] = [fake(p, 0), fake(p, 1), fake(p, 1)]
+        yield* store.append(s0.assignment, s0.message, { epoch: first })
+        const second = yield* store.claim(p)
+        expect(second).toBe(2)
+        // the old owner's next write: refused by its epoch, never by the primary key
+        const stale = yield* Effect.flip(store.append(s1.assignment, s1.message, { epoch: first }))
+        expect(stale).toEqual(new Fenced({ processId: p, epoch: 1, current: 2 }))
+        expect(Option.map(yield* store.latest(p), (l) => l.slot)).toEqual(Option.some(0))
+        // the new owner writes the same slot; an append without an epoch is not fenced
+        yield* store.append(s1b.assignment, s1b.message, { epoch: second })
+        expect(Option.map(yield* store.latest(p), (l) => l.assignmentId)).toEqual(Option.some(s1b.assignment.id))
+        const s2 = fake(p, 2)
+        yield* store.append(s2.assignment, s2.message)
+        // an epoch from no claim at all (a process never claimed has epoch 0)
+        const q = randomProcessId()
+        const never = fake(q, 0)
+        expect(yield* Effect.flip(store.append(never.assignment, never.message, { epoch: 1 }))).toEqual(
+          new Fenced({ processId: q, epoch: 1, current: 0 })
+        )
+      })
+    )
+
+    it.effect("fencing: in one batch a stale append fails alone; the other processes' appends land", () =>
+      Effect.gen(function* () {
+        const store = yield* AssignmentStore.AssignmentStore
+        const ps = Array.from({ length: 20 }, () => randomProcessId())
+        const epochs = yield* Effect.forEach(ps, (p) => store.claim(p))
+        const stale = ps[7]!
+        yield* store.claim(stale)
+        const results = yield* Effect.forEach(
+          ps,
+          (p, i) => {
+            const e = fake(p, 0)
+            return Effect.either(store.append(e.assignment, e.message, { epoch: epochs[i] }))
+          },
+          { concurrency: "unbounded" }
+        )
+        expect(results.map((r) => (Either.isRight(r) ? "ok" : r.left._tag))).toEqual(
+          ps.map((p) => (p === stale ? "Fenced" : "ok"))
+        )
+        for (const p of ps) expect(Option.isSome(yield* store.latest(p))).toBe(p !== stale)
+      })
+    )
+
     it.effect("append then latest returns the head of the max slot", () =>
       Effect.gen(function* () {
         const store = yield* AssignmentStore.AssignmentStore
@@ -410,7 +460,9 @@ export const contract = <E>(
         const results = yield* Effect.forEach(all, (e) => Effect.either(store.append(e.assignment, e.message)), {
           concurrency: "unbounded"
         })
-        expect(results.map((r) => (Either.isRight(r) ? "ok" : r.left.reason))).toEqual([
+        expect(
+          results.map((r) => (Either.isRight(r) ? "ok" : "reason" in r.left ? r.left.reason : r.left._tag))
+        ).toEqual([
           "ok",
           "ok",
           "slot already written",

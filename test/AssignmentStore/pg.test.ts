@@ -38,6 +38,7 @@ describe.skipIf(unavailable !== undefined)("PostgreSQL", () => {
           "assignment_store_migrations",
           "assignments",
           "outbox",
+          "process_epochs",
           "processes"
         ])
         const [commit] = yield* sql<{ synchronous_commit: string }>`SHOW synchronous_commit`

@@ -133,6 +133,7 @@ describe("AssignmentStore SQLite file", () => {
           sql`DROP INDEX assignments_block_height`,
           sql`ALTER TABLE assignments DROP COLUMN exclude`,
           sql`DROP TABLE outbox`,
+          sql`DROP TABLE process_epochs`,
           sql`DELETE FROM assignment_store_migrations WHERE migration_id >= 2`
         ])
       ).pipe(Effect.provide(SqliteStore.layerClient({ filename })))

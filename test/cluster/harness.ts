@@ -23,7 +23,8 @@ import { dropSchemaOnClose } from "../fixtures/pg.js"
 export { pgUnavailable, pgUrl, randomSchema, redacted } from "../fixtures/pg.js"
 
 /**
- * Shard-lock settings shared by the test runners (ms): a 6,000 ms lease refreshed every 2,000 ms, so a runner
+ * Shard-lock settings shared by the test runners (ms): the defaults (`ClusterNode.DEFAULT_*`), a 6,000 ms
+ * lease refreshed every 2,000 ms, so a runner
  * that cannot refresh stops its entities within 4,000 ms, 2,000 ms before anyone may take them over. (A
  * shorter refresh also shortens the time a refresh may take before the runner gives its shards up, which a
  * busy 2-core machine exceeds now and then.)
@@ -37,9 +38,9 @@ export interface LockSettings {
 
 export const TEST_LOCKS: LockSettings = {
   shards: 60,
-  lockRefreshMs: 2_000,
-  lockExpirationMs: 6_000,
-  refreshAssignmentsMs: 1_000
+  lockRefreshMs: ClusterNode.DEFAULT_LOCK_REFRESH_MS,
+  lockExpirationMs: ClusterNode.DEFAULT_LOCK_EXPIRATION_MS,
+  refreshAssignmentsMs: ClusterNode.DEFAULT_REFRESH_ASSIGNMENTS_MS
 }
 
 /**

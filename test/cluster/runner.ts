@@ -73,7 +73,12 @@ const hangable = Layer.effect(
   })
 ).pipe(Layer.provide(ClusterNode.layerRunnerStorage(runnerOptions)))
 
-const client = PgStore.layerClient({ url: env("PG_URL"), schema: env("CLUSTER_SCHEMA"), maxConnections: 6 })
+const client = PgStore.layerClient({
+  url: env("PG_URL"),
+  schema: env("CLUSTER_SCHEMA"),
+  maxConnections: 6,
+  ...ClusterNode.sessionTimeouts(runnerOptions.shardLockExpirationMs)
+})
 const wallet = Wallet.layerJwk(JSON.parse(Fs.readFileSync(env("WALLET_FILE"), "utf8")))
 
 const cluster = ClusterRegistry.layerCluster({ timeoutMs: 30_000 }).pipe(

@@ -7,6 +7,7 @@ import { Schema } from "effect"
 import { Assignment, Message } from "../../Assignment.js"
 import {
   MailboxFull,
+  OutcomeUnknown,
   SchedulerStopped,
   SchedulerTimeout,
   StoreConflict,
@@ -25,6 +26,7 @@ export const scheduleErrorClasses = [
   MailboxFull,
   StoreConflict,
   StoreError,
+  OutcomeUnknown,
   UploadPending
 ] as const
 

@@ -1,7 +1,7 @@
 import { Effect, Option } from "effect"
 import type { Assignment, Message } from "../../Assignment.js"
 import type { AppendOptions, AssignmentStore, Entry, Latest, PageQuery, RangeQuery } from "../../AssignmentStore.js"
-import { StoreConflict } from "../../errors.js"
+import { Fenced, StoreConflict } from "../../errors.js"
 import type { ProcessId } from "../../ProcessId.js"
 import * as Outbox from "../outbox.js"
 import { fitting } from "./fitting.js"
@@ -44,8 +44,23 @@ export const make = (): AssignmentStore["Type"] => {
 
   const outbox = Outbox.makeMemory()
 
+  /** Each process's current epoch (`claim`). */
+  const epochs = new Map<ProcessId, number>()
+
+  const claim = (processId: ProcessId) =>
+    Effect.sync(() => {
+      const epoch = (epochs.get(processId) ?? 0) + 1
+      epochs.set(processId, epoch)
+      return epoch
+    })
+
   const append = (assignment: Assignment, message: Message, options?: AppendOptions | undefined) =>
-    Effect.suspend(() => {
+    Effect.suspend((): Effect.Effect<void, StoreConflict | Fenced> => {
+      const epoch = options?.epoch
+      const current = epochs.get(assignment.processId) ?? 0
+      if (epoch !== undefined && epoch !== current) {
+        return Effect.fail(new Fenced({ processId: assignment.processId, epoch, current }))
+      }
       let schedule = schedules.get(assignment.processId)
       if (schedule?.slots.has(assignment.slot)) return conflict(assignment, "slot already written")
       if (byId.has(assignment.id)) return conflict(assignment, "assignment id already written")
@@ -123,6 +138,7 @@ export const make = (): AssignmentStore["Type"] => {
   const { enqueue: _, ...outboxService } = outbox
   return {
     append,
+    claim,
     latest,
     range,
     page,

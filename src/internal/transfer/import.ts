@@ -9,7 +9,7 @@ import { Effect, Fiber, Option, Stream } from "effect"
 import { initialHashChain, Message, nextHashChain, tags } from "../../Assignment.js"
 import type { AssignmentStore, Entry } from "../../AssignmentStore.js"
 import * as DataItem from "../../DataItem.js"
-import { ImportFork, ImportGap, ImportInvalid, type StoreError, TransferFormatError } from "../../errors.js"
+import { ImportFork, ImportGap, ImportInvalid, StoreError, TransferFormatError } from "../../errors.js"
 import type { Header, ImportOptions, ImportSummary, Row } from "../../Transfer.js"
 import { decodeHeader, decodeLine } from "./format.js"
 
@@ -64,7 +64,9 @@ export const importStream = <E>(
             .pipe(
               Effect.catchTag("StoreConflict", (c) =>
                 Effect.fail(new ImportFork({ processId: c.processId, slot: c.slot, reason: c.reason }))
-              )
+              ),
+              // appends without an epoch are never fenced; a writer that claimed the process fences nothing here
+              Effect.catchTag("Fenced", (f) => Effect.fail(new StoreError({ operation: "append", reason: f.message })))
             ),
         { concurrency: "unbounded", discard: true }
       ).pipe(Effect.tap(() => Effect.sync(() => (summary.appended += batch.length))))

@@ -6,18 +6,30 @@ import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { Context, Effect, Layer, Redacted } from "effect"
 import { StoreError } from "../../errors.js"
+import { MIGRATE_LOCK } from "../../sql/internal/schema.js"
 import { layerOrStoreError } from "../../sql/internal/store.js"
 import type { Options } from "../PgStore.js"
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
 
 /**
- * `url` with the libpq `options` parameter set, so every pooled connection starts with our `search_path` and
- * `synchronous_commit = on` (a COMMIT returns only once its WAL is flushed, whatever the server default).
+ * `url` with the libpq `options` parameter set, so every pooled connection starts with our `search_path`,
+ * `synchronous_commit = on` (a COMMIT returns only once its WAL is flushed, whatever the server default) and
+ * the session timeouts of `options`. Throws on a timeout that is not a whole number of ms.
  */
-const connectionUrl = (url: string, schema: string): string => {
+const connectionUrl = (url: string, schema: string, options: Options): string => {
   const parsed = new URL(url)
-  const settings = `-c search_path=${schema} -c synchronous_commit=on`
+  const timeouts = [
+    ["statement_timeout", options.statementTimeoutMs],
+    ["lock_timeout", options.lockTimeoutMs],
+    ["idle_in_transaction_session_timeout", options.idleInTransactionTimeoutMs]
+  ] as const
+  let settings = `-c search_path=${schema} -c synchronous_commit=on`
+  for (const [name, ms] of timeouts) {
+    if (ms === undefined) continue
+    if (!Number.isSafeInteger(ms) || ms < 0) throw new Error(`${name} must be a whole number of ms >= 0, got ${ms}`)
+    settings += ` -c ${name}=${ms}`
+  }
   const given = parsed.searchParams.get("options")
   parsed.searchParams.set("options", given === null ? settings : `${given} ${settings}`)
   return parsed.toString()
@@ -30,7 +42,7 @@ export const layerClient = (options: Options): Layer.Layer<PgClient.PgClient | S
     Effect.try({
       try: () => {
         if (!IDENTIFIER.test(schema)) throw new Error(`schema ${JSON.stringify(schema)} is not a plain SQL identifier`)
-        return connectionUrl(options.url, schema)
+        return connectionUrl(options.url, schema, options)
       },
       catch: (error) =>
         new StoreError({ operation: "open", reason: error instanceof Error ? error.message : String(error) })
@@ -43,7 +55,14 @@ export const layerClient = (options: Options): Layer.Layer<PgClient.PgClient | S
         }).pipe(
           Layer.tap((context) => {
             const sql = Context.get(context, SqlClient.SqlClient)
-            return sql`CREATE SCHEMA IF NOT EXISTS ${sql(schema)}`
+            // under the migrations' advisory lock: two sessions racing on CREATE SCHEMA IF NOT EXISTS can fail
+            return sql.withTransaction(
+              Effect.all([
+                sql`SET LOCAL lock_timeout = 0`,
+                sql`SELECT pg_advisory_xact_lock(hashtextextended(${MIGRATE_LOCK + schema}, 0))`,
+                sql`CREATE SCHEMA IF NOT EXISTS ${sql(schema)}`
+              ])
+            )
           })
         )
       )

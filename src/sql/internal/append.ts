@@ -7,7 +7,7 @@ import type { SqlError } from "@effect/sql/SqlError"
 import { Cause, Effect, Exit, Metric, MetricBoundaries, Option } from "effect"
 import type { Assignment, Message } from "../../Assignment.js"
 import { NODE_JSON_MAX_BYTES } from "../../AssignmentStore.js"
-import { StoreConflict, StoreError } from "../../errors.js"
+import { Fenced, StoreConflict, StoreError } from "../../errors.js"
 import { itemsOf } from "../../internal/outbox.js"
 import { nodeJsonText } from "../../internal/wire-format.js"
 
@@ -15,6 +15,8 @@ import { nodeJsonText } from "../../internal/wire-format.js"
 export interface Append {
   readonly assignment: Assignment
   readonly message: Message
+  /** The writer's fencing token for the process (`AssignmentStore.claim`); unchecked when undefined. */
+  readonly epoch?: number | undefined
   /** Also queue the entry's items for upload (`AppendOptions.outbox`). */
   readonly outbox?: boolean | undefined
 }
@@ -84,7 +86,13 @@ export const reasonOf = (error: { readonly message: string; readonly cause?: unk
 /**
  * Returns `run(batch)`: writes the batch in one transaction and returns one Exit per append, in order.
  *
- * Each run of rows is one `INSERT … ON CONFLICT DO NOTHING RETURNING`; an append whose row did not come back
+ * Fencing first: the `process_epochs` rows of the batch's processes whose appends carry an epoch are read and
+ * share-locked (PostgreSQL: `FOR SHARE NOWAIT`, in process order), so a `claim` of one of them waits for this
+ * transaction, and this transaction never waits for a claim, nor for another runner's transaction: a locked row
+ * fails the statement at once, and the per-append retry below confines the failure to that process's appends.
+ * An append whose epoch is not the current one fails with `Fenced` and is not written.
+ *
+ * Then each run of rows is one `INSERT … ON CONFLICT DO NOTHING RETURNING`; an append whose row did not come back
  * hit a unique key (slot, assignment id or message id, also against an earlier append of the same batch) and
  * fails with `StoreConflict` alone. A statement error rolls the transaction back with nothing written, so
  * the appends are retried one per transaction and only the bad one fails with `StoreError`. A failed COMMIT
@@ -156,8 +164,31 @@ export const makeRun = (sql: SqlClient.SqlClient) => {
     )
   }
 
-  const write = (batch: ReadonlyArray<Append>): Effect.Effect<Array<Exit.Exit<void, StoreConflict>>, SqlError> =>
+  const lockShared = sql.onDialectOrElse({ pg: () => sql.literal("FOR SHARE NOWAIT"), orElse: () => sql.literal("") })
+
+  /** The current epoch of each process of `batch` whose appends carry one (0 for a process never claimed). */
+  const currentEpochs = (batch: ReadonlyArray<Append>) => {
+    const fenced = Array.from(new Set(batch.flatMap((a) => (a.epoch === undefined ? [] : [a.assignment.processId]))))
+    if (fenced.length === 0) return Effect.succeed(new Map<string, number>())
+    fenced.sort()
+    return Effect.map(
+      sql<{ process_id: string; epoch: Int }>`SELECT process_id, epoch FROM process_epochs
+        WHERE ${sql.in("process_id", fenced)} ORDER BY process_id ${lockShared}`,
+      (rows) => new Map(fenced.map((p) => [p, Number(rows.find((r) => r.process_id === p)?.epoch ?? 0)]))
+    )
+  }
+
+  const write = (all: ReadonlyArray<Append>): Effect.Effect<Array<Exit.Exit<void, StoreConflict | Fenced>>, SqlError> =>
     Effect.gen(function* () {
+      const epochs = yield* currentEpochs(all)
+      const fencedOf = ({ assignment: a, epoch }: Append): Fenced | undefined => {
+        const current = epochs.get(a.processId) ?? 0
+        return epoch === undefined || epoch === current
+          ? undefined
+          : new Fenced({ processId: a.processId, epoch, current })
+      }
+      const fenced = all.map(fencedOf)
+      const batch = all.filter((_, i) => fenced[i] === undefined)
       const inserted = new Set<string>()
       for (const rows of statements(batch)) {
         for (const r of yield* insertRows(rows)) inserted.add(keyOf(r.process_id, r.slot, r.assignment_id))
@@ -167,11 +198,12 @@ export const makeRun = (sql: SqlClient.SqlClient) => {
       const written = batch.filter((_, i) => ok[i])
       yield* insertProcesses(written)
       yield* insertOutbox(written)
-      return yield* Effect.forEach(
+      const results = yield* Effect.forEach(
         batch,
         (append, i): Effect.Effect<Exit.Exit<void, StoreConflict>, SqlError> =>
           ok[i] ? Effect.succeed(Exit.void) : Effect.map(conflictOf(append), (conflict) => Exit.fail(conflict))
       )
+      return fenced.map((f) => (f === undefined ? results.shift()! : Exit.fail(f)))
     })
 
   const failAll = (batch: ReadonlyArray<Append>, reason: string) =>
@@ -179,7 +211,7 @@ export const makeRun = (sql: SqlClient.SqlClient) => {
 
   const run = (
     batch: ReadonlyArray<Append>
-  ): Effect.Effect<ReadonlyArray<Exit.Exit<void, StoreConflict | StoreError>>> =>
+  ): Effect.Effect<ReadonlyArray<Exit.Exit<void, StoreConflict | StoreError | Fenced>>> =>
     Effect.flatMap(Effect.exit(sql.withTransaction(write(batch))), (exit) => {
       if (Exit.isSuccess(exit)) return Effect.as(Metric.update(batchSize, batch.length), exit.value)
       const failure = Cause.failureOption(exit.cause)

@@ -1,7 +1,7 @@
 /**
  * The SQL schema of the durable stores (`SqlStore`, under `SqliteStore` and `PgStore`), as `@effect/sql`
  * Migrator migrations shared by SQLite and PostgreSQL: migration 1 creates the tables and indexes, migration 2
- * adds `node_json`, 3 the block-height index, 4 `exclude`, 5 the upload `outbox`. Only the byte column type differs (BLOB / BYTEA). Layout and reasons: docs/storage.md.
+ * adds `node_json`, 3 the block-height index, 4 `exclude`, 5 the upload `outbox`, 6 `process_epochs` (fencing). Only the byte column type differs (BLOB / BYTEA). Layout and reasons: docs/storage.md.
  */
 import { Migrator, SqlClient } from "@effect/sql"
 import { Effect } from "effect"
@@ -92,17 +92,62 @@ const addOutbox = Effect.gen(function* () {
 })
 
 /**
- * Creates the bookkeeping table if missing, then applies the pending migrations in one transaction. On
- * PostgreSQL that transaction first locks the bookkeeping table, so nodes that start together do not race: a
- * node that finds the migrations already recorded applies none.
+ * Migration 6, fencing: each process's current writer epoch (`AssignmentStore.claim`). An append carrying an
+ * epoch locks its process's row and checks the epoch in the append's own transaction; `claim` advances it. A
+ * process without a row has epoch 0 (never claimed).
  */
-export const migrate = Migrator.make({})({
+const addProcessEpochs = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql.unsafe(`CREATE TABLE process_epochs (
+    process_id TEXT NOT NULL PRIMARY KEY,
+    epoch BIGINT NOT NULL CHECK (epoch >= 0)
+  )`)
+})
+
+/**
+ * The Migrator: creates the bookkeeping table if missing, then applies the pending migrations in one
+ * transaction that first locks the bookkeeping table.
+ */
+const migrator = Migrator.make({})({
   loader: Migrator.fromRecord({
     "1_create_assignments": createTables,
     "2_add_node_json": addNodeJson,
     "3_add_block_height_index": addBlockHeightIndex,
     "4_add_exclude": addExclude,
-    "5_add_outbox": addOutbox
+    "5_add_outbox": addOutbox,
+    "6_add_process_epochs": addProcessEpochs
   }),
   table: MIGRATIONS_TABLE
 })
+
+/** The advisory-lock key text of the migrations of one schema (hashed to 64 bits by PostgreSQL). */
+export const MIGRATE_LOCK = "effect-scheduler-registry/migrate/"
+
+/**
+ * Applies the pending migrations. On PostgreSQL the Migrator creates its bookkeeping table before it locks it,
+ * and two sessions racing on `CREATE TABLE IF NOT EXISTS` can fail (`pg_type_typname_nsp_index`); so the whole
+ * run, bookkeeping table included, is one transaction that first takes a transaction-level advisory lock keyed
+ * by `MIGRATE_LOCK` + the schema. Nodes that start together queue on it: the first migrates, the others then
+ * find every migration recorded and apply none. SQLite has one writer per file, so it needs no lock.
+ */
+export const migrate = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  sql.onDialectOrElse({
+    pg: () =>
+      sql.withTransaction(
+        Effect.all([
+          // however long another node's migrations take (the session timeouts are for the hot path)
+          sql`SET LOCAL lock_timeout = 0`,
+          sql`SET LOCAL statement_timeout = 0`,
+          sql`SELECT pg_advisory_xact_lock(hashtextextended(${MIGRATE_LOCK} || current_schema(), 0))`,
+          // the Migrator's own table, as it creates it: its existence check would abort this transaction
+          sql`CREATE TABLE IF NOT EXISTS ${sql(MIGRATIONS_TABLE)} (
+            migration_id integer primary key,
+            created_at timestamp with time zone not null default now(),
+            name text not null
+          )`,
+          migrator
+        ]).pipe(Effect.asVoid)
+      ),
+    orElse: () => Effect.asVoid(migrator)
+  })
+)

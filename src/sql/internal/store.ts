@@ -4,10 +4,10 @@
  */
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Cause, Effect, Either, Layer, Option, type Scope } from "effect"
+import { Cause, Effect, Either, Layer, Option, Schedule, type Scope } from "effect"
 import { Assignment, type Message } from "../../Assignment.js"
 import type { AppendOptions, AssignmentStore, Entry, Latest, PageQuery, RangeQuery } from "../../AssignmentStore.js"
-import { type StoreConflict, StoreError } from "../../errors.js"
+import { type Fenced, type StoreConflict, StoreError } from "../../errors.js"
 import { fitting } from "../../internal/store/fitting.js"
 import { invalidReason, type MessageId, type ProcessId } from "../../ProcessId.js"
 import { type Append, batchSize, type Int, makeRun, reasonOf } from "./append.js"
@@ -50,6 +50,10 @@ const JSON_ONLY_COLUMNS =
   "process_id, slot, epoch, timestamp, block_height, hash_chain, assignment_id, message_id, " +
   "CASE WHEN node_json IS NULL THEN assignment END AS assignment, " +
   "CASE WHEN node_json IS NULL THEN message END AS message, node_json, exclude"
+
+/** PostgreSQL's `lock_not_available` (SQLSTATE 55P03): `lock_timeout` passed, or `NOWAIT` found the row locked. */
+const isLockTimeout = (error: SqlError): boolean =>
+  typeof error.cause === "object" && error.cause !== null && (error.cause as { code?: unknown }).code === "55P03"
 
 /** The bytes a row counts for in `PageQuery.maxBytes`, from column lengths (neither engine loads the bytes). */
 const STORED_BYTES = "length(assignment) + COALESCE(length(message), 0)"
@@ -173,7 +177,7 @@ export const make = (options: {
     const sql = yield* SqlClient.SqlClient
     yield* Effect.mapError(migrate, storeError("migrate"))
 
-    const submit = yield* Writer.make<Append, StoreConflict | StoreError>({
+    const submit = yield* Writer.make<Append, StoreConflict | StoreError | Fenced>({
       maxBatch: options.batchSize ?? DEFAULT_BATCH_SIZE,
       run: makeRun(sql),
       closed: new StoreError({ operation: "append", reason: "the store is closed" })
@@ -186,7 +190,21 @@ export const make = (options: {
       Effect.map(entries(operation, rows), (es) => Option.fromNullable(es[0]))
 
     const append = (assignment: Assignment, message: Message, options?: AppendOptions | undefined) =>
-      submit(options?.outbox === true ? { assignment, message, outbox: true } : { assignment, message })
+      submit({ assignment, message, outbox: options?.outbox === true, epoch: options?.epoch })
+
+    // after any append of an older epoch still in progress (its FOR SHARE lock), never during one
+    const claim = (processId: ProcessId) =>
+      sql<{ epoch: Int }>`INSERT INTO process_epochs (process_id, epoch) VALUES (${processId}, 1)
+        ON CONFLICT (process_id) DO UPDATE SET epoch = process_epochs.epoch + 1 RETURNING epoch`.pipe(
+        // a stale writer's append in flight holds the row: wait for it in turns of the session's lock_timeout
+        Effect.retry({ while: isLockTimeout, schedule: Schedule.spaced("100 millis"), times: 50 }),
+        Effect.mapError(storeError("claim")),
+        Effect.flatMap((rows) =>
+          rows[0] === undefined
+            ? Effect.fail(new StoreError({ operation: "claim", reason: "no epoch returned" }))
+            : Effect.succeed(Number(rows[0].epoch))
+        )
+      )
 
     const latest = (processId: ProcessId) =>
       sql<LatestRow>`SELECT slot, hash_chain, assignment_id, timestamp FROM assignments
@@ -278,5 +296,5 @@ export const make = (options: {
 
     const outbox = Outbox.make(sql)
 
-    return { append, latest, range, page, getMessage, getProcess, listProcesses, maxBlockHeight, outbox }
+    return { append, claim, latest, range, page, getMessage, getProcess, listProcesses, maxBlockHeight, outbox }
   })

@@ -12,17 +12,18 @@ import type * as Gateway from "../../../network/Gateway.js"
 import type { MessageId, ProcessId } from "../../../ProcessId.js"
 import type { Scheduler } from "../../../Scheduler.js"
 import type { SchedulerRegistry } from "../../../SchedulerRegistry.js"
-import { BadRequest, InternalError, Unavailable } from "../../Api.js"
+import { BadRequest, InternalError, OutcomeUnknownReply, Unavailable } from "../../Api.js"
 import { NotHosted } from "./redirect.js"
 
 /** The HTTP errors a library failure maps to; `NotHosted` is answered by `Redirect.settle` (307, or 400). */
-export type HttpError = BadRequest | Unavailable | InternalError | NotHosted
+export type HttpError = BadRequest | Unavailable | OutcomeUnknownReply | InternalError | NotHosted
 
 /**
  * Maps a library failure to its HTTP error: a process hosted elsewhere or not at all to `NotHosted` (a redirect
  * where its scheduler's location resolves, else 400), the caller's other mistakes to 400, overload, shutdown, a
  * process whose scheduler keeps failing (`RestartLimitExceeded`) and an upload the bundler has not confirmed in
- * time (`UploadPending`, `remote_confirmation`) to 503, store failures to 500 (logged, with a generic body).
+ * time (`UploadPending`, `remote_confirmation`) to 503, an unknown outcome (`OutcomeUnknown`) to 504, store
+ * failures to 500 (logged, with a generic body).
  */
 export const httpError = (
   error: HostError | ScheduleError | StoreError | InvalidDataItem | Gateway.LookupError
@@ -60,6 +61,9 @@ export const httpError = (
               error: `Process ${error.processId} has another writer (${error.reason}); its scheduler restarts, retry`
             })
       )
+    case "OutcomeUnknown":
+      // the write may have committed: never "did not assign"; the retry is idempotent (`original` in hosting.ts)
+      return Effect.succeed(new OutcomeUnknownReply({ error: error.message }))
     case "UploadPending":
       // stored and still uploading: the caller retries and gets the same assignment
       return Effect.succeed(new Unavailable({ error: error.message }))

@@ -39,14 +39,14 @@
  * @since 0.1.0
  */
 import * as Path from "node:path"
-import { HelpDoc, Options, ValidationError } from "@effect/cli"
+import { HelpDoc, ValidationError } from "@effect/cli"
 import type { HttpServer } from "@effect/platform"
-import { Config, type ConfigError, Effect, Either, Layer, Schema } from "effect"
+import { type Config, type ConfigError, Effect, Either, Layer } from "effect"
 
 import type { Wallet } from "../Wallet.js"
-import { DEFAULT_BODY_LIMIT, DEFAULT_MAX_PAGE_BYTES } from "./Http.js"
 import * as NetworkSettings from "./internal/network-settings.js"
 import * as Setting from "./internal/setting.js"
+import * as Specs from "./internal/settings.js"
 import * as UploadSettings from "./internal/upload-settings.js"
 import type { NodeConfig, StartError, StoreConfig } from "./Node.js"
 import * as Node from "./Node.js"
@@ -57,7 +57,7 @@ import * as Node from "./Node.js"
  * @since 0.1.0
  * @category constants
  */
-export const DEFAULT_PORT = 9000
+export const DEFAULT_PORT = Specs.DEFAULT_PORT
 
 /**
  * The default listening address: loopback only; pass `--host 0.0.0.0` to serve other machines.
@@ -65,7 +65,7 @@ export const DEFAULT_PORT = 9000
  * @since 0.1.0
  * @category constants
  */
-export const DEFAULT_HOST = "127.0.0.1"
+export const DEFAULT_HOST = Specs.DEFAULT_HOST
 
 /**
  * The default data directory (relative to the working directory).
@@ -73,7 +73,7 @@ export const DEFAULT_HOST = "127.0.0.1"
  * @since 0.1.0
  * @category constants
  */
-export const DEFAULT_DATA_DIR = "./data"
+export const DEFAULT_DATA_DIR = Specs.DEFAULT_DATA_DIR
 
 /**
  * The default idle time-to-live of a scheduler on the node, in ms: five minutes without a request and it
@@ -82,7 +82,7 @@ export const DEFAULT_DATA_DIR = "./data"
  * @since 0.1.0
  * @category constants
  */
-export const DEFAULT_IDLE_TTL_MS = 300_000
+export const DEFAULT_IDLE_TTL_MS = Specs.DEFAULT_IDLE_TTL_MS
 
 /**
  * The default `--gateway-url`: the node is online unless told otherwise.
@@ -90,7 +90,7 @@ export const DEFAULT_IDLE_TTL_MS = 300_000
  * @since 0.2.0
  * @category constants
  */
-export const DEFAULT_GATEWAY_URL = "https://arweave.net"
+export const DEFAULT_GATEWAY_URL = Specs.DEFAULT_GATEWAY_URL
 
 /**
  * The `--gateway-url` value that runs the node offline (no gateway).
@@ -124,7 +124,7 @@ export const locationOf = NetworkSettings.locationOf
  * @since 0.1.0
  * @category constants
  */
-export const STORES = ["sqlite", "pg", "memory"] as const
+export const STORES = Specs.STORES
 
 /**
  * The modes `--mode` accepts (`Scheduler.Mode` without `disabled`, which would refuse every process).
@@ -132,7 +132,7 @@ export const STORES = ["sqlite", "pg", "memory"] as const
  * @since 0.1.0
  * @category constants
  */
-export const MODES = ["local_confirmation", "aggressive", "remote_confirmation"] as const
+export const MODES = Specs.MODES
 
 /**
  * The formats `--log-format` accepts: `pretty` (Effect's `Logger.pretty`, colours on a terminal) or `json`
@@ -141,7 +141,7 @@ export const MODES = ["local_confirmation", "aggressive", "remote_confirmation"]
  * @since 0.3.0
  * @category constants
  */
-export const LOG_FORMATS = ["pretty", "json"] as const
+export const LOG_FORMATS = Specs.LOG_FORMATS
 
 /**
  * The settings before derived defaults are filled in: what flags, environment and defaults give.
@@ -184,225 +184,6 @@ export interface Settings {
   readonly uploadTimeoutMs: number
 }
 
-const Port = Schema.Int.pipe(Schema.between(0, 65535))
-const PositiveInt = Schema.Int.pipe(Schema.positive())
-const NonNegativeInt = Schema.Int.pipe(Schema.nonNegative())
-
-/** `SU_IDENTITIES`: comma-separated wallet files; read by both the environment and the flag's fallback. */
-const identitiesEnv = Config.array(Config.string(), "SU_IDENTITIES").pipe(Config.withDefault([] as Array<string>))
-
-/**
- * Every setting, one spec each (`internal/setting.ts`): its flag, its environment variable, its default and its
- * rule, from which both the `serve` flags and `fromEnv` are made.
- */
-const settings = {
-  port: Setting.integer({
-    flag: "port",
-    env: "SU_PORT",
-    rule: Port,
-    what: "0–65535",
-    default: DEFAULT_PORT,
-    text: "HTTP port to listen on; 0 picks a free port"
-  }),
-  host: Setting.text({ flag: "host", env: "SU_HOST", default: DEFAULT_HOST, text: "Address to listen on" }),
-  dataDir: Setting.text({
-    flag: "data-dir",
-    env: "SU_DATA_DIR",
-    default: DEFAULT_DATA_DIR,
-    kind: "directory",
-    text: "Directory of the wallet and the SQLite store"
-  }),
-  wallet: Setting.optionalText({
-    flag: "wallet",
-    env: "SU_WALLET",
-    kind: "file",
-    shown: "<data-dir>/wallet.json",
-    text: "Arweave JWK key file, created if missing"
-  }),
-  store: Setting.choice({
-    flag: "store",
-    env: "SU_STORE",
-    choices: STORES,
-    default: "sqlite",
-    text: "Assignment store: sqlite (<data-dir>/su.sqlite), pg (needs --pg-url) or memory"
-  }),
-  pgUrl: Setting.optionalText({
-    flag: "pg-url",
-    env: "SU_PG_URL",
-    text: "PostgreSQL connection string for --store pg, postgres://user:pass@host:port/db"
-  }),
-  mode: Setting.choice({
-    flag: "mode",
-    env: "SU_MODE",
-    choices: MODES,
-    default: "local_confirmation",
-    text:
-      "When POST / replies: local_confirmation (after the store write), aggressive (after signing) or " +
-      "remote_confirmation (after the bundler acknowledged the message and its assignment; needs --upload-url)"
-  }),
-  bodyLimit: Setting.integer({
-    flag: "body-limit",
-    env: "SU_BODY_LIMIT",
-    rule: PositiveInt,
-    what: "a positive integer",
-    default: DEFAULT_BODY_LIMIT,
-    text: "Largest request body in bytes; larger ones get 413"
-  }),
-  blockHeight: Setting.integer({
-    flag: "block-height",
-    env: "SU_BLOCK_HEIGHT",
-    rule: NonNegativeInt,
-    what: "a non-negative integer",
-    default: 0,
-    text: "Arweave block height stamped on assignments and /timestamp"
-  }),
-  gatewayUrl: (() => {
-    const rule = Schema.String.pipe(
-      Schema.filter((url) => gatewayOf(url) !== undefined || `expected an http(s) URL or "none", got ${url}`)
-    )
-    const env = Config.string("SU_GATEWAY_URL").pipe(
-      Config.withDefault(DEFAULT_GATEWAY_URL),
-      Config.validate({ message: 'SU_GATEWAY_URL must be an http(s) URL or "none"', validation: Schema.is(rule) })
-    )
-    return {
-      env,
-      flag: Options.text("gateway-url").pipe(
-        Options.withSchema(rule),
-        Options.withFallbackConfig(env),
-        Options.withDescription(
-          "Arweave gateway for the block height/hash (GET /block/current every 15 s) and to verify assigned " +
-            `transactions (GraphQL, /tx/{id}/status); "none" runs offline, stamping --block-height (env SU_GATEWAY_URL, default ${DEFAULT_GATEWAY_URL})`
-        )
-      )
-    } satisfies Setting.Setting<string>
-  })(),
-  idleTtl: Setting.integer({
-    flag: "idle-ttl",
-    env: "SU_IDLE_TTL",
-    rule: NonNegativeInt,
-    what: "a non-negative integer (ms)",
-    default: DEFAULT_IDLE_TTL_MS,
-    text: "ms without a request before a scheduler passivates; 0 = never"
-  }),
-  otlpUrl: Setting.optionalText({
-    flag: "otlp-url",
-    env: "SU_OTLP_URL",
-    text: "Export traces as OTLP/HTTP JSON to this URL, e.g. http://127.0.0.1:4318/v1/traces"
-  }),
-  signers: Setting.integer({
-    flag: "signers",
-    env: "SU_SIGNERS",
-    rule: NonNegativeInt,
-    what: "a non-negative integer",
-    default: 0,
-    text: "Worker threads that sign assignments, so several processes sign on several cores; 0 signs in-line"
-  }),
-  identities: {
-    env: identitiesEnv,
-    // repeated flags, else the environment: `repeated` gives [] when absent, so the fallback is explicit
-    flag: Options.file("identity").pipe(
-      Options.repeated,
-      Options.mapEffect((paths) =>
-        paths.length > 0
-          ? Effect.succeed(paths)
-          : Effect.mapError(identitiesEnv, (e) => ValidationError.invalidValue(HelpDoc.p(String(e))))
-      ),
-      Options.withDescription(
-        "A further wallet (JWK file, created if missing): processes whose Scheduler tag names it are hosted here " +
-          "and signed by it; repeat for more (env SU_IDENTITIES, comma-separated)"
-      )
-    )
-  } satisfies Setting.Setting<ReadonlyArray<string>>,
-  cluster: Setting.boolean({
-    flag: "cluster",
-    env: "SU_CLUSTER",
-    text: "Run as one runner of a scheduler cluster over PostgreSQL (needs --store pg)"
-  }),
-  pgSchema: Setting.optionalText({
-    flag: "pg-schema",
-    env: "SU_PG_SCHEMA",
-    shown: "public",
-    text: "PostgreSQL schema of the tables"
-  }),
-  runnerHost: Setting.text({
-    flag: "runner-host",
-    env: "SU_RUNNER_HOST",
-    default: "localhost",
-    text: "Where other runners reach this one"
-  }),
-  runnerPort: Setting.integer({
-    flag: "runner-port",
-    env: "SU_RUNNER_PORT",
-    rule: Port,
-    what: "0–65535",
-    default: 34431,
-    text: "The runner's port for other runners"
-  }),
-  shards: Setting.integer({
-    flag: "shards",
-    env: "SU_SHARDS",
-    rule: PositiveInt,
-    what: "a positive integer",
-    default: 300,
-    text: "Shards of the cluster; every runner must agree"
-  }),
-  shardLockExpirationMs: Setting.integer({
-    flag: "shard-lock-expiration-ms",
-    env: "SU_SHARD_LOCK_EXPIRATION_MS",
-    rule: PositiveInt,
-    what: "a positive integer (ms)",
-    default: 6_000,
-    text: "ms after its last refresh before a runner's shards may move"
-  }),
-  shardLockRefreshMs: Setting.integer({
-    flag: "shard-lock-refresh-ms",
-    env: "SU_SHARD_LOCK_REFRESH_MS",
-    rule: PositiveInt,
-    what: "a positive integer (ms)",
-    default: 2_000,
-    text: "ms between shard-lock refreshes"
-  }),
-  maxPageBytes: Setting.integer({
-    flag: "max-page-bytes",
-    env: "SU_MAX_PAGE_BYTES",
-    rule: PositiveInt,
-    what: "a positive integer (bytes)",
-    default: DEFAULT_MAX_PAGE_BYTES,
-    text: "Most bytes of stored entries in one page of GET /{process} or ~scheduler@1.0/schedule; a larger entry comes alone"
-  }),
-  headersTimeout: Setting.integer({
-    flag: "headers-timeout",
-    env: "SU_HEADERS_TIMEOUT",
-    rule: PositiveInt,
-    what: "a positive integer (ms)",
-    default: Node.DEFAULT_HEADERS_TIMEOUT_MS,
-    text: "ms for a request's headers to arrive, then 408 and the connection is closed"
-  }),
-  requestTimeout: Setting.integer({
-    flag: "request-timeout",
-    env: "SU_REQUEST_TIMEOUT",
-    rule: PositiveInt,
-    what: "a positive integer (ms)",
-    default: Node.DEFAULT_REQUEST_TIMEOUT_MS,
-    text: "ms for a whole request, body included, to arrive, then 408; at least --headers-timeout"
-  }),
-  logFormat: Setting.choice({
-    flag: "log-format",
-    env: "SU_LOG_FORMAT",
-    choices: LOG_FORMATS,
-    default: "pretty",
-    text: "Log lines (the access log included): pretty, or json (one object a line)"
-  }),
-  publicUrl: NetworkSettings.publicUrl,
-  locationTtl: NetworkSettings.locationTtl,
-  strictKeyPerms: Setting.boolean({
-    flag: "strict-key-perms",
-    env: "SU_STRICT_KEY_PERMS",
-    text: "Refuse a wallet file that its group or others may read (chmod 600 fixes it) instead of warning"
-  }),
-  ...UploadSettings.settings
-} satisfies { readonly [K in keyof Settings]: Setting.Setting<Settings[K]> }
-
 /**
  * The flags of `serve`, each falling back to its environment variable, then its default; `Command.make` turns
  * them into a `Settings` value.
@@ -410,7 +191,7 @@ const settings = {
  * @since 0.1.0
  * @category options
  */
-export const serveOptions = Setting.flags(settings)
+export const serveOptions = Setting.flags(Specs.settings)
 
 /**
  * The flags of `location publish`: `--url` (the origin to publish), `--ttl` (its `Time-To-Live`, ms [3,600,000]),
@@ -496,7 +277,7 @@ export const walletPath = (s: Pick<Settings, "dataDir" | "wallet">): string =>
  * @since 0.1.0
  * @category constructors
  */
-export const fromEnv: Config.Config<Settings> = Setting.env(settings)
+export const fromEnv: Config.Config<Settings> = Setting.env(Specs.settings)
 
 const missing = (text: string) => Either.left(ValidationError.missingValue(HelpDoc.p(text)))
 

@@ -31,7 +31,6 @@ import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { fileURLToPath } from "node:url"
 import { DataItem } from "@dha-team/arbundles"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, type Scope } from "effect"
@@ -42,6 +41,7 @@ import type { ProcessId } from "../src/ProcessId.js"
 import * as SqliteStore from "../src/sqlite/SqliteStore.js"
 import { randomProcessId } from "./fixtures/assignments.js"
 import { bundleEntry } from "./fixtures/child.js"
+import { fixtureWallet } from "./fixtures/node.js"
 import { walletJwk } from "./fixtures/wallet.js"
 
 /** Restarts after a kill; the child is started RESTARTS + 1 times and killed as often. */
@@ -77,7 +77,8 @@ const crashSeed = (): number => {
   return seed
 }
 
-const walletFile = fileURLToPath(new URL("./fixtures/wallet.json", import.meta.url))
+/** The fixture wallet, copied beside the store with mode 0600 (a clone's 0644 copy would be warned about). */
+const walletBeside = (filename: string): string => fixtureWallet(Path.dirname(filename))
 
 /** A schedule's head: its max slot with that slot's assignment id and hash chain (slot -1: empty). */
 interface Head {
@@ -123,7 +124,7 @@ const startChild = (
 ): Effect.Effect<Child, never, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.sync(() => {
-      const child = ChildProcess.spawn(process.execPath, [script, walletFile, filename, ...processIds], {
+      const child = ChildProcess.spawn(process.execPath, [script, walletBeside(filename), filename, ...processIds], {
         stdio: ["pipe", "pipe", "pipe"]
       })
       const recovered = new Map<string, Head>()

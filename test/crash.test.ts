@@ -27,7 +27,6 @@
  *   linking to the head.
  */
 import * as ChildProcess from "node:child_process"
-import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -42,6 +41,7 @@ import * as SqliteStore from "../src/sqlite/SqliteStore.js"
 import { randomProcessId } from "./fixtures/assignments.js"
 import { bundleEntry } from "./fixtures/child.js"
 import { fixtureWallet } from "./fixtures/node.js"
+import { mulberry32, seedFromEnv } from "./fixtures/seed.js"
 import { walletJwk } from "./fixtures/wallet.js"
 
 /** Restarts after a kill; the child is started RESTARTS + 1 times and killed as often. */
@@ -51,31 +51,6 @@ const MAX_KILL_DELAY_MS = 500
 /** A child that has not acknowledged something for every process by then is killed, and the test fails. */
 const PRODUCE_TIMEOUT_MS = 30_000
 const PAGE = 1_000
-
-/**
- * mulberry32: a small seeded PRNG, uniform in [0, 1). The kill delays are drawn from it, so a run's delays are
- * replayed by its seed (the kill moments still depend on how fast the child runs).
- */
-const mulberry32 = (seed: number) => {
-  let a = seed >>> 0
-  return (): number => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
-  }
-}
-
-/** `CRASH_SEED` from the environment, else a fresh one. */
-const crashSeed = (): number => {
-  const fromEnv = process.env.CRASH_SEED
-  if (fromEnv === undefined || fromEnv === "") return Crypto.randomInt(0, 2 ** 32)
-  const seed = Number(fromEnv)
-  if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32)
-    throw new Error(`CRASH_SEED must be a uint32, got ${fromEnv}`)
-  return seed
-}
 
 /** The fixture wallet, copied beside the store with mode 0600 (a clone's 0644 copy would be warned about). */
 const walletBeside = (filename: string): string => fixtureWallet(Path.dirname(filename))
@@ -279,7 +254,7 @@ describe("crash: SIGKILL of a scheduling node, restarted on the same SQLite file
     `${RESTARTS} kills at random moments under load: nothing acknowledged is lost, and each restart continues at max + 1`,
     () =>
       Effect.gen(function* () {
-        const seed = crashSeed()
+        const seed = seedFromEnv("CRASH_SEED")
         console.log("crash test seed", seed, "(replay with CRASH_SEED)")
         const random = mulberry32(seed)
         const dir = yield* tempDir

@@ -9,7 +9,6 @@
  * a seeded PRNG (the seed is printed; `UPLOAD_CRASH_SEED=<seed>` replays them).
  */
 import * as ChildProcess from "node:child_process"
-import * as Crypto from "node:crypto"
 import * as Path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Layer } from "effect"
@@ -20,6 +19,7 @@ import { startArweaveDouble } from "./fixtures/arweave/index.js"
 import { bundleEntry } from "./fixtures/child.js"
 import { messageItem, processItem } from "./fixtures/dataItems.js"
 import { fixtureWallet, tempDir } from "./fixtures/node.js"
+import { mulberry32, seedFromEnv } from "./fixtures/seed.js"
 
 const RESTARTS = 20
 const PROCESSES = 2
@@ -27,27 +27,6 @@ const PROCESSES = 2
 const CLIENTS = 2
 const MAX_KILL_DELAY_MS = 1_000
 const PAGE = 1_000
-
-/** mulberry32: a seeded PRNG, uniform in [0, 1). */
-const mulberry32 = (seed: number) => {
-  let a = seed >>> 0
-  return (): number => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
-  }
-}
-
-const seedOf = (): number => {
-  const fromEnv = process.env.UPLOAD_CRASH_SEED
-  if (fromEnv === undefined || fromEnv === "") return Crypto.randomInt(0, 2 ** 32)
-  const seed = Number(fromEnv)
-  if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32)
-    throw new Error(`UPLOAD_CRASH_SEED: a uint32, got ${fromEnv}`)
-  return seed
-}
 
 interface Node {
   readonly child: ChildProcess.ChildProcess
@@ -102,7 +81,7 @@ describe("upload crash: SIGKILL of a remote_confirmation node uploading to a bun
     `${RESTARTS} kills under load: every stored message and assignment is in the bundler exactly once`,
     () =>
       Effect.gen(function* () {
-        const seed = seedOf()
+        const seed = seedFromEnv("UPLOAD_CRASH_SEED")
         console.log("upload crash test seed", seed, "(replay with UPLOAD_CRASH_SEED)")
         const random = mulberry32(seed)
         const ar = yield* Effect.acquireRelease(

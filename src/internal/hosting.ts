@@ -48,13 +48,21 @@ export const make = (
     // Process creation is rare: one at a time, so a duplicate Process can never take a slot after 0.
     const creating = yield* Effect.makeSemaphore(1)
 
-    /** The identity a stored process is hosted under: the one its `Scheduler` tag names, else the default. */
-    const identityOf = (raw: Uint8Array | undefined) => {
+    /**
+     * The identity a stored process is hosted under: the one its `Scheduler` tag names, else the default. A tag
+     * naming an address the node holds no wallet for is `HostedElsewhere`: the node never signs another SU's
+     * schedule (a store imported from another SU, or a data directory given a new wallet).
+     */
+    const identityOf = (processId: ProcessId, raw: Uint8Array | undefined) => {
       const decoded = raw === undefined ? undefined : DataItem.decode(raw)
       const named = decoded?._tag === "Right" ? DataItem.tagValue(decoded.right, "Scheduler") : undefined
       return named === undefined || named === own.address
         ? Effect.succeed(undefined)
-        : Effect.map(registry.walletFor(named), Option.getOrUndefined)
+        : Effect.flatMap(registry.walletFor(named), (wallet) =>
+            Option.isSome(wallet)
+              ? Effect.succeed(wallet.value)
+              : Effect.fail(new HostedElsewhere({ processId, scheduler: named }))
+          )
     }
 
     const notHosted = (processId: ProcessId): Effect.Effect<never, NotFound | HostedElsewhere> =>
@@ -86,7 +94,7 @@ export const make = (
             (stored): Effect.Effect<Scheduler, HostError> =>
               Option.isNone(stored)
                 ? notHosted(processId as ProcessId)
-                : Effect.flatMap(identityOf(stored.value.message), (wallet) =>
+                : Effect.flatMap(identityOf(processId as ProcessId, stored.value.message), (wallet) =>
                     registry.find(processId, true, wallet === undefined ? undefined : { wallet })
                   )
           )
@@ -104,7 +112,8 @@ export const make = (
         (stored): Effect.Effect<Assignment, StoreConflict | UploadPending> =>
           Option.isSome(stored) &&
           stored.value.assignment.messageId === message.id &&
-          sameBytes(stored.value.message, message.raw)
+          // an assign (no bytes) names the item by its id, which is the hash of its signature: the same item
+          (message.raw === undefined || sameBytes(stored.value.message, message.raw))
             ? confirm === undefined
               ? Effect.succeed(stored.value.assignment)
               : Effect.as(

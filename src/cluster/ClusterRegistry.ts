@@ -47,6 +47,7 @@ import * as Scheduler from "../Scheduler.js"
 import { type FindOptions, SchedulerRegistry } from "../SchedulerRegistry.js"
 import { Wallet } from "../Wallet.js"
 import { scheduleErrorClasses } from "./internal/protocol.js"
+import * as StoreWatch from "./internal/store-watch.js"
 import * as SchedulerEntity from "./SchedulerEntity.js"
 
 /**
@@ -57,7 +58,18 @@ import * as SchedulerEntity from "./SchedulerEntity.js"
  * @since 0.1.0
  * @category options
  */
-export interface ClusterOptions extends SchedulerEntity.Options {}
+export interface ClusterOptions extends SchedulerEntity.Options {
+  /**
+   * In ms: once this runner's `AssignmentStore` has not answered a probe for this long (a hung connection), it
+   * answers every call at once instead of letting it wait on the store or on routing it can no longer do:
+   * `SchedulerStopped` (503, retry; nothing was sent) for a new call, `OutcomeUnknown` (504) for a `schedule`
+   * already sent. Give the shard-lock lease (`layerClusterNode` does): the runner has given its shards up by
+   * then. Default: off (calls wait for their deadline).
+   *
+   * @since 0.3.0
+   */
+  readonly storeTimeoutMs?: number | undefined
+}
 
 /** The wait before a lost entity call is sent again, in ms (the cluster's own `sendRetryInterval`). */
 const RETRY_MS = 100
@@ -140,6 +152,46 @@ export const makeCluster = (
     const defaultTimeout = options.timeoutMs ?? Scheduler.DEFAULT_TIMEOUT_MS
     const capacity = options.mailboxCapacity ?? Scheduler.DEFAULT_MAILBOX_CAPACITY
     const handles = new Map<string, Scheduler.Scheduler>()
+    const watch =
+      options.storeTimeoutMs === undefined ? undefined : yield* StoreWatch.make(store, options.storeTimeoutMs)
+    const lostReason = `this runner's store has not answered for ${options.storeTimeoutMs} ms; retry, another node may answer`
+    /** `effect` bounded by the store watch: `onLost` once the store is lost (see `ClusterOptions.storeTimeoutMs`). */
+    const bounded = <A, E, E2>(effect: Effect.Effect<A, E>, onLost: () => E2): Effect.Effect<A, E | E2> =>
+      watch === undefined ? effect : watch.guard(effect, onLost)
+    const stopped = (processId: string) => () => new SchedulerStopped({ processId, reason: lostReason })
+    /** The store reads of the request path, bounded; a lost read fails with a `StoreError` mapped by `unlost`. */
+    const lostReads = new WeakMap<StoreError, { readonly processId: string; readonly messageId?: string }>()
+    const lostRead = (operation: string, processId: string, messageId?: string) => () => {
+      const error = new StoreError({ operation, reason: lostReason })
+      lostReads.set(error, messageId === undefined ? { processId } : { processId, messageId })
+      return error
+    }
+    const reads: AssignmentStore.AssignmentStore["Type"] = {
+      ...store,
+      latest: (processId) => bounded(store.latest(processId), lostRead("latest", processId)),
+      getProcess: (processId) => bounded(store.getProcess(processId), lostRead("getProcess", processId)),
+      getMessage: (messageId, processId) =>
+        bounded(store.getMessage(messageId, processId), lostRead("getMessage", processId ?? "", messageId))
+    }
+    const isLostRead = (e: unknown): boolean => e instanceof StoreError && lostReads.has(e)
+    /** A lost read before anything was written as the caller's error: `SchedulerStopped` (503, retry). */
+    const stopLost = <A, E>(effect: Effect.Effect<A, E>) =>
+      Effect.catchIf(effect, isLostRead, (e) =>
+        Effect.fail(new SchedulerStopped({ processId: lostReads.get(e as StoreError)!.processId, reason: lostReason }))
+      )
+    /**
+     * Any lost read as the caller's error: a message found stored then not read back is `OutcomeUnknown` (retry:
+     * idempotent), anything else `SchedulerStopped` (503: nothing was written by this call).
+     */
+    const unlost = <A, E>(effect: Effect.Effect<A, E>) =>
+      Effect.catchIf(effect, isLostRead, (e) => {
+        const { processId, messageId } = lostReads.get(e as StoreError)!
+        return Effect.fail(
+          messageId === undefined
+            ? new SchedulerStopped({ processId, reason: lostReason })
+            : new OutcomeUnknown({ processId, messageId, timeoutMs: options.storeTimeoutMs ?? 0 })
+        )
+      })
     let closed = false
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
@@ -217,8 +269,10 @@ export const makeCluster = (
                   client.Schedule({ message, timeoutMs }),
                   (e): e is StoreConflict => e instanceof StoreConflict && e.reason === "message already scheduled",
                   (conflict) =>
-                    Effect.flatMap(store.getMessage(message.id, processId), (found) =>
-                      Option.isSome(found) ? Effect.succeed(found.value.assignment) : Effect.fail(conflict)
+                    unlost(
+                      Effect.flatMap(reads.getMessage(message.id, processId), (found) =>
+                        Option.isSome(found) ? Effect.succeed(found.value.assignment) : Effect.fail(conflict)
+                      )
                     )
                 )
               : client.Schedule({ message, timeoutMs })
@@ -227,6 +281,15 @@ export const makeCluster = (
               duration: Duration.millis(timeoutMs),
               onTimeout: () => new SchedulerTimeout({ processId, timeoutMs })
             }),
+            // a store lost before the call: nothing sent (503); lost during it: as at the deadline
+            (call) =>
+              watch === undefined
+                ? call
+                : Effect.flatMap(watch.lost, (isLost) =>
+                    isLost
+                      ? Effect.fail(stopped(processId)())
+                      : watch.guard(call, () => new SchedulerTimeout({ processId, timeoutMs }))
+                  ),
             // the call may be in a write on the process's runner: never "did not assign" for what may be stored
             Effect.catchTag("SchedulerTimeout", () => afterDeadline(processId, message, timeoutMs)),
             Effect.withSpan("ClusterScheduler.schedule", { attributes: { mode } })
@@ -241,7 +304,8 @@ export const makeCluster = (
             duration: Duration.millis(defaultTimeout),
             onTimeout: () =>
               new SchedulerStopped({ processId, reason: `no answer from its runner within ${defaultTimeout} ms` })
-          })
+          }),
+          (call) => bounded(call, stopped(processId))
         ),
         get fiber() {
           const local = Option.flatMap(hosted.get(processId), (h) => h.fiber())
@@ -277,6 +341,7 @@ export const makeCluster = (
               reason: `not started within ${defaultTimeout} ms (no runner holds its shard?)`
             })
         }),
+        (call) => bounded(call, stopped(handle.processId)),
         Effect.as(handle)
       )
 
@@ -295,10 +360,12 @@ export const makeCluster = (
           const known = handles.get(processId)
           if (known !== undefined) return Effect.succeed(known)
           if (Option.isSome(hosted.get(processId))) return Effect.succeed(remember(handleOf(processId)))
-          return Effect.flatMap(store.latest(processId), (latest) =>
-            Option.isSome(latest)
-              ? Effect.succeed(remember(handleOf(processId)))
-              : Effect.fail(new NotFound({ processId }))
+          return stopLost(
+            Effect.flatMap(reads.latest(processId), (latest) =>
+              Option.isSome(latest)
+                ? Effect.succeed(remember(handleOf(processId)))
+                : Effect.fail(new NotFound({ processId }))
+            )
           )
         }
         // the cluster hosts every process under the node's one identity; and `disabled` starts nothing
@@ -310,10 +377,12 @@ export const makeCluster = (
 
     const walletFor = (address: string) =>
       Effect.succeed(address === wallet.address ? Option.some(wallet) : Option.none<Wallet["Type"]>())
-    const hosting = yield* Hosting.make({ find, walletFor, getWallet: () => Effect.succeed(wallet) }, store, undefined)
+    const hosting = yield* Hosting.make({ find, walletFor, getWallet: () => Effect.succeed(wallet) }, reads, undefined)
 
     return SchedulerRegistry.of({
-      ...hosting,
+      host: (processId) => stopLost(hosting.host(processId)),
+      spawn: (process, scheduler) => unlost(hosting.spawn(process, scheduler)),
+      schedule: (processId, message) => unlost(hosting.schedule(processId, message)),
       find,
       getWallet: () => Effect.succeed(wallet),
       walletFor,

@@ -106,6 +106,10 @@ const HANDLE_CACHE = 10_000
  * - `fiber`: the server fiber when the entity is live on this runner; it throws for a process hosted
  *   elsewhere, which has no fiber here.
  *
+ * With `storeTimeoutMs` (ms), once the store has not answered a probe for that long: every new call (`find`,
+ * `host`, `schedule`, `spawn`, `info`) fails at once with `SchedulerStopped`, nothing sent; a `schedule` in
+ * flight with `OutcomeUnknown`; `info` and activations in flight with `SchedulerStopped`.
+ *
  * Source: `Sharding.makeClient` / `Entity.client` of `@effect/cluster`.
  *
  * @example
@@ -281,14 +285,18 @@ export const makeCluster = (
               duration: Duration.millis(timeoutMs),
               onTimeout: () => new SchedulerTimeout({ processId, timeoutMs })
             }),
-            // a store lost before the call: nothing sent (503); lost during it: as at the deadline
+            // a store lost before the call: nothing sent (503); lost during it: may be written (504)
             (call) =>
               watch === undefined
                 ? call
                 : Effect.flatMap(watch.lost, (isLost) =>
                     isLost
                       ? Effect.fail(stopped(processId)())
-                      : watch.guard(call, () => new SchedulerTimeout({ processId, timeoutMs }))
+                      : // no lookup: the store is what does not answer
+                        watch.guard(
+                          call,
+                          () => new OutcomeUnknown({ processId, messageId: message.id, timeoutMs: watch.timeoutMs })
+                        )
                   ),
             // the call may be in a write on the process's runner: never "did not assign" for what may be stored
             Effect.catchTag("SchedulerTimeout", () => afterDeadline(processId, message, timeoutMs)),

@@ -208,6 +208,7 @@ describe.skipIf(unavailable !== undefined)("a runner whose store connection hang
       const viaHung = phase.filter((s) => s.runner === hung.name && s.sentAt >= frozenAt && s.sentAt <= thawAt!)
       const viaHungElsewhere = viaHung.filter((s) => !hosted.has(s.processId as ProcessId))
       const answeredInHang = (list: ReadonlyArray<Sent>) => list.filter((s) => s.repliedAt <= thawAt!).length
+      const straddling = phase.filter((s) => s.runner === hung.name && s.sentAt < frozenAt && s.repliedAt > frozenAt)
       const tags = (list: ReadonlyArray<Sent>) =>
         JSON.stringify(
           list.reduce<Record<string, number>>((n, s) => {
@@ -224,7 +225,8 @@ describe.skipIf(unavailable !== undefined)("a runner whose store connection hang
           `${pendingAtEnd}, all answered ${answeredFrozenAt - frozenAt} ms after the freeze; longest wait ` +
           `${Math.max(...viaHung.map((s) => s.repliedAt - s.sentAt))} ms; first 503 ` +
           `${Math.min(...viaHung.filter((s) => s.reply.tag === "SchedulerStopped").map((s) => s.repliedAt)) - frozenAt} ms ` +
-          `after the freeze`
+          `after the freeze; calls sent to it before the freeze and answered after it: ${straddling.length}, the ` +
+          `last ${Math.max(0, ...straddling.map((s) => s.repliedAt - frozenAt))} ms after the freeze ${tags(straddling)}`
       )
       // every call sent to the hung runner while its store hung was answered while it still hung: 200, or a
       // retryable 503 (SchedulerStopped) / 504 (OutcomeUnknown), never a wait for the thaw

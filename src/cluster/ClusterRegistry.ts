@@ -19,7 +19,7 @@
  * Every runner must use the same wallet (the SU's identity), the same `AssignmentStore` and the same
  * scheduler options: a process's server may start on any of them.
  *
- * Size: about 340 lines, of which about 192 are code; the rest is the docstrings and `@example`s every
+ * Size: about 400 lines, of which about 226 are code; the rest is the docstrings and `@example`s every
  * export carries. The code alone stays under 300 lines, so the module is kept whole.
  *
  * @since 0.1.0
@@ -156,46 +156,14 @@ export const makeCluster = (
     const defaultTimeout = options.timeoutMs ?? Scheduler.DEFAULT_TIMEOUT_MS
     const capacity = options.mailboxCapacity ?? Scheduler.DEFAULT_MAILBOX_CAPACITY
     const handles = new Map<string, Scheduler.Scheduler>()
-    const watch =
-      options.storeTimeoutMs === undefined ? undefined : yield* StoreWatch.make(store, options.storeTimeoutMs)
-    const lostReason = `this runner's store has not answered for ${options.storeTimeoutMs} ms; retry, another node may answer`
-    /** `effect` bounded by the store watch: `onLost` once the store is lost (see `ClusterOptions.storeTimeoutMs`). */
-    const bounded = <A, E, E2>(effect: Effect.Effect<A, E>, onLost: () => E2): Effect.Effect<A, E | E2> =>
-      watch === undefined ? effect : watch.guard(effect, onLost)
-    const stopped = (processId: string) => () => new SchedulerStopped({ processId, reason: lostReason })
-    /** The store reads of the request path, bounded; a lost read fails with a `StoreError` mapped by `unlost`. */
-    const lostReads = new WeakMap<StoreError, { readonly processId: string; readonly messageId?: string }>()
-    const lostRead = (operation: string, processId: string, messageId?: string) => () => {
-      const error = new StoreError({ operation, reason: lostReason })
-      lostReads.set(error, messageId === undefined ? { processId } : { processId, messageId })
-      return error
-    }
-    const reads: AssignmentStore.AssignmentStore["Type"] = {
-      ...store,
-      latest: (processId) => bounded(store.latest(processId), lostRead("latest", processId)),
-      getProcess: (processId) => bounded(store.getProcess(processId), lostRead("getProcess", processId)),
-      getMessage: (messageId, processId) =>
-        bounded(store.getMessage(messageId, processId), lostRead("getMessage", processId ?? "", messageId))
-    }
-    const isLostRead = (e: unknown): boolean => e instanceof StoreError && lostReads.has(e)
-    /** A lost read before anything was written as the caller's error: `SchedulerStopped` (503, retry). */
-    const stopLost = <A, E>(effect: Effect.Effect<A, E>) =>
-      Effect.catchIf(effect, isLostRead, (e) =>
-        Effect.fail(new SchedulerStopped({ processId: lostReads.get(e as StoreError)!.processId, reason: lostReason }))
-      )
-    /**
-     * Any lost read as the caller's error: a message found stored then not read back is `OutcomeUnknown` (retry:
-     * idempotent), anything else `SchedulerStopped` (503: nothing was written by this call).
-     */
-    const unlost = <A, E>(effect: Effect.Effect<A, E>) =>
-      Effect.catchIf(effect, isLostRead, (e) => {
-        const { processId, messageId } = lostReads.get(e as StoreError)!
-        return Effect.fail(
-          messageId === undefined
-            ? new SchedulerStopped({ processId, reason: lostReason })
-            : new OutcomeUnknown({ processId, messageId, timeoutMs: options.storeTimeoutMs ?? 0 })
-        )
-      })
+    // the request path bounded by the store watch (`storeTimeoutMs`)
+    const {
+      reads,
+      call: bounded,
+      schedule: boundedSchedule,
+      stopLost,
+      unlost
+    } = yield* StoreWatch.bound(store, options.storeTimeoutMs)
     let closed = false
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
@@ -286,18 +254,7 @@ export const makeCluster = (
               onTimeout: () => new SchedulerTimeout({ processId, timeoutMs })
             }),
             // a store lost before the call: nothing sent (503); lost during it: may be written (504)
-            (call) =>
-              watch === undefined
-                ? call
-                : Effect.flatMap(watch.lost, (isLost) =>
-                    isLost
-                      ? Effect.fail(stopped(processId)())
-                      : // no lookup: the store is what does not answer
-                        watch.guard(
-                          call,
-                          () => new OutcomeUnknown({ processId, messageId: message.id, timeoutMs: watch.timeoutMs })
-                        )
-                  ),
+            (call) => boundedSchedule(call, processId, message.id),
             // the call may be in a write on the process's runner: never "did not assign" for what may be stored
             Effect.catchTag("SchedulerTimeout", () => afterDeadline(processId, message, timeoutMs)),
             Effect.withSpan("ClusterScheduler.schedule", { attributes: { mode } })
@@ -313,7 +270,7 @@ export const makeCluster = (
             onTimeout: () =>
               new SchedulerStopped({ processId, reason: `no answer from its runner within ${defaultTimeout} ms` })
           }),
-          (call) => bounded(call, stopped(processId))
+          (call) => bounded(call, processId)
         ),
         get fiber() {
           const local = Option.flatMap(hosted.get(processId), (h) => h.fiber())
@@ -349,7 +306,7 @@ export const makeCluster = (
               reason: `not started within ${defaultTimeout} ms (no runner holds its shard?)`
             })
         }),
-        (call) => bounded(call, stopped(handle.processId)),
+        (call) => bounded(call, handle.processId),
         Effect.as(handle)
       )
 

@@ -262,6 +262,10 @@ export interface ClusterNodeOptions extends ClusterRegistry.ClusterOptions, Runn
  * schema (`layerRunnerStorage`), through one connection pool. Serve HTTP over it as over the local registry:
  * `Http.layer(…)` needs exactly `SchedulerRegistry | AssignmentStore`.
  *
+ * A runner whose store stops answering (a hung connection) answers its registry calls within one lease
+ * (`storeTimeoutMs`, default `shardLockExpirationMs`): `SchedulerStopped` (503) or, for a `schedule` already
+ * sent, `OutcomeUnknown` (504), see `ClusterRegistry.ClusterOptions.storeTimeoutMs`.
+ *
  * Fails with `StoreError` (database unreachable, tables) or `SocketServerError` (runner port taken).
  *
  * @example
@@ -305,7 +309,9 @@ export const layerClusterNode = (
   })
   const store = SqlStore.layer({ batchSize: options.batchSize })
   const sharding = layerSharding(options).pipe(Layer.provide(layerRunnerStorage(options)))
-  return ClusterRegistry.layerCluster(options).pipe(
+  // a runner whose store hangs answers 503/504 within one lease instead of letting calls wait
+  const storeTimeoutMs = options.storeTimeoutMs ?? options.shardLockExpirationMs ?? DEFAULT_LOCK_EXPIRATION_MS
+  return ClusterRegistry.layerCluster({ ...options, storeTimeoutMs }).pipe(
     Layer.provideMerge(Layer.merge(sharding, store)),
     Layer.provide(client)
   )

@@ -19,7 +19,7 @@
  * Every runner must use the same wallet (the SU's identity), the same `AssignmentStore` and the same
  * scheduler options: a process's server may start on any of them.
  *
- * Size: about 340 lines, of which about 192 are code; the rest is the docstrings and `@example`s every
+ * Size: about 400 lines, of which about 226 are code; the rest is the docstrings and `@example`s every
  * export carries. The code alone stays under 300 lines, so the module is kept whole.
  *
  * @since 0.1.0
@@ -47,6 +47,7 @@ import * as Scheduler from "../Scheduler.js"
 import { type FindOptions, SchedulerRegistry } from "../SchedulerRegistry.js"
 import { Wallet } from "../Wallet.js"
 import { scheduleErrorClasses } from "./internal/protocol.js"
+import * as StoreWatch from "./internal/store-watch.js"
 import * as SchedulerEntity from "./SchedulerEntity.js"
 
 /**
@@ -57,7 +58,18 @@ import * as SchedulerEntity from "./SchedulerEntity.js"
  * @since 0.1.0
  * @category options
  */
-export interface ClusterOptions extends SchedulerEntity.Options {}
+export interface ClusterOptions extends SchedulerEntity.Options {
+  /**
+   * In ms: once this runner's `AssignmentStore` has not answered a probe for this long (a hung connection), it
+   * answers every call at once instead of letting it wait on the store or on routing it can no longer do:
+   * `SchedulerStopped` (503, retry; nothing was sent) for a new call, `OutcomeUnknown` (504) for a `schedule`
+   * already sent. Give the shard-lock lease (`layerClusterNode` does): the runner has given its shards up by
+   * then. Default: off (calls wait for their deadline).
+   *
+   * @since 0.3.0
+   */
+  readonly storeTimeoutMs?: number | undefined
+}
 
 /** The wait before a lost entity call is sent again, in ms (the cluster's own `sendRetryInterval`). */
 const RETRY_MS = 100
@@ -93,6 +105,10 @@ const HANDLE_CACHE = 10_000
  *   `timeoutMs`.
  * - `fiber`: the server fiber when the entity is live on this runner; it throws for a process hosted
  *   elsewhere, which has no fiber here.
+ *
+ * With `storeTimeoutMs` (ms), once the store has not answered a probe for that long: every new call (`find`,
+ * `host`, `schedule`, `spawn`, `info`) fails at once with `SchedulerStopped`, nothing sent; a `schedule` in
+ * flight with `OutcomeUnknown`; `info` and activations in flight with `SchedulerStopped`.
  *
  * Source: `Sharding.makeClient` / `Entity.client` of `@effect/cluster`.
  *
@@ -140,6 +156,14 @@ export const makeCluster = (
     const defaultTimeout = options.timeoutMs ?? Scheduler.DEFAULT_TIMEOUT_MS
     const capacity = options.mailboxCapacity ?? Scheduler.DEFAULT_MAILBOX_CAPACITY
     const handles = new Map<string, Scheduler.Scheduler>()
+    // the request path bounded by the store watch (`storeTimeoutMs`)
+    const {
+      reads,
+      call: bounded,
+      schedule: boundedSchedule,
+      stopLost,
+      unlost
+    } = yield* StoreWatch.bound(store, options.storeTimeoutMs)
     let closed = false
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
@@ -217,8 +241,10 @@ export const makeCluster = (
                   client.Schedule({ message, timeoutMs }),
                   (e): e is StoreConflict => e instanceof StoreConflict && e.reason === "message already scheduled",
                   (conflict) =>
-                    Effect.flatMap(store.getMessage(message.id, processId), (found) =>
-                      Option.isSome(found) ? Effect.succeed(found.value.assignment) : Effect.fail(conflict)
+                    unlost(
+                      Effect.flatMap(reads.getMessage(message.id, processId), (found) =>
+                        Option.isSome(found) ? Effect.succeed(found.value.assignment) : Effect.fail(conflict)
+                      )
                     )
                 )
               : client.Schedule({ message, timeoutMs })
@@ -227,6 +253,8 @@ export const makeCluster = (
               duration: Duration.millis(timeoutMs),
               onTimeout: () => new SchedulerTimeout({ processId, timeoutMs })
             }),
+            // a store lost before the call: nothing sent (503); lost during it: may be written (504)
+            (call) => boundedSchedule(call, processId, message.id),
             // the call may be in a write on the process's runner: never "did not assign" for what may be stored
             Effect.catchTag("SchedulerTimeout", () => afterDeadline(processId, message, timeoutMs)),
             Effect.withSpan("ClusterScheduler.schedule", { attributes: { mode } })
@@ -241,7 +269,8 @@ export const makeCluster = (
             duration: Duration.millis(defaultTimeout),
             onTimeout: () =>
               new SchedulerStopped({ processId, reason: `no answer from its runner within ${defaultTimeout} ms` })
-          })
+          }),
+          (call) => bounded(call, processId)
         ),
         get fiber() {
           const local = Option.flatMap(hosted.get(processId), (h) => h.fiber())
@@ -277,6 +306,7 @@ export const makeCluster = (
               reason: `not started within ${defaultTimeout} ms (no runner holds its shard?)`
             })
         }),
+        (call) => bounded(call, handle.processId),
         Effect.as(handle)
       )
 
@@ -295,10 +325,12 @@ export const makeCluster = (
           const known = handles.get(processId)
           if (known !== undefined) return Effect.succeed(known)
           if (Option.isSome(hosted.get(processId))) return Effect.succeed(remember(handleOf(processId)))
-          return Effect.flatMap(store.latest(processId), (latest) =>
-            Option.isSome(latest)
-              ? Effect.succeed(remember(handleOf(processId)))
-              : Effect.fail(new NotFound({ processId }))
+          return stopLost(
+            Effect.flatMap(reads.latest(processId), (latest) =>
+              Option.isSome(latest)
+                ? Effect.succeed(remember(handleOf(processId)))
+                : Effect.fail(new NotFound({ processId }))
+            )
           )
         }
         // the cluster hosts every process under the node's one identity; and `disabled` starts nothing
@@ -310,10 +342,12 @@ export const makeCluster = (
 
     const walletFor = (address: string) =>
       Effect.succeed(address === wallet.address ? Option.some(wallet) : Option.none<Wallet["Type"]>())
-    const hosting = yield* Hosting.make({ find, walletFor, getWallet: () => Effect.succeed(wallet) }, store, undefined)
+    const hosting = yield* Hosting.make({ find, walletFor, getWallet: () => Effect.succeed(wallet) }, reads, undefined)
 
     return SchedulerRegistry.of({
-      ...hosting,
+      host: (processId) => stopLost(hosting.host(processId)),
+      spawn: (process, scheduler) => unlost(hosting.spawn(process, scheduler)),
+      schedule: (processId, message) => unlost(hosting.schedule(processId, message)),
       find,
       getWallet: () => Effect.succeed(wallet),
       walletFor,

@@ -81,7 +81,10 @@ const client = PgStore.layerClient({
 })
 const wallet = Wallet.layerJwk(JSON.parse(Fs.readFileSync(env("WALLET_FILE"), "utf8")))
 
-const cluster = ClusterRegistry.layerCluster({ timeoutMs: 30_000 }).pipe(
+const cluster = ClusterRegistry.layerCluster({
+  timeoutMs: 30_000,
+  storeTimeoutMs: runnerOptions.shardLockExpirationMs
+}).pipe(
   Layer.provideMerge(
     Layer.merge(ClusterNode.layerSharding(runnerOptions).pipe(Layer.provide(hangable)), SqlStore.layer())
   ),

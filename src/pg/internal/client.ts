@@ -1,14 +1,16 @@
 /**
  * The PostgreSQL client for the durable store: `@effect/sql-pg` with every connection's `search_path` set to
- * the store's schema (created if missing) and `synchronous_commit` forced on.
+ * the store's schema (created if missing) and `synchronous_commit` forced on, over a pool that destroys a
+ * client released while busy (./pool.ts).
  */
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
-import { Context, Effect, Layer, Redacted } from "effect"
+import { Context, Effect, Layer } from "effect"
 import { StoreError } from "../../errors.js"
 import { MIGRATE_LOCK } from "../../sql/internal/schema.js"
 import { layerOrStoreError } from "../../sql/internal/store.js"
 import type { Options } from "../PgStore.js"
+import * as Pool from "./pool.js"
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
 
@@ -48,9 +50,13 @@ export const layerClient = (options: Options): Layer.Layer<PgClient.PgClient | S
         new StoreError({ operation: "open", reason: error instanceof Error ? error.message : String(error) })
     }).pipe(
       Effect.map((url) =>
-        PgClient.layer({
-          url: Redacted.make(url),
-          maxConnections: options.maxConnections,
+        // a pool that destroys a client released while busy (./pool.ts), not `PgClient.layer`'s
+        PgClient.layerFromPool({
+          acquire: Pool.acquire({
+            url,
+            maxConnections: options.maxConnections,
+            applicationName: "effect-scheduler-registry"
+          }),
           applicationName: "effect-scheduler-registry"
         }).pipe(
           Layer.tap((context) => {

@@ -3,6 +3,7 @@
  * depth, per-state counts and oldest age they report, and the failed items a redrive makes due again. Also the
  * SQLite outbox's idempotence: an item queued twice is one row.
  */
+import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
@@ -11,6 +12,7 @@ import * as AssignmentStore from "../src/AssignmentStore.js"
 import * as Cli from "../src/node/Cli.js"
 import * as SqliteStore from "../src/sqlite/SqliteStore.js"
 import { BASE_TIMESTAMP, fake, randomProcessId } from "./fixtures/assignments.js"
+import { bin, finished } from "./fixtures/bin.js"
 import { tempDir } from "./fixtures/node.js"
 
 /** Runs the CLI on `args` and returns what it printed. */
@@ -69,6 +71,34 @@ describe("su outbox", () => {
       expect(memory).toMatchObject({ _tag: "StoreError", operation: "outbox" })
       const pg = yield* Effect.flip(runCli(["outbox", "redrive", "--store", "pg"]))
       expect(pg).toMatchObject({ _tag: "MissingValue" })
+    })
+  )
+
+  it.scopedLive("a data directory with no store is an error, and no store is created there", () =>
+    Effect.gen(function* () {
+      const dir = Path.join(yield* tempDir(), "mistyped")
+      for (const command of ["status", "redrive"]) {
+        const error = yield* Effect.flip(runCli(["outbox", command, "--data-dir", dir]))
+        expect(error).toMatchObject({ _tag: "StoreError", operation: "outbox" })
+        expect(String((error as { reason?: string }).reason)).toContain("there is no SQLite store")
+      }
+      expect(Fs.existsSync(dir)).toBe(false)
+    })
+  )
+
+  it.scopedLive("su import: a missing input file or a memory store is one line, exit 1, and no store is created", () =>
+    Effect.gen(function* () {
+      const script = yield* bin
+      const dir = Path.join(yield* tempDir(), "target")
+      const missing = yield* Effect.promise(() =>
+        finished(script, ["import", "--data-dir", dir, "--in", Path.join(dir, "none.ndjson")])
+      )
+      expect(missing.code).toBe(1)
+      expect(missing.out).toContain("there is no file")
+      expect(Fs.existsSync(dir)).toBe(false)
+      const memory = yield* Effect.promise(() => finished(script, ["import", "--store", "memory", "--in", "x.ndjson"]))
+      expect(memory.code).toBe(1)
+      expect(memory.out).toContain("--store memory keeps nothing between runs")
     })
   )
 })

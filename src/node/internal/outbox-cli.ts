@@ -9,6 +9,7 @@ import { StoreError } from "../../errors.js"
 import type { Settings } from "../Config.js"
 import * as Config from "../Config.js"
 import * as Node from "../Node.js"
+import { requireExisting } from "./existing-store.js"
 
 type StoreSettings = Pick<Settings, "store" | "dataDir" | "pgUrl" | "pgSchema">
 
@@ -28,18 +29,18 @@ const withOutbox = <A, E>(settings: StoreSettings, f: (outbox: Outbox, where: st
       onLeft: (e) => Effect.zipRight(Console.error(HelpDoc.toAnsiText(e.error).trim()), Effect.fail(e)),
       onRight: Effect.succeed
     })
-    if (config.kind === "memory") {
-      return yield* Effect.fail(
-        new StoreError({ operation: "outbox", reason: "--store memory keeps nothing between runs: no outbox to read" })
-      )
-    }
+    yield* requireExisting(config, "outbox")
     const store = Context.get(yield* Layer.build(Node.layerStore(config)), AssignmentStore)
     if (store.outbox === undefined) {
       return yield* Effect.fail(new StoreError({ operation: "outbox", reason: "this store keeps no upload outbox" }))
     }
     return yield* f(
       store.outbox,
-      config.kind === "sqlite" ? config.filename : `postgresql ${config.schema ?? "public"}`
+      config.kind === "sqlite"
+        ? config.filename
+        : config.kind === "pg"
+          ? `postgresql ${config.schema ?? "public"}`
+          : "memory"
     )
   }).pipe(Effect.scoped)
 

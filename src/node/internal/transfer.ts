@@ -10,6 +10,7 @@ import * as ProcessId from "../../ProcessId.js"
 import * as Transfer from "../../Transfer.js"
 import type { StoreConfig } from "../Node.js"
 import * as Node from "../Node.js"
+import { requireDurable, requireExisting } from "./existing-store.js"
 
 /** `-` means standard input or output. */
 export const STDIO = "-"
@@ -53,9 +54,7 @@ export const exportTo = (
     const fs = yield* FileSystem.FileSystem
     // checked before the store opens: a mistyped --data-dir must not give an empty backup (SQLite would create
     // the missing file)
-    if (store.kind === "sqlite" && !(yield* fs.exists(store.filename))) {
-      return yield* new StoreError({ operation: "open", reason: `there is no SQLite store at ${store.filename}` })
-    }
+    yield* requireExisting(store, "export")
     let bytes = 0
     const stream = Stream.unwrap(Effect.map(Transfer.Transfer, (t) => t.export({ processId }))).pipe(
       Stream.tap((chunk) => Effect.sync(() => (bytes += chunk.length)))
@@ -71,6 +70,17 @@ export const exportTo = (
 
 /** `su import`: the NDJSON export in `--in` into the store, verified row by row. */
 export const importFrom = (store: StoreConfig, options: { readonly in: string }) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    // checked before the store opens (and is created): a missing input file or a memory store is an error
+    yield* requireDurable(store, "import")
+    if (options.in !== STDIO && !(yield* fs.exists(options.in))) {
+      return yield* new StoreError({ operation: "import", reason: `there is no file ${options.in} (check --in)` })
+    }
+    return yield* importInto(store, options)
+  })
+
+const importInto = (store: StoreConfig, options: { readonly in: string }) =>
   Effect.gen(function* () {
     const transfer = yield* Transfer.Transfer
     const fs = yield* FileSystem.FileSystem

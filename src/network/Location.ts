@@ -266,6 +266,7 @@ export const make = (options: Options): Effect.Effect<Location["Type"], never, H
       retryDelayMs: options.retryDelayMs ?? 500
     }
     const cache = new Map<string, SchedulerLocation>()
+    let failing = false
 
     const publish = (
       url: string,
@@ -291,7 +292,17 @@ export const make = (options: Options): Effect.Effect<Location["Type"], never, H
 
     const lookup = (gatewayUrl: string, address: string): Effect.Effect<SchedulerLocation, ResolveError> =>
       Effect.gen(function* () {
-        const nodes = yield* Http.records(client, gatewayUrl, address, request).pipe(
+        // while the gateway does not answer, one attempt instead of 1 + retries: a client gets its 503 sooner
+        const nodes = yield* Http.records(
+          client,
+          gatewayUrl,
+          address,
+          failing ? { ...request, retries: 0 } : request
+        ).pipe(
+          Effect.tapBoth({
+            onFailure: () => Effect.sync(() => (failing = true)),
+            onSuccess: () => Effect.sync(() => (failing = false))
+          }),
           Effect.mapError((reason) => new LookupUnavailable({ url: gatewayUrl, reason }))
         )
         const now = yield* Clock.currentTimeMillis

@@ -144,6 +144,26 @@ describe("Gateway", () => {
       })
   )
 
+  it.scopedLive("while the gateway is unreachable a lookup makes one attempt, not 1 + retries", () =>
+    Effect.gen(function* () {
+      const ar = yield* double()
+      const gateway = yield* Gateway.make({ url: ar.url, retries: 2, retryDelayMs: 1, timeoutMs: 1_000 }).pipe(
+        Effect.provide(FetchHttpClient.layer)
+      )
+      ar.faults.status5xx("graphql", 502)
+      const before = ar.requests.graphql
+      yield* Effect.flip(gateway.transaction("x".repeat(43)))
+      expect(ar.requests.graphql).toBe(before + 3) // reachable: the retries are worth making
+      yield* Effect.promise(() => ar.faults.down("gateway"))
+      yield* gateway.refresh
+      expect((yield* gateway.status).state).toBe("unreachable")
+      const during = ar.requests.graphql
+      const failed = yield* Effect.flip(gateway.transaction("y".repeat(43)))
+      expect(failed._tag).toBe("GatewayUnavailable")
+      expect(ar.requests.graphql).toBe(during + 1)
+    })
+  )
+
   it.scoped("down later: keeps the last block, ONE warning per outage, every failure counted", () =>
     Effect.gen(function* () {
       const ar = yield* double()

@@ -202,20 +202,21 @@ export const serveOptions = Setting.flags(Specs.settings)
  */
 export const publishOptions = {
   ...NetworkSettings.publishFlags,
-  uploadUrl: serveOptions.uploadUrl,
+  uploadUrl: Specs.bundlerUrl.flag,
   dataDir: serveOptions.dataDir,
-  wallet: serveOptions.wallet
+  wallet: Specs.existingWallet.flag
 }
 
 /**
- * The flags of the `wallet` commands: `--data-dir` and `--wallet`, as for `serve`.
+ * The flags of the `wallet` commands: `--data-dir` and `--wallet`, as for `serve` (`wallet address` needs the
+ * file to exist; `wallet create` creates it).
  *
  * @since 0.1.0
  * @category options
  */
 export const walletOptions = {
   dataDir: serveOptions.dataDir,
-  wallet: serveOptions.wallet
+  wallet: Specs.existingWallet.flag
 }
 
 /**

@@ -36,9 +36,9 @@ export const publishFlags = {
     Options.withDescription("The origin clients reach this SU at, e.g. https://su.example.com (no path)")
   ),
   ttl: Options.integer("ttl").pipe(
-    Options.withSchema(PositiveInt),
+    Options.mapEffect(Setting.ruled("ttl", PositiveInt, "a positive integer (ms)")),
     Options.withDefault(Location.DEFAULT_TTL_MS),
-    Options.withDescription("The record's Time-To-Live in ms")
+    Options.withDescription(`The record's Time-To-Live in ms (default ${Location.DEFAULT_TTL_MS})`)
   )
 }
 

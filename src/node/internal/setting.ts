@@ -3,8 +3,8 @@
  * default and rule, so they cannot drift apart. The flag falls back to the variable, which falls back to the
  * default; the rule (a Schema) is checked once, on whichever of the two gave the value.
  */
-import { Options } from "@effect/cli"
-import { Config, Option, Schema } from "effect"
+import { HelpDoc, Options, ValidationError } from "@effect/cli"
+import { Config, Effect, Option, Schema } from "effect"
 
 /** A setting: the `serve` flag (with its fallback) and the environment `Config` alone. */
 export interface Setting<A> {
@@ -30,6 +30,14 @@ const make = <A>(
   flag: flag.pipe(Options.withFallbackConfig(env), Options.withDescription(described(spec.text, spec.env, spec.shown)))
 })
 
+/** Checks a flag's value against `rule`, failing with one line that names the flag, the rule and the value. */
+export const ruled =
+  <A>(flag: string, rule: Schema.Schema<A>, what: string) =>
+  (value: A): Effect.Effect<A, ValidationError.ValidationError> =>
+    Schema.is(rule)(value)
+      ? Effect.succeed(value)
+      : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--${flag} must be ${what}, got ${String(value)}`)))
+
 /** An integer setting with a rule (e.g. a port, a positive count) and a default. */
 export const integer = (spec: {
   readonly flag: string
@@ -40,7 +48,7 @@ export const integer = (spec: {
   readonly text: string
 }): Setting<number> =>
   make(
-    Options.integer(spec.flag).pipe(Options.withSchema(spec.rule)),
+    Options.integer(spec.flag).pipe(Options.mapEffect(ruled(spec.flag, spec.rule, spec.what))),
     checked(Config.integer(spec.env).pipe(Config.withDefault(spec.default)), spec.env, spec.rule, spec.what),
     { ...spec, shown: spec.default }
   )
@@ -85,7 +93,10 @@ export const optionalText = (spec: {
       : Config.string(spec.env).pipe(Config.orElse(() => Config.string(legacy)))
   const env = spec.rule === undefined ? read : checked(read, names, spec.rule.schema, spec.rule.what)
   const plain = spec.kind === "file" ? Options.file(spec.flag) : Options.text(spec.flag)
-  const flag = (spec.rule === undefined ? plain : plain.pipe(Options.withSchema(spec.rule.schema))).pipe(
+  const rule = spec.rule
+  const flag = (
+    rule === undefined ? plain : plain.pipe(Options.mapEffect(ruled(spec.flag, rule.schema, rule.what)))
+  ).pipe(
     Options.withFallbackConfig(env),
     Options.optional,
     Options.withDescription(described(spec.text, names, spec.shown)),

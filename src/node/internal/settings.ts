@@ -106,7 +106,7 @@ export const settings = {
     return {
       env,
       flag: Options.text("gateway-url").pipe(
-        Options.withSchema(rule),
+        Options.mapEffect(Setting.ruled("gateway-url", rule, 'an http(s) URL or "none"')),
         Options.withFallbackConfig(env),
         Options.withDescription(
           "Arweave gateway for the block height/hash (GET /block/current every 15 s) and to verify assigned " +
@@ -241,3 +241,20 @@ export const settings = {
   }),
   ...UploadSettings.settings
 } satisfies { readonly [K in keyof Settings]: Setting.Setting<Settings[K]> }
+
+/** `--wallet` for the commands that read a key and never create one (`wallet address`, `location publish`). */
+export const existingWallet = Setting.optionalText({
+  flag: "wallet",
+  env: "SU_WALLET",
+  kind: "file",
+  shown: "<data-dir>/wallet.json",
+  text: "Arweave JWK key file (wallet create makes it; the other commands need it to exist)"
+})
+
+/** `--upload-url` for `location publish`: the bundler the record is uploaded to. */
+export const bundlerUrl = Setting.optionalText({
+  flag: "upload-url",
+  env: "SU_UPLOAD_URL",
+  legacyEnv: "UPLOAD_NODE_URL",
+  text: "ANS-104 bundler the Scheduler-Location record is uploaded to (POST {url}/tx/arweave)"
+})

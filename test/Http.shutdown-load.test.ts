@@ -37,7 +37,11 @@ describe("Http: shutdown under keep-alive load", () => {
 
         // 10 clients: 5 on their own keep-alive agent (one socket each), 5 sharing fetch's pool
         const agents = Array.from({ length: 5 }, () => new NodeHttp.Agent({ keepAlive: true, maxSockets: 1 }))
-        yield* Effect.addFinalizer(() => Effect.sync(() => agents.forEach((agent) => agent.destroy())))
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() => {
+            for (const agent of agents) agent.destroy()
+          })
+        )
         const clients = [
           ...agents.map((agent) => keepSending(agentGet(agent), page, 3)),
           ...Array.from({ length: 5 }, () => keepSending(fetchGet, page, 3))

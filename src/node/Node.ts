@@ -4,9 +4,10 @@
  *
  * Mirrors the legacy ao SU binary (`./su su <port>`: `SU_WALLET_PATH`, `DATABASE_URL` / `SU_DATA_DIR`,
  * port 9000; `docs/behaviours.md` §4.1). Shutdown is graceful and ordered: the server stops taking requests (late ones,
- * on new or kept-alive connections, get 503 with `connection: close`) and waits for those in flight (at most `shutdownGraceMs`, then open connections
- * are closed), then the registry interrupts its schedulers (each finishes the assignment it is writing), then
- * the store closes.
+ * on new or kept-alive connections, get 503 with `connection: close`, then their client's next connection is
+ * refused, never reset; docs/http.md "Shutdown") and waits for those in flight (at most `shutdownGraceMs`, then
+ * open connections are closed), then the registry interrupts its schedulers (each finishes the assignment it is
+ * writing), then the store closes.
  *
  * Size: about 447 lines, of which about 235 are code; the rest is the docstrings and `@example`s every
  * export carries. The code alone stays under 300 lines, so the module is kept whole.
@@ -82,7 +83,8 @@ export interface UploadConfig {
  * - `bodyLimit`: the largest request body, in bytes. `blockHeight`: the block height stamped on assignments
  *   offline, and the floor until the gateway answers online.
  * - `gateway` (since 0.2.0): see `GatewayConfig`.
- * - `shutdownGraceMs` [10,000]: how long shutdown waits for in-flight requests before closing connections.
+ * - `shutdownGraceMs` [10,000]: how long shutdown waits for in-flight requests and kept-alive connections before
+ *   closing every connection (the drain's 500 ms quiet period is at most this).
  *   Meanwhile every new request, on a new or a kept-alive connection, gets 503 with `connection: close`.
  * - `headersTimeoutMs` [30,000] and `requestTimeoutMs` [120,000] (since 0.3.0): a request whose headers, or
  *   whose whole body, have not arrived within them gets 408 and its connection is closed (Node's

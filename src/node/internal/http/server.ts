@@ -1,13 +1,15 @@
 /**
  * The node's `http.Server`: Node's own header and request timeouts, JSON bodies for the errors Node's parser
- * answers itself, and a drain on close. Closing answers every new request (on a new or a kept-alive connection)
- * with 503 and `connection: close`, lets the requests in flight finish (at most `graceMs`, then every connection
- * is closed), and only then lets `NodeHttpServer` stop listening and close the idle connections.
+ * answers itself, and a drain on close (`drain.ts`): every new request, on a new or a kept-alive connection, gets
+ * 503 with `connection: close` and the client's next connection is refused; requests in flight finish (at most
+ * `graceMs`, then every connection is closed). The drain stops listening itself, so `NodeHttpServer`'s own close
+ * finds nothing left to do.
  */
 import * as NodeHttp from "node:http"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer, Runtime } from "effect"
 import { loggedPath, REQUEST_ID_HEADER, requestId } from "./access-log.js"
+import * as Drain from "./drain.js"
 
 /** The server's settings; times in ms (see `NodeConfig`). */
 export interface ServerOptions {
@@ -68,8 +70,9 @@ const onClientError = (log: LogAnswer) => (error: NodeJS.ErrnoException, socket:
 }
 
 /**
- * Creates the server and counts its open responses. When the API's handler is gone (the serving layer has
- * closed) the server's own listener answers 503 with `connection: close` (and logs it, as the access log does).
+ * Creates the server and its drain (`drain.ts`). Once the API's handler is gone (the serving layer has closed) the
+ * server's own listener is the only one left: it hands each request to the drain, which holds it, then answers
+ * 503 with `connection: close` (and logs it, as the access log does).
  */
 const make = (options: ServerOptions, log: LogAnswer) => {
   const shortest = Math.min(options.headersTimeoutMs, options.requestTimeoutMs)
@@ -80,42 +83,20 @@ const make = (options: ServerOptions, log: LogAnswer) => {
     connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(shortest / 4)))
   })
   server.on("clientError", onClientError(log))
-  const open = new Set<NodeHttp.ServerResponse>()
-  let draining = false
-  let onIdle = () => {}
+  const drain = Drain.make(server, options, (request, response) => {
+    const id = requestId(request.headers[REQUEST_ID_HEADER] as string | undefined)
+    response
+      .writeHead(503, { "content-type": "application/json", connection: "close", [REQUEST_ID_HEADER]: id })
+      .end(SHUTTING_DOWN)
+    const path = loggedPath(request.url ?? "/")
+    log({ method: request.method, path, status: 503, bytes: Buffer.byteLength(SHUTTING_DOWN), requestId: id })
+  })
   server.on("request", (request: NodeHttp.IncomingMessage, response: NodeHttp.ServerResponse) => {
-    open.add(response)
-    response.once("close", () => {
-      open.delete(response)
-      if (open.size === 0) onIdle()
-    })
-    // this listener is the only one once the API's handler is removed, before `drain` runs too
-    if (draining || server.listenerCount("request") === 1) {
-      const id = requestId(request.headers[REQUEST_ID_HEADER] as string | undefined)
-      response
-        .writeHead(503, { "content-type": "application/json", connection: "close", [REQUEST_ID_HEADER]: id })
-        .end(SHUTTING_DOWN)
-      const path = loggedPath(request.url ?? "/")
-      log({ method: request.method, path, status: 503, bytes: Buffer.byteLength(SHUTTING_DOWN), requestId: id })
-    }
+    drain.track(request, response)
+    // this listener is the only one once the API's handler is removed, before the drain runs
+    if (server.listenerCount("request") === 1) drain.take(request, response)
   })
-
-  /** Starts refusing, marks the responses in flight `connection: close`, and waits for them (at most `graceMs`). */
-  const drain = Effect.async<void>((resume) => {
-    draining = true
-    for (const response of open) if (!response.headersSent) response.setHeader("connection", "close")
-    const timer = setTimeout(() => {
-      server.closeAllConnections()
-      onIdle()
-    }, options.graceMs).unref()
-    onIdle = () => {
-      onIdle = () => {}
-      clearTimeout(timer)
-      resume(Effect.void)
-    }
-    if (open.size === 0) onIdle()
-  })
-  return { server, drain }
+  return { server, drain: drain.drain }
 }
 
 /**

@@ -4,7 +4,7 @@
  */
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { Command, HelpDoc } from "@effect/cli"
+import { Command, HelpDoc, type ValidationError } from "@effect/cli"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Either, Exit } from "effect"
@@ -173,6 +173,11 @@ describe("Config", () => {
       expect(flags.host).toBe("0.0.0.0")
       // invalid values are refused, whether from a flag or the environment
       expect(Exit.isFailure(yield* Effect.exit(parse(["--port", "70000"])))).toBe(true)
+      // one line naming the flag, the rule and the value, not a schema tree
+      const port = yield* Effect.flip(parse(["--port", "70000"]))
+      expect(
+        HelpDoc.toAnsiText((port as ValidationError.ValidationError & { error: HelpDoc.HelpDoc }).error).trim()
+      ).toBe("--port must be 0–65535, got 70000")
       expect(Exit.isFailure(yield* Effect.exit(parse(["--mode", "disabled"])))).toBe(true)
       expect(Exit.isFailure(yield* Effect.exit(parse([], { SU_STORE: "mysql" })))).toBe(true)
       expect(Exit.isFailure(yield* Effect.exit(parse(["--body-limit", "0"])))).toBe(true)

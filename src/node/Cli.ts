@@ -212,7 +212,7 @@ export const exportSchedules = Command.make(
     ),
     out: Options.text("out").pipe(
       Options.withDefault(Transfer.STDIO),
-      Options.withDescription("File to write the NDJSON export to; - is standard output")
+      Options.withDescription("File to write the NDJSON export to; - (the default) is standard output")
     )
   },
   (settings) =>
@@ -236,7 +236,7 @@ export const importSchedules = Command.make(
     ...Config.storeOptions,
     in: Options.text("in").pipe(
       Options.withDefault(Transfer.STDIO),
-      Options.withDescription("NDJSON export to read; - is standard input")
+      Options.withDescription("NDJSON export to read; - (the default) is standard input")
     )
   },
   (settings) =>

@@ -90,6 +90,7 @@ describe.skipIf(unavailable !== undefined)("PostgreSQL fencing", () => {
           const s0 = fake(p, 0)
           // the old owner's append: its fence check has run (the row is share-locked) and its INSERT is sent
           const release = yield* Deferred.make<void>()
+          const sent = yield* Deferred.make<void>()
           const inFlight = yield* Effect.fork(
             sql.withTransaction(
               Effect.all([
@@ -105,10 +106,13 @@ describe.skipIf(unavailable !== undefined)("PostgreSQL fencing", () => {
                   message_id: s0.message.id,
                   assignment: s0.assignment.raw
                 })}`,
+                Deferred.succeed(sent, undefined),
                 Deferred.await(release)
               ])
             )
           )
+          // the claim starts only once the old owner holds the row: forked at once, it could run first
+          yield* Deferred.await(sent)
           const claim = yield* Effect.fork(store.claim(p))
           yield* untilAClaimWaits
           expect(claim.unsafePoll()).toBeNull()

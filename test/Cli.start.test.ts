@@ -13,7 +13,7 @@ import * as Path from "node:path"
 import { PgClient } from "@effect/sql-pg"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Redacted } from "effect"
-import { bin, type Child, finished, listening, runBin } from "./fixtures/bin.js"
+import { bin, type Child, finished, listening, scopedBin } from "./fixtures/bin.js"
 import { fixtureWallet, request, tempDir } from "./fixtures/node.js"
 import { dropSchemaOnClose, pgUnavailable, pgUrl, randomSchema, redacted } from "./fixtures/pg.js"
 
@@ -56,17 +56,7 @@ const unwritableDir = (dir: string): string => {
 }
 
 /** Starts `su serve …args`, SIGKILLed when the scope closes if still running. */
-const serve = (script: string, args: ReadonlyArray<string>) =>
-  Effect.acquireRelease(
-    Effect.sync(() => runBin(script, ["serve", ...ANY_PORT, ...args])),
-    (child) =>
-      Effect.promise(async () => {
-        if (child.process.exitCode === null && child.process.signalCode === null) {
-          child.process.kill("SIGKILL")
-          await child.exit
-        }
-      })
-  )
+const serve = (script: string, args: ReadonlyArray<string>) => scopedBin(script, ["serve", ...ANY_PORT, ...args])
 
 /** SIGKILLs a node and waits until it is gone. */
 const kill = (child: Child) =>

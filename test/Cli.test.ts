@@ -9,7 +9,7 @@ import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Either, Exit } from "effect"
 import * as Config from "../src/node/Config.js"
-import { bin, finished, listening, runBin } from "./fixtures/bin.js"
+import { bin, finished, listening, scopedBin } from "./fixtures/bin.js"
 import * as Client from "./fixtures/client.js"
 import { messageItem, processItem } from "./fixtures/dataItems.js"
 import { fixtureWallet, post, request, startNode, tempDir } from "./fixtures/node.js"
@@ -335,12 +335,7 @@ describe("Cli: the binary", () => {
         const dir = yield* tempDir()
         fixtureWallet(dir)
         const script = yield* bin
-        const child = runBin(script, ["serve", "--port", "0", "--data-dir", dir, "--gateway-url", "none"])
-        yield* Effect.addFinalizer(() =>
-          Effect.sync(() => {
-            if (child.process.exitCode === null) child.process.kill("SIGKILL")
-          })
-        )
+        const child = yield* scopedBin(script, ["serve", "--port", "0", "--data-dir", dir, "--gateway-url", "none"])
         const url = yield* Effect.promise(() => listening(child))
         expect(child.stdout()).toContain(`wallet address  ${NODE_ADDRESS}`)
         expect(child.stdout()).toContain(`store           ${Path.join(dir, "su.sqlite")}`)

@@ -6,7 +6,7 @@
 import * as NodeHttp from "node:http"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { bin, listening, runBin } from "./fixtures/bin.js"
+import { bin, listening, scopedBin } from "./fixtures/bin.js"
 import { agentGet, expectDrained, fetchGet, keepSending } from "./fixtures/keep-sending.js"
 import { fixtureWallet, tempDir } from "./fixtures/node.js"
 import { send, spawn } from "./fixtures/su.js"
@@ -21,15 +21,10 @@ describe("Http: shutdown under keep-alive load", () => {
         const dir = yield* tempDir()
         fixtureWallet(dir)
         const script = yield* bin
-        const child = runBin(script, [
+        const child = yield* scopedBin(script, [
           "serve",
           ...["--port", "0", "--data-dir", dir, "--store", "memory", "--gateway-url", "none"]
         ])
-        yield* Effect.addFinalizer(() =>
-          Effect.sync(() => {
-            if (child.process.exitCode === null) child.process.kill("SIGKILL")
-          })
-        )
         const url = yield* Effect.promise(() => listening(child))
         const pid = yield* spawn(url, NODE_ADDRESS)
         yield* send(url, pid, 1, 5)

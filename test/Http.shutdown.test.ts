@@ -7,7 +7,7 @@ import * as NodeHttp from "node:http"
 import * as Net from "node:net"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Option, Scope } from "effect"
-import { bin, listening, runBin } from "./fixtures/bin.js"
+import { bin, listening, scopedBin } from "./fixtures/bin.js"
 import { messageItem } from "./fixtures/dataItems.js"
 import { agentGet, expectDrained, keepSending } from "./fixtures/keep-sending.js"
 import { fixtureWallet, request, startNode, tempDir } from "./fixtures/node.js"
@@ -136,16 +136,11 @@ describe("Http: shutdown, body limits and timeouts", () => {
         const dir = yield* tempDir()
         fixtureWallet(dir)
         const script = yield* bin
-        const child = runBin(script, [
+        const child = yield* scopedBin(script, [
           "serve",
           ...["--port", "0", "--data-dir", dir, "--store", "memory", "--gateway-url", "none"],
           ...["--log-format", "json", "--body-limit", "1048576"]
         ])
-        yield* Effect.addFinalizer(() =>
-          Effect.sync(() => {
-            if (child.process.exitCode === null) child.process.kill("SIGKILL")
-          })
-        )
         const url = yield* Effect.promise(() => listening(child))
         const res = yield* request(`${url}/timestamp`, { headers: { "x-request-id": "child-1" } })
         expect(res.headers.get("x-request-id")).toBe("child-1")

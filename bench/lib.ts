@@ -35,6 +35,26 @@ export interface Row {
   readonly checks?: ReadonlyArray<{ readonly what: string; readonly ok: boolean }> | undefined
 }
 
+/**
+ * How a cost grows with a size, for one chart of `docs/benchmarks.md`: every point is one measurement of this
+ * run (`x` the size, e.g. processes or assignments; `y` the cost in `y.unit`), and `line` names the curve it
+ * belongs to when a chart has several (e.g. "throughput" and "p99").
+ */
+export interface Series {
+  /** The chart's file name without extension, e.g. "scale-processes" (drawn to `docs/charts/<id>.svg`). */
+  readonly id: string
+  readonly title: string
+  readonly x: { readonly name: string; readonly log?: boolean | undefined }
+  readonly y: { readonly name: string; readonly unit: string; readonly log?: boolean | undefined }
+  readonly points: ReadonlyArray<{ readonly x: number; readonly y: number; readonly line: string }>
+}
+
+/** What a case returns: its table rows and, optionally, the series it measured for the charts. */
+export type CaseResult =
+  | Row
+  | ReadonlyArray<Row>
+  | { readonly rows: ReadonlyArray<Row>; readonly series: ReadonlyArray<Series> }
+
 export const ratioOf = (row: Row): number | undefined =>
   row.baseline === undefined || row.baseline === 0 ? undefined : row.figure / row.baseline
 

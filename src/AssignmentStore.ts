@@ -90,6 +90,11 @@ export interface RangeQuery {
  *   already queued (or uploaded) is not queued again.
  * - `epoch` [none]: the writer's fencing token for the process (`claim`): the append is written only if it is
  *   still the process's current epoch, else it fails with `Fenced`. Unchecked when absent.
+ * - `previous` [none] (since 0.4.0): the assignment id the writer expects at `slot - 1` (absent for slot 0): the
+ *   append is written only if that slot holds it, in the same transaction (an earlier append of the same group
+ *   commit counts, one that failed does not), else it fails with `StoreConflict` ("the previous slot does not
+ *   hold the expected assignment") and writes nothing. A scheduler that sends slots k, k+1, … together without
+ *   waiting for each write so never leaves a gap: once one append fails, the later ones fail too.
  *
  * @since 0.3.0
  * @category models
@@ -97,6 +102,7 @@ export interface RangeQuery {
 export interface AppendOptions {
   readonly outbox?: boolean | undefined
   readonly epoch?: number | undefined
+  readonly previous?: string | undefined
 }
 
 /**

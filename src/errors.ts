@@ -179,6 +179,21 @@ export class WalletError extends Schema.TaggedError<WalletError>()("WalletError"
 }
 
 /**
+ * The signer threads (`SignerPool`) could not start: a thread failed to start or to read the key. `reason` says
+ * why; it never carries key material.
+ *
+ * @since 0.4.0
+ * @category errors
+ */
+export class SignerPoolError extends Schema.TaggedError<SignerPoolError>()("SignerPoolError", {
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `Signer threads did not start: ${this.reason}`
+  }
+}
+
+/**
  * The input is not a well-formed export: a wrong or missing header, a line that is not JSON or lacks a field (a
  * garbled or truncated line), a process split in two, a repeated slot, no end line (a truncated file) or end
  * counts that do not match. `line` is 1-based.

@@ -80,7 +80,7 @@ const wait = (delay: Delay) =>
 /** A memory store whose append of `POISON` dies. */
 const poisonedStore = Effect.map(AssignmentStore.makeMemory, (inner): AssignmentStore.AssignmentStore["Type"] => ({
   ...inner,
-  append: (a, m) => (m.id === POISON.id ? Effect.dieMessage("append died (injected)") : inner.append(a, m))
+  append: (a, m, o) => (m.id === POISON.id ? Effect.dieMessage("append died (injected)") : inner.append(a, m, o))
 }))
 
 type Outcome = Either.Either<Assignment.Assignment, ScheduleError>

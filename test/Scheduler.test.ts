@@ -22,11 +22,13 @@ const gatedStore = (control: { gate: Deferred.Deferred<void> | undefined; starte
       yield* Effect.addFinalizer(() => (control.gate ? Deferred.succeed(control.gate, undefined) : Effect.void))
       return {
         ...inner,
-        append: (a: Assignment.Assignment, m: Assignment.Message) =>
+        append: (a: Assignment.Assignment, m: Assignment.Message, o?: AssignmentStore.AppendOptions) =>
           Effect.suspend(() => {
             control.started++
             const gate = control.gate
-            return gate === undefined ? inner.append(a, m) : Effect.zipRight(Deferred.await(gate), inner.append(a, m))
+            return gate === undefined
+              ? inner.append(a, m, o)
+              : Effect.zipRight(Deferred.await(gate), inner.append(a, m, o))
           })
       }
     })
@@ -128,7 +130,7 @@ describe("Scheduler: behaviours 19–29", () => {
       const aggressive = yield* SchedulerRegistry.find(idOf(241), true, { mode: "aggressive" })
       const early = yield* aggressive.schedule(messageOf(1))
       expect(early.slot).toBe(0)
-      expect(control.started).toBe(1) // the write has started and is still held at the gate
+      yield* waitUntil(() => control.started === 1) // the write starts, and is held at the gate
       const store = yield* AssignmentStore.AssignmentStore
       expect(yield* store.latest(idOf(241))).toEqual(Option.none())
 
@@ -261,8 +263,9 @@ describe("Scheduler: behaviours 19–29", () => {
       control.gate = yield* Deferred.make<void>()
       const scheduler = yield* SchedulerRegistry.find(P, true)
       const stuck = yield* Effect.fork(scheduler.schedule(messageOf(1), { timeoutMs: 60_000 }))
-      const expired = yield* Effect.fork(Effect.either(scheduler.schedule(messageOf(2), { timeoutMs: 1_000 })))
       yield* waitUntil(() => control.started === 1)
+      // queued behind the write that hangs (it may be signed meanwhile, but its write never starts)
+      const expired = yield* Effect.fork(Effect.either(scheduler.schedule(messageOf(2), { timeoutMs: 1_000 })))
       yield* waitUntil(() => Effect.map(depthOf(scheduler), (d) => d === 1))
       yield* TestClock.adjust(1_001)
       const timedOut = yield* Fiber.join(expired)
@@ -315,8 +318,8 @@ describe("Scheduler: behaviours 19–29", () => {
       control.gate = yield* Deferred.make<void>()
       const scheduler = yield* SchedulerRegistry.find(P, true)
       const inFlight = yield* Effect.fork(scheduler.schedule(messageOf(1)))
-      const queued = yield* Effect.fork(Effect.either(scheduler.schedule(messageOf(2))))
       yield* waitUntil(() => control.started === 1)
+      const queued = yield* Effect.fork(Effect.either(scheduler.schedule(messageOf(2))))
       yield* waitUntil(() => Effect.map(depthOf(scheduler), (d) => d === 1))
       // the interrupt is requested (in the server fiber's mailbox) when this returns, before the gate opens
       yield* Effect.fiberIdWith((id) => Effect.sync(() => scheduler.fiber.unsafeInterruptAsFork(id)))

@@ -1,4 +1,4 @@
-import { Cause, Clock, Duration, Effect, type Exit, type Fiber, FiberId, Metric, Option, Runtime } from "effect"
+import { Cause, Clock, Duration, Effect, type Exit, Fiber, FiberId, Metric, Option, Runtime } from "effect"
 import * as Assignment from "../Assignment.js"
 import { AssignmentStore } from "../AssignmentStore.js"
 import {
@@ -18,6 +18,7 @@ import { Passivated } from "../Service.js"
 import type { Wallet } from "../Wallet.js"
 import * as Metrics from "./metrics.js"
 import { itemsOf } from "./outbox.js"
+import { type WriteOutcome, writeRun } from "./scheduler-write.js"
 import { nativeTracer } from "./tracer.js"
 
 /** Default deadline of a `schedule` call, in ms (`Scheduler.DEFAULT_TIMEOUT_MS`). */
@@ -25,6 +26,19 @@ export const DEFAULT_TIMEOUT_MS = 10_000
 
 /** Default capacity of a scheduler's mailbox, in requests (`Scheduler.DEFAULT_MAILBOX_CAPACITY`). */
 export const DEFAULT_MAILBOX_CAPACITY = 4_096
+
+/**
+ * The most requests signed as one run: one signer-thread round trip and one group commit. A run of 64 RSA-4096
+ * signatures holds a signer thread for about 0.2 s, which bounds how long a stop waits for the run to end.
+ */
+const MAX_RUN = 64
+
+/** A run being written: its requests and assignments, in slot order, and the fiber writing them. */
+interface Flight {
+  readonly requests: ReadonlyArray<Request>
+  readonly assignments: ReadonlyArray<Assignment.Assignment>
+  readonly fiber: Fiber.RuntimeFiber<WriteOutcome>
+}
 
 interface Request {
   readonly message: Assignment.Message
@@ -124,10 +138,20 @@ class SchedulerServer implements Server, Scheduler {
   private timestamp: number | undefined = undefined
   private stopped: string | undefined = undefined
   private serverFiber: Fiber.RuntimeFiber<void, unknown> | undefined = undefined
-  /** The request taken off the queue (set by `poll`, in the same step), until it is answered. */
-  private current: Request | undefined = undefined
-  /** The request whose assignment is being written: past its deadline its outcome is unknown, not a timeout. */
-  private writing: Request | undefined = undefined
+  /**
+   * The requests taken off the queue (by `poll`, in the same step) and not yet answered: being signed or written.
+   * Past its deadline such a request's outcome is unknown (`OutcomeUnknown`), not a plain timeout.
+   */
+  private readonly inFlight = new Set<Request>()
+  /** The requests of `inFlight` whose write has started: past its deadline, the outcome of such a write is unknown. */
+  private readonly writing = new Set<Request>()
+  /** Where signing goes on: the next slot, its `Hash-Chain`, the id before it, the last timestamp signed. */
+  private headSlot = 0
+  private headChain: string | undefined = undefined
+  private headPrevious: string | undefined = undefined
+  private headTimestamp: number | undefined = undefined
+  /** The run being written while the next one is signed (`scheduler-write.ts`). */
+  private flight: Flight | undefined = undefined
   /** This server's fencing token (`AssignmentStore.claim`), taken before it recovers from the store. */
   private epoch: number | undefined = undefined
   /** Fails requests whose deadline passed; runs only while requests wait. */
@@ -160,8 +184,9 @@ class SchedulerServer implements Server, Scheduler {
     this.serverFiber = fiber
   }
 
+  /** Requests waiting for their write to start: queued, or taken and being signed. */
   private get depth(): number {
-    return this.queue === undefined ? 0 : this.queue.length
+    return (this.queue === undefined ? 0 : this.queue.length) + this.inFlight.size - this.writing.size
   }
 
   /**
@@ -181,17 +206,29 @@ class SchedulerServer implements Server, Scheduler {
   }
 
   /**
-   * Takes the oldest item and, in the same synchronous step, records a request as `current`: a request is
-   * always either queued or `current` until it is settled, so a stop that lands between the take and the start of
-   * its assignment (the server fiber can be interrupted at that point) still answers it `SchedulerStopped`.
+   * Takes up to MAX_RUN queued items, oldest first, and, in the same synchronous step, records their requests as
+   * in flight: a request is always either queued or in flight until it is settled, so a stop that lands between
+   * the take and the start of its assignment (the server fiber can be interrupted at that point) still answers it
+   * `SchedulerStopped`.
    */
-  private poll(): Item | undefined {
+  private poll(): ReadonlyArray<Item> | undefined {
     const queue = this.queue
     if (queue === undefined) return undefined
-    const item = queue.shift()
-    if (queue.length === 0) this.queue = undefined
-    if (item !== undefined && item !== IdleCheck) this.current = item
-    return item
+    const items = queue.length <= MAX_RUN ? queue : queue.splice(0, MAX_RUN)
+    if (items === queue) this.queue = undefined
+    for (const item of items) if (item !== IdleCheck) this.inFlight.add(item)
+    return items
+  }
+
+  /** Puts `requests` (taken, not written) back at the head of the queue, in order, to be signed again. */
+  private requeue(requests: ReadonlyArray<Request>): void {
+    const live = requests.filter((r) => r.resume !== undefined)
+    for (const r of requests) {
+      this.inFlight.delete(r)
+      this.writing.delete(r)
+    }
+    if (live.length === 0) return
+    this.queue = this.queue === undefined ? live : [...live, ...this.queue]
   }
 
   /**
@@ -200,9 +237,9 @@ class SchedulerServer implements Server, Scheduler {
    * (and is failed by `onStop`). The server can be preempted between the poll and the wait: the wait is
    * registered only if the queue is still empty, in the same synchronous step, so no offer is missed.
    */
-  private take(): Effect.Effect<Item> {
-    const item = this.poll()
-    if (item !== undefined) return Effect.succeed(item)
+  private take(): Effect.Effect<ReadonlyArray<Item>> {
+    const items = this.poll()
+    if (items !== undefined) return Effect.succeed(items)
     return Effect.flatMap(
       Effect.async<void>((resume) => {
         if (this.queue !== undefined) return resume(Effect.void)
@@ -294,7 +331,7 @@ class SchedulerServer implements Server, Scheduler {
           settle(item, Effect.fail(this.timeoutError(item)), now)
         } else if (item.deadline < next) next = item.deadline
       }
-      check(this.current)
+      for (const item of this.inFlight) check(item)
       if (this.queue !== undefined) for (const item of this.queue) check(item)
       this.watchdogAt = next
       if (next === Number.POSITIVE_INFINITY) {
@@ -311,7 +348,7 @@ class SchedulerServer implements Server, Scheduler {
   /** A timeout for `item`: `SchedulerTimeout` (not assigned) before its write began, `OutcomeUnknown` during it. */
   private timeoutError(item: Request): SchedulerTimeout | OutcomeUnknown {
     const { processId } = this
-    return item === this.writing
+    return this.writing.has(item)
       ? new OutcomeUnknown({ processId, messageId: item.message.id, timeoutMs: item.timeoutMs })
       : new SchedulerTimeout({ processId, timeoutMs: item.timeoutMs })
   }
@@ -333,132 +370,213 @@ class SchedulerServer implements Server, Scheduler {
     )
   }
 
-  private advance(a: Assignment.Assignment): void {
+  /** Answers `request` (once) and forgets it. */
+  private answer(request: Request, reply: Effect.Effect<Assignment.Assignment, ScheduleError>, now: number): void {
+    this.inFlight.delete(request)
+    this.writing.delete(request)
+    settle(request, reply, now)
+  }
+
+  /** The durable head: the last committed assignment (what `info` reports). */
+  private commit(a: Assignment.Assignment): void {
     this.slot = a.slot
     this.hashChain = a.hashChain
     this.assignmentId = a.id
     this.timestamp = a.timestamp
   }
 
-  private assign(store: AssignmentStore["Type"], request: Request) {
-    const self = this
-    // a shared signer (e.g. a SignerPool) signs only for the wallet whose key it holds; another identity signs in-line
+  /** Signing goes on after `a`. */
+  private advanceHead(a: Assignment.Assignment): void {
+    this.headSlot = a.slot + 1
+    this.headChain = Assignment.nextHashChain(a.id, a.hashChain)
+    this.headPrevious = a.id
+    this.headTimestamp = a.timestamp
+  }
+
+  /** Signing starts again from the durable head (after a run that was not written). */
+  private resetHead(): void {
+    this.headSlot = this.slot + 1
+    this.headChain =
+      this.assignmentId === undefined || this.hashChain === undefined
+        ? Assignment.initialHashChain(this.processId)
+        : Assignment.nextHashChain(this.assignmentId, this.hashChain)
+    this.headPrevious = this.assignmentId
+    this.headTimestamp = this.timestamp
+  }
+
+  /** The signer for this server's wallet: the shared one (e.g. a `SignerPool`) when it holds this wallet's key. */
+  private get signer(): Assignment.AssignmentSigner {
     const shared = this.settings.signer
-    const signer =
-      shared !== undefined && Buffer.from(shared.owner).equals(this.wallet.owner)
-        ? shared
-        : { owner: this.wallet.owner, sign: this.wallet.sign }
-    const upload = this.settings.upload
-    const appendOptions = upload === undefined ? undefined : { outbox: true }
-    const timedAppend = (a: Assignment.Assignment) =>
-      Metric.trackDuration(
-        Effect.ensuring(
-          Effect.zipRight(
-            Effect.sync(() => {
-              self.writing = request
-            }),
-            store.append(a, request.message, { outbox: appendOptions?.outbox, epoch: self.epoch })
-          ),
-          Effect.sync(() => {
-            self.writing = undefined
-          })
-        ),
-        Metrics.storeLatency
-      )
+    return shared !== undefined && Buffer.from(shared.owner).equals(this.wallet.owner)
+      ? shared
+      : { owner: this.wallet.owner, sign: this.wallet.sign }
+  }
+
+  /**
+   * Signs the live requests of `requests` as the next run of slots, ends the previous run's write, then starts
+   * this run's write (forked: the server signs the next run meanwhile). Requests that timed out or whose caller
+   * left before their run are dropped and consume no slot (behaviour 28).
+   */
+  private assignRun(store: AssignmentStore["Type"], requests: ReadonlyArray<Request>) {
+    const self = this
     return Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
-      if (request.resume === undefined || now > request.deadline) {
-        // dropped before assignment (timed out, or the caller left): no slot is consumed (behaviour 28)
-        settle(
-          request,
-          Effect.fail(new SchedulerTimeout({ processId: self.processId, timeoutMs: request.timeoutMs })),
-          now
-        )
-        return
+      let live: Array<Request> = []
+      for (const request of requests) {
+        if (request.resume !== undefined && now <= request.deadline) live.push(request)
+        else {
+          const timeout = new SchedulerTimeout({ processId: self.processId, timeoutMs: request.timeoutMs })
+          self.answer(request, Effect.fail(timeout), now)
+        }
       }
       // aggressive mode replies before the write, so a duplicate must be refused before it takes a slot (the sync
-      // modes learn it from the write itself, which refuses it and consumes nothing)
-      if (self.mode === "aggressive" && Option.isSome(yield* store.getMessage(request.message.id, self.processId))) {
-        const conflict = new StoreConflict({
-          processId: self.processId,
-          slot: self.slot + 1,
-          reason: "message already scheduled"
-        })
-        return settle(request, Effect.fail(conflict), yield* Clock.currentTimeMillis)
-      }
-      const assignment = yield* Assignment.build(signer, {
-        processId: self.processId,
-        messageId: request.message.id,
-        slot: self.slot + 1,
-        epoch: 0,
-        timestamp: self.timestamp === undefined ? now : Math.max(now, self.timestamp + 1),
-        blockHeight: self.settings.blockHeight(),
-        hashChain:
-          self.assignmentId === undefined || self.hashChain === undefined
-            ? Assignment.initialHashChain(self.processId)
-            : Assignment.nextHashChain(self.assignmentId, self.hashChain),
-        ...(request.message.exclude === undefined ? {} : { exclude: request.message.exclude })
+      // modes learn it from the write itself, which refuses it and everything after it, unwritten)
+      if (self.mode === "aggressive") live = yield* self.refuseDuplicates(store, live)
+      if (live.length === 0) return
+      let timestamp = self.headTimestamp
+      const blockHeight = self.settings.blockHeight()
+      const entries = live.map((request) => {
+        timestamp = timestamp === undefined ? now : Math.max(now, timestamp + 1)
+        const { id, exclude } = request.message
+        return { messageId: id, timestamp, blockHeight, epoch: 0, ...(exclude === undefined ? {} : { exclude }) }
       })
-      if (self.mode === "aggressive") {
-        self.advance(assignment)
-        settle(request, Effect.succeed(assignment), yield* Clock.currentTimeMillis)
-        // a failed write stops the server: nothing is built on an unstored slot
-        yield* timedAppend(assignment)
-        upload?.queued()
-        return yield* Metric.increment(Metrics.assignments)
+      const start = { processId: self.processId, slot: self.headSlot, hashChain: self.headChain! }
+      const assignments = yield* Assignment.signChain(self.signer, start, entries)
+      // the previous run is written before this one starts: the store sees the slots in order
+      if (self.flight !== undefined && !(yield* self.land(store))) {
+        // the previous run was not all written: this run follows a head that does not exist, so it is signed again
+        return self.requeue(live)
       }
-      const written = yield* Effect.either(timedAppend(assignment))
-      if (written._tag === "Left") {
-        const failure = written.left
-        if (failure._tag === "Fenced") {
-          // another writer claimed the process: nothing was written, and this server is stale, so it stops
-          const reason = `fenced: ${failure.message}; retry`
-          settle(
-            request,
-            Effect.fail(new SchedulerStopped({ processId: self.processId, reason })),
-            yield* Clock.currentTimeMillis
-          )
-          return yield* Effect.fail(failure)
-        }
-        // A failed write may still have committed (a commit whose outcome is unknown), or another writer may
-        // hold the slot: the store's head tells which, so the server never wedges on a slot it cannot write.
-        const read = yield* Effect.either(store.latest(self.processId))
+      // a stop requested meanwhile takes effect here, before this run's write starts: its callers are told
+      // `SchedulerStopped`, and nothing of the run was written
+      yield* Effect.interruptible(Effect.void)
+      // a request whose deadline passed (or whose caller left) while the run was signed was told it was not
+      // assigned: the run is cut before it, that request takes no slot, and the ones after it are signed again
+      const cut = live.findIndex((request) => request.resume === undefined)
+      if (cut >= 0) {
+        self.inFlight.delete(live[cut]!)
+        self.requeue(live.slice(cut + 1))
+        live = live.slice(0, cut)
+        if (live.length === 0) return
+      }
+      const run = assignments.slice(0, live.length)
+      for (const request of live) self.writing.add(request)
+      const previous = self.headPrevious
+      self.advanceHead(run.at(-1)!)
+      const write = writeRun(
+        store,
+        run,
+        live.map((r) => r.message),
+        { previous, epoch: self.epoch, outbox: self.settings.upload !== undefined },
+        (i, at) => self.committed(live[i]!, run[i]!, at)
+      )
+      const fiber = yield* Effect.fork(Metric.trackDuration(write, Metrics.storeLatency))
+      self.flight = { requests: live, assignments: run, fiber }
+      if (self.mode === "aggressive") {
+        const at = yield* Clock.currentTimeMillis
+        for (let i = 0; i < live.length; i++) self.answer(live[i]!, Effect.succeed(run[i]!), at)
+      }
+    })
+  }
+
+  /** Aggressive mode: refuses (`StoreConflict`) the requests whose message the store already holds. */
+  private refuseDuplicates(store: AssignmentStore["Type"], requests: ReadonlyArray<Request>) {
+    return Effect.filter(requests, (request) =>
+      Effect.flatMap(store.getMessage(request.message.id, this.processId), (held) => {
+        if (Option.isNone(held)) return Effect.succeed(true)
+        const reason = "message already scheduled"
+        const conflict = new StoreConflict({ processId: this.processId, slot: this.headSlot, reason })
+        return Effect.as(
+          Effect.map(Clock.currentTimeMillis, (now) => this.answer(request, Effect.fail(conflict), now)),
+          false
+        )
+      })
+    )
+  }
+
+  /** One assignment of the run in flight is durable: the head moves, and its caller gets it (sync modes). */
+  private committed(request: Request, assignment: Assignment.Assignment, now: number): void {
+    this.commit(assignment)
+    Metrics.assignments.unsafeUpdate(1, [])
+    const upload = this.settings.upload
+    upload?.queued()
+    if (this.mode === "aggressive") {
+      this.inFlight.delete(request)
+      this.writing.delete(request)
+      return
+    }
+    if (upload === undefined || this.mode !== "remote_confirmation") {
+      return this.answer(request, Effect.succeed(assignment), now)
+    }
+    // the caller waits for the bundler in its own fiber: the server goes on with the next slots meanwhile
+    const pending = new UploadPending({
+      processId: this.processId,
+      slot: assignment.slot,
+      assignmentId: assignment.id,
+      timeoutMs: request.timeoutMs
+    })
+    const confirmed = upload
+      .confirmed(itemsOf(assignment, request.message).map((item) => item.id))
+      .pipe(
+        Effect.timeoutFail({ duration: Math.max(0, request.deadline - now), onTimeout: () => pending }),
+        Effect.as(assignment)
+      )
+    this.answer(request, confirmed, now)
+  }
+
+  /**
+   * Waits for the run in flight and judges how its write ended. `true`: every append is durable. `false`: a
+   * prefix is; the first failed request got its answer, the rest were put back in the queue and signing starts
+   * again from the durable head. Fails (the server stops) when this server is stale: fenced, another writer took
+   * the slot, or neither the write nor a read of the store answered.
+   */
+  private land(store: AssignmentStore["Type"]): Effect.Effect<boolean, StoreError | StoreConflict | Fenced> {
+    const flight = this.flight!
+    this.flight = undefined
+    return Effect.flatMap(Fiber.join(flight.fiber), (outcome) => {
+      if (outcome._tag === "Written") return Effect.succeed(true)
+      const { index, failure } = outcome
+      const rest = flight.requests.slice(index)
+      const failAll = (error: ScheduleError) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          for (const request of rest) this.answer(request, Effect.fail(error), now)
+          return Effect.fail(failure)
+        })
+      if (this.mode === "aggressive") return failAll(this.stoppedError())
+      if (failure._tag === "Fenced") {
+        // another writer claimed the process: nothing more was written, and this server is stale, so it stops
+        const reason = `fenced: ${failure.message}; retry`
+        return failAll(new SchedulerStopped({ processId: this.processId, reason }))
+      }
+      const first = flight.assignments[index]!
+      // a failed write may still have committed (a commit whose outcome is unknown), or another writer may hold
+      // the slot: the store's head tells which, so the server never wedges on a slot it cannot write
+      return Effect.flatMap(Effect.either(store.latest(this.processId)), (read) => {
         if (read._tag === "Left") {
-          // neither the write nor the read answered: the outcome is unknown, and the server cannot tell its state
-          const { processId, message } = { processId: self.processId, message: request.message }
-          const unknown = new OutcomeUnknown({ processId, messageId: message.id, timeoutMs: request.timeoutMs })
-          settle(request, Effect.fail(unknown), yield* Clock.currentTimeMillis)
-          return yield* Effect.fail(failure)
+          const unknown = (request: Request) =>
+            new OutcomeUnknown({
+              processId: this.processId,
+              messageId: request.message.id,
+              timeoutMs: request.timeoutMs
+            })
+          return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+            for (const request of rest) this.answer(request, Effect.fail(unknown(request)), now)
+            return Effect.fail(failure)
+          })
         }
         const head = Option.getOrUndefined(read.right)
-        if (head?.assignmentId !== assignment.id) {
-          settle(request, Effect.fail(failure), yield* Clock.currentTimeMillis)
-          // another writer took this slot: this server's state is stale, so it stops and the next find recovers
-          if (head !== undefined && head.slot >= assignment.slot) return yield* Effect.fail(failure)
-          // otherwise the slot and chain do not advance; the signed assignment is discarded and its slot reissued
-          return
-        }
-      }
-      self.advance(assignment)
-      yield* Metric.increment(Metrics.assignments)
-      if (upload === undefined) return settle(request, Effect.succeed(assignment), yield* Clock.currentTimeMillis)
-      upload.queued()
-      const settledAt = yield* Clock.currentTimeMillis
-      if (self.mode !== "remote_confirmation") return settle(request, Effect.succeed(assignment), settledAt)
-      // the caller waits for the bundler in its own fiber: the server goes on with the next slot meanwhile
-      const pending = new UploadPending({
-        processId: self.processId,
-        slot: assignment.slot,
-        assignmentId: assignment.id,
-        timeoutMs: request.timeoutMs
+        const ours = head === undefined ? -1 : flight.assignments.findIndex((a) => a.id === head.assignmentId)
+        if (ours < index && head !== undefined && head.slot >= first.slot) return failAll(failure)
+        // the appends up to `ours` committed after all; the first one after them failed, the rest were refused
+        const failed = Math.max(index, ours + 1)
+        return Effect.map(Clock.currentTimeMillis, (now) => {
+          for (let i = index; i < failed; i++) this.committed(flight.requests[i]!, flight.assignments[i]!, now)
+          if (failed < flight.requests.length) this.answer(flight.requests[failed]!, Effect.fail(failure), now)
+          this.requeue(flight.requests.slice(failed + 1))
+          this.resetHead()
+          return false
+        })
       })
-      const confirmed = upload
-        .confirmed(itemsOf(assignment, request.message).map((item) => item.id))
-        .pipe(
-          Effect.timeoutFail({ duration: Math.max(0, request.deadline - settledAt), onTimeout: () => pending }),
-          Effect.as(assignment)
-        )
-      settle(request, confirmed, settledAt)
     })
   }
 
@@ -472,63 +590,67 @@ class SchedulerServer implements Server, Scheduler {
     this.stopWatchdog()
     const pending = this.queue
     this.queue = undefined
-    const current = this.current
-    this.current = undefined
-    if (pending === undefined && current?.resume === undefined) return
+    const taken = Array.from(this.inFlight)
+    this.inFlight.clear()
+    this.writing.clear()
+    if (pending === undefined && taken.length === 0) return
     const error = Effect.fail(this.stoppedError())
-    if (current !== undefined) settle(current, error, now)
+    for (const request of taken) settle(request, error, now)
     if (pending !== undefined) for (const item of pending) if (item !== IdleCheck) settle(item, error, now)
   }
 
   private onStop(exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> {
-    return Effect.suspend(() => {
-      this.stop(describeExit(exit), Date.now())
-      if (exit._tag === "Failure" && !Cause.isInterruptedOnly(exit.cause)) {
-        return Effect.logError("scheduler stopped with an error", exit.cause).pipe(
-          Effect.annotateLogs({ processId: this.processId })
-        )
-      }
-      return Effect.void
-    })
+    // a run still being written answers its own callers first: only what it did not write is answered "stopped"
+    const flight = this.flight
+    this.flight = undefined
+    const landed = flight === undefined ? Effect.void : Effect.asVoid(Fiber.await(flight.fiber))
+    return Effect.zipRight(
+      landed,
+      Effect.suspend(() => {
+        this.stop(describeExit(exit), Date.now())
+        if (exit._tag === "Failure" && !Cause.isInterruptedOnly(exit.cause)) {
+          return Effect.logError("scheduler stopped with an error", exit.cause).pipe(
+            Effect.annotateLogs({ processId: this.processId })
+          )
+        }
+        return Effect.void
+      })
+    )
   }
 
-  /** Serves one item; `Passivated` when an idle check finds the server idle. */
+  /**
+   * Serves one batch of items: a run of requests, or an idle check (`Passivated` when the server was idle a whole
+   * time-to-live). A run, once started, completes: shutdown never cuts a signature or a write in half.
+   */
   private step(
     store: AssignmentStore["Type"],
-    item: Item
+    items: ReadonlyArray<Item>
   ): Effect.Effect<typeof Passivated | undefined, StoreError | StoreConflict | Fenced> {
-    if (item === IdleCheck) {
+    const requests = items.filter((item): item is Request => item !== IdleCheck)
+    if (requests.length === 0) {
       return Effect.map(Clock.currentTimeMillis, (now) => {
         // checked and decided in one synchronous step: a `schedule` either queued before (and the server
         // stays) or sees `stopped` (at its enqueue at the latest) and reactivates through the registry
-        if (now - this.lastActivity < this.settings.idleTimeToLive! || this.depth > 0) return undefined
+        if (now - this.lastActivity < this.settings.idleTimeToLive! || this.depth > 0 || this.flight !== undefined) {
+          return undefined
+        }
         this.stop("passivated", now)
         return Passivated
       })
     }
-    // `current` was set by `poll`, when the item left the queue
-    // each assignment completes once started, so shutdown never cuts a write in half
     return Effect.uninterruptible(
-      this.assign(store, item).pipe(
+      this.assignRun(store, requests).pipe(
         Effect.tapErrorCause((cause) =>
-          Effect.sync(() =>
-            settle(
-              item,
-              Effect.fail(
-                new SchedulerStopped({
-                  processId: this.processId,
-                  reason: `failed: ${Cause.pretty(cause).split("\n")[0]}`
-                })
-              ),
-              Date.now()
-            )
-          )
+          Effect.sync(() => {
+            const reason = `failed: ${Cause.pretty(cause).split("\n")[0]}`
+            const stopped = Effect.fail(new SchedulerStopped({ processId: this.processId, reason }))
+            for (const request of requests) this.answer(request, stopped, Date.now())
+          })
         )
       )
     ).pipe(
       Effect.zipRight(Clock.currentTimeMillis),
       Effect.map((now) => {
-        this.current = undefined
         this.lastActivity = now
         return undefined
       })
@@ -536,12 +658,14 @@ class SchedulerServer implements Server, Scheduler {
   }
 
   private serve(store: AssignmentStore["Type"]): Effect.Effect<typeof Passivated, StoreError | StoreConflict | Fenced> {
+    const next: Effect.Effect<typeof Passivated | undefined, StoreError | StoreConflict | Fenced> =
+      // nothing queued while a run is being written: its answers go out before the server waits
+      this.queue === undefined && this.flight !== undefined
+        ? Effect.as(Effect.uninterruptible(this.land(store)), undefined)
+        : Effect.flatMap(this.take(), (items) => this.step(store, items))
     return Effect.flatMap(
-      Effect.suspend(() => this.take()),
-      (item) =>
-        Effect.flatMap(this.step(store, item), (result) =>
-          result === Passivated ? Effect.succeed(result) : this.serve(store)
-        )
+      Effect.suspend(() => next),
+      (result) => (result === Passivated ? Effect.succeed(result) : this.serve(store))
     )
   }
 
@@ -563,6 +687,7 @@ class SchedulerServer implements Server, Scheduler {
             this.assignmentId = latest.value.assignmentId
             this.timestamp = latest.value.timestamp
           }
+          this.resetHead()
           return started
         }),
         Effect.zipRight(Clock.currentTimeMillis),

@@ -15,12 +15,12 @@
  * @since 0.1.0
  */
 import * as Path from "node:path"
-import type { HttpServerError, SocketServer, WorkerError } from "@effect/platform"
+import type { HttpServerError, SocketServer } from "@effect/platform"
 import { FetchHttpClient, HttpServer } from "@effect/platform"
 import { ConfigError, Context, Effect, Layer, Option, type Scope } from "effect"
 import * as AssignmentStore from "../AssignmentStore.js"
 import type * as ClusterNode from "../cluster/ClusterNode.js"
-import type { StoreError, StoreLocked, WalletError } from "../errors.js"
+import type { SignerPoolError, StoreError, StoreLocked, WalletError } from "../errors.js"
 import * as NameService from "../NameService.js"
 import * as Gateway from "../network/Gateway.js"
 import * as Location from "../network/Location.js"
@@ -92,7 +92,8 @@ export interface UploadConfig {
  * - `maxPageBytes` [16 MiB] (since 0.3.0): the most bytes of stored entries one page holds (`Http.Options`).
  * - `idleTimeToLiveMs` [off]: ms without a request before a scheduler passivates (the CLI's default is 300,000).
  * - `otlpUrl` [off]: export traces as OTLP/HTTP JSON to this URL (`Tracing.layerOtlp`).
- * - `signers` [0]: worker threads that sign assignments (`SignerPool`); 0 signs in-line on the main thread.
+ * - `signers` [`SignerPool.defaultSize()`: one per core, 0 on one core]: signer threads (`SignerPool`); 0 signs
+ *   in-line on the main thread.
  * - `identityPaths` [none]: further wallet files (created if missing); a process whose `Scheduler` tag names
  *   one of them is hosted here and signed by it.
  * - `cluster` [off]: run as one runner of a scheduler cluster (`ClusterNode.layerClusterNode`); needs a `pg`
@@ -173,7 +174,7 @@ export interface RunningNode {
 
 /**
  * Every way starting a node can fail: the wallet file (`WalletError`), the store (`StoreError`), another node
- * holding the store (`StoreLocked`, since 0.3.0), the port (`ServeError`, e.g. already in use), or a `publicUrl`
+ * holding the store (`StoreLocked`, since 0.3.0), the signer threads (`SignerPoolError`, since 0.4.0), the port (`ServeError`, e.g. already in use), or a `publicUrl`
  * that is not a bare http(s) origin (`InvalidLocation`).
  *
  * @since 0.1.0
@@ -184,7 +185,7 @@ export type StartError =
   | StoreError
   | StoreLocked
   | HttpServerError.ServeError
-  | WorkerError.WorkerError
+  | SignerPoolError
   | SocketServer.SocketServerError
   | ConfigError.ConfigError
   | Location.InvalidLocation
@@ -349,7 +350,7 @@ export const layer = (config: NodeConfig): Layer.Layer<Wallet.Wallet | HttpServe
     mode: config.mode,
     idleTimeToLiveMs: config.idleTimeToLiveMs
   }
-  const signers = config.signers ?? 0
+  const signers = config.signers ?? SignerPool.defaultSize()
   const keyOptions: Wallet.FileOptions = { strictPermissions: config.strictKeyPerms }
   // every assignment carries the gateway's current height, read synchronously from its cache
   const withIdentities = (options: SchedulerRegistry.Options) =>

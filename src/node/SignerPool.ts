@@ -1,44 +1,39 @@
 /**
- * A pool of worker threads that sign assignments, so that every core signs.
+ * A pool of signer threads, so that every core signs assignments.
  *
- * An RSA-4096 signature costs 3–6 ms of CPU, which makes signing the bottleneck of `schedule`. With the pool,
- * the scheduler's fiber still builds the data item and computes its ANS-104 signature data on the main thread
- * (`Assignment.build`), and a worker thread does only the RSA-PSS signature. Each worker gets the key once, as
- * a JWK, when it starts, and parses it once. Each scheduler awaits its signature before it assigns the next
- * slot, so the pool never reorders one process's assignments; different processes sign in parallel.
+ * An RSA-4096 signature costs about 3 ms of CPU, which makes signing the bottleneck of `schedule`. A scheduler
+ * hands the pool a whole run of its queued messages at once (`AssignmentSigner.signChain`): one thread lays out,
+ * hashes, signs and chains the run (each `Hash-Chain` needs the previous assignment's id, so one process's run is
+ * signed in order, on one thread) and sends back the signed items in one message, their bytes transferred, not
+ * copied. Different processes' runs sign on different threads at once. Each thread holds at most two jobs, so
+ * it has the next at hand when one ends, and never waits for the main thread between runs.
  *
- * The workers are `@effect/platform` serialized workers (`Worker.makeSerialized` on `@effect/platform-node`'s
- * `NodeWorker`, one per thread) running `internal/signer-worker`. Requests are batched naturally
- * (`internal/signer-lanes`): each worker has two lanes, and a free lane takes its share of the queued requests
- * (up to `maxBatch`) as one message, so the per-message cost is paid per batch under load and nothing waits
- * under light load. A worker thread runs at a nice value 5 above the main thread's (Linux; best effort), so
- * the main thread, which hands out the batches and serves HTTP, gets a core at once. From compiled
- * JavaScript the workers start as plain `.js` workers; from TypeScript source (tsx, vitest) through a small
- * bootstrap that registers tsx, see docs/benchmarks.md.
+ * The threads are plain `node:worker_threads` running the library-free assignment core from its source text
+ * (`internal/assignment-core.ts`): no module loader, no Effect runtime, a few MB each (`npm run bench`, S6). They
+ * run at the main thread's priority. Each gets the key once, as a JWK, when it starts.
  *
  * @since 0.1.0
  */
-import { createRequire } from "node:module"
 import * as Os from "node:os"
-import { pathToFileURL } from "node:url"
-import * as WorkerThreads from "node:worker_threads"
-import { Worker, type WorkerError } from "@effect/platform"
-import { NodeWorker } from "@effect/platform-node"
-import { Config, type ConfigError, Context, Effect, Layer, Schema, type Scope } from "effect"
+import { Config, type ConfigError, Context, Effect, Layer, type Scope } from "effect"
 import type { AssignmentSigner } from "../Assignment.js"
-import { Jwk, Wallet } from "../Wallet.js"
-import * as Lanes from "./internal/signer-lanes.js"
-import { InitialMessage, Sign, type SignerRequest } from "./internal/signer-protocol.js"
+import { SignerPoolError } from "../errors.js"
+import { Wallet } from "../Wallet.js"
+import * as Threads from "./internal/signer-threads.js"
 
 /**
- * A running signer pool. It is an `AssignmentSigner` (`owner`, `sign`), so it can be passed as
+ * A running signer pool. It is an `AssignmentSigner` (`owner`, `sign`, `signChain`), so it can be passed as
  * `Scheduler.Options.signer` or as the registry option `signer`.
  *
  * - `owner`: the wallet's public modulus (512 bytes).
- * - `sign(data)`: the RSA-PSS SHA-256 signature (salt 32 bytes, 512 bytes) of `data`, computed on a worker
- *   thread. Dies with the `WorkerError` if a worker cannot be reached (it crashed), or with an `Error` once the
- *   pool's scope has closed. A caller interrupted while its request is queued is dropped before it is sent.
- * - `size`: the number of worker threads.
+ * - `sign(data)`: the RSA-PSS SHA-256 signature (salt 32 bytes, 512 bytes) of `data`, computed on a signer
+ *   thread.
+ * - `signChain(start, entries)`: the signed, chained assignments of one run (`Assignment.signChain`), computed on
+ *   one signer thread.
+ * - `size`: the number of signer threads.
+ *
+ * Both die (a defect) if the signer thread crashed, or once the pool's scope has closed. A caller interrupted
+ * while its job is queued is dropped before it is sent.
  *
  * @since 0.1.0
  * @category models
@@ -51,130 +46,70 @@ export class SignerPool extends Context.Tag("effect-scheduler-registry/SignerPoo
 /**
  * Options of the pool. Defaults in brackets.
  *
- * - `size` [`os.availableParallelism()`]: worker threads. Signing is CPU-bound, so one per core; the main
- *   thread's share (HTTP, deep hash, store) is small next to the signatures.
- * - `maxBatch` [16]: the most signatures sent to one worker in one message. Requests are batched naturally:
- *   a worker that is free takes its share of what is queued, so under light load each message carries one
- *   signature and under load the per-message cost (encode, post, decode) is paid once per batch.
+ * - `size` [`defaultSize()`]: signer threads.
  *
  * @since 0.1.0
- * @category options
+ * @category models
  */
 export interface Options {
   readonly size?: number | undefined
-  readonly maxBatch?: number | undefined
-}
-
-const DEFAULT_MAX_BATCH = 16
-
-/** The worker script next to this module: `.ts` when running from source, `.js` when compiled. */
-const workerUrl = (): URL => {
-  const ext = import.meta.url.endsWith(".ts") ? "ts" : "js"
-  return new URL(`./internal/signer-worker.${ext}`, import.meta.url)
 }
 
 /**
- * The ESM entry of tsx's register API (`tsx/esm/api`). `import.meta.resolve` where the runtime has it (Node,
- * tsx); under vitest, through `require.resolve` and the sibling `.mjs` file of the CommonJS entry it finds.
- */
-const tsxApi = (): string => {
-  if (typeof import.meta.resolve === "function") return import.meta.resolve("tsx/esm/api")
-  const cjs = createRequire(import.meta.url).resolve("tsx/esm/api")
-  return pathToFileURL(cjs.replace(/\.cjs$/, ".mjs")).href
-}
-
-/**
- * Starts one signer worker thread. A `.ts` worker needs a TypeScript loader, and on Node 20 neither the
- * parent's `--import` loader flags nor `execArgv: ["--import", "tsx"]` apply to a worker's entry module
- * ("Unknown file extension .ts"). So it starts from a small evaluated bootstrap that registers tsx
- * (`tsx/esm/api`'s `register()`) and then imports the `.ts` worker.
- */
-const spawn = (): WorkerThreads.Worker => {
-  const url = workerUrl()
-  if (url.pathname.endsWith(".js")) return new WorkerThreads.Worker(url)
-  const bootstrap = `import(${JSON.stringify(tsxApi())}).then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}) })`
-  return new WorkerThreads.Worker(bootstrap, { eval: true })
-}
-
-/**
- * Starts the pool in the current scope for the ambient `Wallet`: `size` worker threads, each given the key
- * once. Closing the scope stops the workers (a worker still signing finishes that signature first).
- * Fails with `WorkerError` if a worker cannot start.
+ * The default number of signer threads: one per core (`os.availableParallelism()`), since signing is what a
+ * scheduler unit spends its CPU on; 0 (sign in-line, on the main thread) on a single core, where a thread would
+ * only add round trips. Measured in `npm run bench` (S1–S3).
  *
- * @example
- * ```ts
- * import { Effect } from "effect"
- * import { Wallet } from "effect-scheduler-registry"
- * import { SignerPool } from "effect-scheduler-registry/node"
- *
- * const program = Effect.gen(function* () {
- *   const pool = yield* SignerPool.make({ size: 2 })
- *   return yield* pool.sign(new Uint8Array(48)) // on a worker thread
- * }).pipe(Effect.scoped, Effect.provide(Wallet.layerFile("./data/wallet.json")))
- * ```
+ * @since 0.4.0
+ * @category constructors
+ */
+export const defaultSize = (): number => {
+  const cores = Os.availableParallelism()
+  return cores <= 1 ? 0 : cores
+}
+
+/**
+ * Starts the signer threads for the `Wallet` in the current scope; closing the scope terminates them. Fails with
+ * `SignerPoolError` if a thread cannot start or cannot read the key.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (
-  options: Options = {}
-): Effect.Effect<SignerPool["Type"], WorkerError.WorkerError, Wallet | Scope.Scope> =>
+export const make = (options: Options = {}): Effect.Effect<SignerPool["Type"], SignerPoolError, Wallet | Scope.Scope> =>
   Effect.gen(function* () {
     const wallet = yield* Wallet
-    const size = Math.max(1, options.size ?? Os.availableParallelism())
-    const initial = new InitialMessage({
-      jwk: Schema.decodeUnknownSync(Jwk)(wallet.privateKey.export({ format: "jwk" }))
-    })
-    const workers = yield* Effect.forEach(
-      Array.from({ length: size }),
-      () => Worker.makeSerialized<SignerRequest>({ initialMessage: () => initial }),
-      { concurrency: "unbounded" }
-    ).pipe(Effect.provide(NodeWorker.layer(spawn)))
-    const sign = yield* Lanes.make(
-      // two lanes per worker: the worker has the next batch at hand while the main thread takes the last one's
-      // replies, so it never waits for the main thread between batches
-      workers.flatMap((worker) => {
-        const send: Lanes.SendBatch = (data) => worker.executeEffect(new Sign({ data }))
-        return [send, send]
+    const size = Math.max(1, options.size ?? defaultSize())
+    const pool = yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: () => Threads.start(wallet.privateKey, size),
+        catch: (cause) => new SignerPoolError({ reason: cause instanceof Error ? cause.message : String(cause) })
       }),
-      options.maxBatch ?? DEFAULT_MAX_BATCH
+      (pool) => Effect.promise(() => pool.close())
     )
-    return SignerPool.of({ owner: wallet.owner, size, sign })
+    return SignerPool.of({
+      owner: wallet.owner,
+      size,
+      sign: (data) => pool.run<Uint8Array>({ kind: "sign", data }),
+      signChain: (start, entries) => pool.run({ kind: "chain", start, entries })
+    })
   })
 
 /**
- * The pool as a Layer over the ambient `Wallet`; its workers stop when the Layer is released.
- *
- * @example
- * ```ts
- * import { Effect, Layer } from "effect"
- * import { AssignmentStore, NameService, SchedulerRegistry, Wallet } from "effect-scheduler-registry"
- * import { SignerPool } from "effect-scheduler-registry/node"
- *
- * // every scheduler signs on the pool's worker threads
- * const RegistryLive = Layer.unwrapEffect(
- *   Effect.map(SignerPool.SignerPool, (signer) => SchedulerRegistry.layer({ signer }))
- * ).pipe(
- *   Layer.provide(SignerPool.layer({ size: 4 })),
- *   Layer.provide(Layer.mergeAll(NameService.layer, AssignmentStore.layerMemory)),
- *   Layer.provideMerge(Wallet.layerFile("./data/wallet.json"))
- * )
- * ```
+ * The pool as a layer (`make` in the layer's scope).
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options = {}): Layer.Layer<SignerPool, WorkerError.WorkerError, Wallet> =>
+export const layer = (options: Options = {}): Layer.Layer<SignerPool, SignerPoolError, Wallet> =>
   Layer.scoped(SignerPool, make(options))
 
 /**
- * `layer` with its options read from `Config` (e.g. `{ size: Config.integer("SU_SIGNERS") }`). Fails with
- * `ConfigError` when the config does not load, or `WorkerError` as `layer` does.
+ * The pool as a layer, its options read from `Config`.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category layers
  */
 export const layerConfig = (
   config: Config.Config.Wrap<Options>
-): Layer.Layer<SignerPool, WorkerError.WorkerError | ConfigError.ConfigError, Wallet> =>
+): Layer.Layer<SignerPool, SignerPoolError | ConfigError.ConfigError, Wallet> =>
   Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))

@@ -5,6 +5,7 @@ import { Fenced, StoreConflict } from "../../errors.js"
 import type { ProcessId } from "../../ProcessId.js"
 import * as Outbox from "../outbox.js"
 import { fitting } from "./fitting.js"
+import { PREVIOUS_MISMATCH } from "./reasons.js"
 
 interface Schedule {
   /** Ascending by slot (and so by timestamp, which strictly increases with slot). */
@@ -65,6 +66,14 @@ export const make = (): AssignmentStore["Type"] => {
       if (schedule?.slots.has(assignment.slot)) return conflict(assignment, "slot already written")
       if (byId.has(assignment.id)) return conflict(assignment, "assignment id already written")
       if (schedule?.byMessage.has(message.id)) return conflict(assignment, "message already scheduled")
+      const previous = options?.previous
+      if (previous !== undefined && assignment.slot > 0) {
+        const entries = schedule?.entries ?? []
+        const before = entries[firstAbove(entries, bySlot, assignment.slot - 1) - 1]?.assignment
+        if (before?.slot !== assignment.slot - 1 || before.id !== previous) {
+          return conflict(assignment, PREVIOUS_MISMATCH)
+        }
+      }
       if (schedule === undefined) {
         schedule = { entries: [], slots: new Set(), byMessage: new Map() }
         schedules.set(assignment.processId, schedule)

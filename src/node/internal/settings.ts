@@ -8,6 +8,7 @@ import { Config, Effect, Schema } from "effect"
 import type { Settings } from "../Config.js"
 import { DEFAULT_BODY_LIMIT, DEFAULT_MAX_PAGE_BYTES } from "../Http.js"
 import * as Node from "../Node.js"
+import { defaultSize as defaultSignerThreads } from "../SignerPool.js"
 import * as NetworkSettings from "./network-settings.js"
 import * as Setting from "./setting.js"
 import * as UploadSettings from "./upload-settings.js"
@@ -133,8 +134,8 @@ export const settings = {
     env: "SU_SIGNERS",
     rule: NonNegativeInt,
     what: "a non-negative integer",
-    default: 0,
-    text: "Worker threads that sign assignments, so several processes sign on several cores; 0 signs in-line"
+    default: defaultSignerThreads(),
+    text: "Threads that sign assignments, one run of a process's messages at a time (default: one per core, 0 on one core); 0 signs in-line on the main thread"
   }),
   identities: {
     env: identitiesEnv,

@@ -80,7 +80,7 @@ export const explain = (error: unknown, s: Known): string => {
       )
     case "SocketServerError":
       return `--runner-port ${s.runnerPort}: the cluster runner cannot listen (${reason}); choose another --runner-port (SU_RUNNER_PORT)`
-    case "WorkerError":
+    case "SignerPoolError":
       return `--signers ${s.signers}: the signer threads did not start (${reason}); try --signers 0 (SU_SIGNERS)`
     default:
       return `${oneLine(messageOf(error))}; run with --log-level debug for details`

@@ -9,6 +9,7 @@ import type { Assignment, Message } from "../../Assignment.js"
 import { NODE_JSON_MAX_BYTES } from "../../AssignmentStore.js"
 import { Fenced, StoreConflict, StoreError } from "../../errors.js"
 import { itemsOf } from "../../internal/outbox.js"
+import { PREVIOUS_MISMATCH } from "../../internal/store/reasons.js"
 import { nodeJsonText } from "../../internal/wire-format.js"
 
 /** One queued append. */
@@ -19,6 +20,8 @@ export interface Append {
   readonly epoch?: number | undefined
   /** Also queue the entry's items for upload (`AppendOptions.outbox`). */
   readonly outbox?: boolean | undefined
+  /** The assignment id expected at `slot - 1` (`AppendOptions.previous`); unchecked when undefined. */
+  readonly previous?: string | undefined
 }
 
 /** A BIGINT column: a number from SQLite, a decimal string from PostgreSQL. */
@@ -116,6 +119,9 @@ export const makeRun = (sql: SqlClient.SqlClient) => {
       }
     )
 
+  const linkConflict = ({ assignment: a }: Append) =>
+    new StoreConflict({ processId: a.processId, slot: a.slot, reason: PREVIOUS_MISMATCH })
+
   const insertRows = (rows: ReadonlyArray<Append>) =>
     sql<{ process_id: string; slot: Int; assignment_id: string }>`INSERT INTO assignments ${sql.insert(
       rows.map(({ assignment: a, message }) => ({
@@ -178,6 +184,37 @@ export const makeRun = (sql: SqlClient.SqlClient) => {
     )
   }
 
+  /**
+   * The chain rule (`AppendOptions.previous`): which of the written appends (`ok`) must be taken back because the
+   * slot before them does not hold their `previous`: neither among this batch's written rows (`present`, less
+   * those taken back, in batch order) nor among the rows committed before (one read for all of them).
+   */
+  const brokenLinks = (batch: ReadonlyArray<Append>, ok: ReadonlyArray<boolean>, present: ReadonlySet<string>) =>
+    Effect.gen(function* () {
+      const linkOf = ({ assignment: a, previous }: Append) =>
+        previous === undefined || a.slot === 0 ? undefined : keyOf(a.processId, a.slot - 1, previous)
+      const outside = batch.filter((append, i) => {
+        const link = linkOf(append)
+        return ok[i] && link !== undefined && !present.has(link)
+      })
+      const committed = new Set<string>()
+      if (outside.length > 0) {
+        const rows = yield* sql<{ process_id: string; slot: Int; assignment_id: string }>`
+          SELECT process_id, slot, assignment_id FROM assignments WHERE ${sql.or(
+            outside.map(({ assignment: a }) => sql`(process_id = ${a.processId} AND slot = ${a.slot - 1})`)
+          )}`
+        for (const r of rows) committed.add(keyOf(r.process_id, r.slot, r.assignment_id))
+      }
+      const taken = new Set<string>()
+      return batch.map((append, i) => {
+        const link = linkOf(append)
+        if (!ok[i] || link === undefined) return false
+        if ((present.has(link) && !taken.has(link)) || committed.has(link)) return false
+        taken.add(keyOf(append.assignment.processId, append.assignment.slot, append.assignment.id))
+        return true
+      })
+    })
+
   const write = (all: ReadonlyArray<Append>): Effect.Effect<Array<Exit.Exit<void, StoreConflict | Fenced>>, SqlError> =>
     Effect.gen(function* () {
       const epochs = yield* currentEpochs(all)
@@ -193,15 +230,23 @@ export const makeRun = (sql: SqlClient.SqlClient) => {
       for (const rows of statements(batch)) {
         for (const r of yield* insertRows(rows)) inserted.add(keyOf(r.process_id, r.slot, r.assignment_id))
       }
+      const present = new Set(inserted)
       // `delete`: of two identical appends in one batch, the first was written and the second conflicts.
       const ok = batch.map(({ assignment: a }) => inserted.delete(keyOf(a.processId, a.slot, a.id)))
-      const written = batch.filter((_, i) => ok[i])
+      const broken = yield* brokenLinks(batch, ok, present)
+      const takenBack = batch.filter((_, i) => broken[i]).map(({ assignment: a }) => a.id)
+      if (takenBack.length > 0) yield* sql`DELETE FROM assignments WHERE ${sql.in("assignment_id", takenBack)}`
+      const written = batch.filter((_, i) => ok[i] && !broken[i])
       yield* insertProcesses(written)
       yield* insertOutbox(written)
       const results = yield* Effect.forEach(
         batch,
         (append, i): Effect.Effect<Exit.Exit<void, StoreConflict>, SqlError> =>
-          ok[i] ? Effect.succeed(Exit.void) : Effect.map(conflictOf(append), (conflict) => Exit.fail(conflict))
+          broken[i]
+            ? Effect.succeed(Exit.fail(linkConflict(append)))
+            : ok[i]
+              ? Effect.succeed(Exit.void)
+              : Effect.map(conflictOf(append), (conflict) => Exit.fail(conflict))
       )
       return fenced.map((f) => (f === undefined ? results.shift()! : Exit.fail(f)))
     })

@@ -190,7 +190,13 @@ export const make = (options: {
       Effect.map(entries(operation, rows), (es) => Option.fromNullable(es[0]))
 
     const append = (assignment: Assignment, message: Message, options?: AppendOptions | undefined) =>
-      submit({ assignment, message, outbox: options?.outbox === true, epoch: options?.epoch })
+      submit({
+        assignment,
+        message,
+        outbox: options?.outbox === true,
+        epoch: options?.epoch,
+        previous: options?.previous
+      })
 
     // after any append of an older epoch still in progress (its FOR SHARE lock), never during one
     const claim = (processId: ProcessId) =>

@@ -1,0 +1,188 @@
+/**
+ * S1–S6 and the "scale-processes" chart: the real node (`src/node/bin.ts serve`, default flags unless a case
+ * states one) over loopback HTTP, against the physical limit measured in this run: raw RSA-PSS signing with the
+ * node's key on one thread (S1) and on one thread per core at once (S2, S3, S5).
+ *
+ * Each load posts distinct, client-signed `Type: Message` items (pre-signed, cached between runs) once each over
+ * keep-alive connections with autocannon, after the processes were spawned and a short warm-up.
+ */
+import * as Os from "node:os"
+import type { CaseResult, Options, Row, Series } from "../lib.js"
+import { interleave, type Load, load, rawSignRate, items as signedItems, spawnAll, startNode } from "../serve-lib.js"
+
+interface Run {
+  readonly processes: number
+  readonly connections: number
+  readonly flags?: ReadonlyArray<string> | undefined
+}
+
+const WARMUP = 4
+
+/** Spawns `run.processes` processes on a fresh node and posts `perProcess` messages to each. */
+const measure = async (run: Run, seconds: number, expectedRate: number): Promise<Load> => {
+  const total = Math.max(run.processes * (WARMUP + 2), Math.ceil(expectedRate * seconds))
+  const per = Math.ceil(total / run.processes) + WARMUP
+  const { spawns, messages } = await signedItems(Array.from({ length: run.processes }, () => per))
+  const node = await startNode(run.flags)
+  try {
+    await spawnAll(node.url, spawns)
+    // warm-up outside the timed run: every process's first messages (its scheduler starts)
+    await load(
+      node.url,
+      interleave(messages.map((m) => m.slice(0, WARMUP))),
+      Math.min(run.connections, run.processes * WARMUP)
+    )
+    return await load(node.url, interleave(messages.map((m) => m.slice(WARMUP))), run.connections)
+  } finally {
+    await node.stop()
+  }
+}
+
+const describe = (l: Load) =>
+  `${l.ok.toLocaleString("en-US")} in ${l.seconds.toFixed(1)} s; p50 ${l.p50} ms, p99 ${l.p99} ms, max ${l.max} ms; non-2xx ${l.non2xx}, errors ${l.errors}, timeouts ${l.timeouts}`
+
+const pgUrl = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
+
+/** S1–S6 and the series. */
+const serve = async (options: Options): Promise<CaseResult> => {
+  const seconds = options.quick ? 2 : 8
+  const cores = Os.availableParallelism()
+  const rawMs = options.quick ? 1_000 : 3_000
+  const one = await rawSignRate(1, rawMs)
+  const all = await rawSignRate(cores, rawMs)
+  const rows: Array<Row> = []
+  const raw1 = `raw \`crypto.sign\` RSA-PSS, node key, 1 thread`
+  const rawN = `raw \`crypto.sign\` RSA-PSS, node key, ${cores} threads at once`
+
+  const s1 = await measure({ processes: 1, connections: 50 }, seconds, one)
+  rows.push({
+    id: "S1",
+    name: "1 process, 50 connections, SQLite (defaults)",
+    unit: "assignments/s",
+    figure: s1.rate,
+    baseline: one,
+    baselineName: raw1,
+    target: { op: ">=", ratio: 0.85 },
+    notes: [describe(s1)]
+  })
+  const s2 = await measure({ processes: 8, connections: 50 }, seconds, all)
+  rows.push({
+    id: "S2",
+    name: "8 processes, 50 connections, SQLite (defaults)",
+    unit: "assignments/s",
+    figure: s2.rate,
+    baseline: all,
+    baselineName: rawN,
+    target: { op: ">=", ratio: 0.8 },
+    notes: [describe(s2)]
+  })
+  const s3 = await measure({ processes: 64, connections: 200 }, seconds, all)
+  rows.push({
+    id: "S3",
+    name: "64 processes, 200 connections, SQLite (defaults)",
+    unit: "assignments/s",
+    figure: s3.rate,
+    baseline: all,
+    baselineName: rawN,
+    target: { op: ">=", ratio: 0.75 },
+    notes: [describe(s3)]
+  })
+  const tails = [s1, s2, s3]
+  const worst = Math.max(...tails.map((l) => l.p99 / Math.max(1, l.p50)))
+  rows.push({
+    id: "S4",
+    name: "tails of S1–S3: worst p99 / p50",
+    unit: "×",
+    figure: worst,
+    baseline: undefined,
+    baselineName: "",
+    target: undefined,
+    absolute: { op: "<=", value: 3 },
+    notes: [`max latency ${tails.map((l) => `${l.max} ms`).join(", ")}`],
+    checks: [
+      { what: "max ≤ 1 s", ok: tails.every((l) => l.max <= 1_000) },
+      { what: "0 non-2xx, 0 errors, 0 timeouts", ok: tails.every((l) => l.non2xx + l.errors + l.timeouts === 0) }
+    ]
+  })
+  const schema = `bench_${process.pid}_${Date.now()}`
+  const s5 = await measure(
+    { processes: 8, connections: 50, flags: ["--store", "pg", "--pg-url", pgUrl, "--pg-schema", schema] },
+    seconds,
+    all
+  )
+  rows.push({
+    id: "S5",
+    name: "8 processes, 50 connections, PostgreSQL store",
+    unit: "assignments/s",
+    figure: s5.rate,
+    baseline: all,
+    baselineName: rawN,
+    target: { op: ">=", ratio: 0.7 },
+    notes: [describe(s5)],
+    checks: [{ what: "0 non-2xx", ok: s5.non2xx + s5.errors + s5.timeouts === 0 }]
+  })
+  rows.push(await signerRss())
+
+  // the 1,000-process point of the chart (1, 8 and 64 are S1–S3)
+  const s1000 = await measure({ processes: 1_000, connections: 200 }, seconds, all)
+  const points = [
+    [1, s1],
+    [8, s2],
+    [64, s3],
+    [1_000, s1000]
+  ] as const
+  const series: Array<Series> = [
+    {
+      id: "scale-processes",
+      title: "Throughput and p99 against the number of processes (SQLite, defaults)",
+      x: { name: "processes", log: true },
+      y: { name: "assignments/s, ms", unit: "", log: false },
+      points: points.flatMap(([x, l]) => [
+        { x, y: l.rate, line: "throughput (assignments/s)" },
+        { x, y: l.p99, line: "p99 latency (ms)" }
+      ])
+    }
+  ]
+  rows.push({
+    id: "S-1000",
+    name: "1,000 processes, 200 connections, SQLite (defaults), for the chart",
+    unit: "assignments/s",
+    figure: s1000.rate,
+    baseline: all,
+    baselineName: rawN,
+    target: undefined,
+    notes: [describe(s1000)]
+  })
+  return { rows, series }
+}
+
+/** S6: the node's resident set with its default signer threads against `--signers 0`, per thread. */
+const signerRss = async (): Promise<Row> => {
+  const idle = async (flags: ReadonlyArray<string>) => {
+    const node = await startNode(flags)
+    try {
+      return { rss: node.rss(), threads: node.threads() }
+    } finally {
+      await node.stop()
+    }
+  }
+  const without = await idle(["--signers", "0"])
+  const withDefault = await idle([])
+  const threads = Math.max(1, withDefault.threads - without.threads)
+  const perThread = (withDefault.rss - without.rss) / threads / 2 ** 20
+  return {
+    id: "S6",
+    name: `resident memory per signer thread (default signers vs \`--signers 0\`, idle node)`,
+    unit: "MB",
+    figure: perThread,
+    baseline: undefined,
+    baselineName: "",
+    target: undefined,
+    absolute: { op: "<=", value: 30 },
+    notes: [
+      `RSS ${(without.rss / 2 ** 20).toFixed(0)} MB with 0 signers, ${(withDefault.rss / 2 ** 20).toFixed(0)} MB with the default (${threads} more threads)`
+    ]
+  }
+}
+
+export const cases = { serve }

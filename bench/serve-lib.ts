@@ -1,0 +1,334 @@
+/**
+ * What the S-cases over real HTTP share: the physical limit (raw RSA-PSS signing on one thread and on one thread
+ * per core, the node's own key, measured in this run), the real node (`src/node/bin.ts serve` in a child process,
+ * default flags plus the ones a case states), pre-signed client items (cached on disk between runs), and a load
+ * run with autocannon.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import * as Crypto from "node:crypto"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { Worker } from "node:worker_threads"
+import autocannon from "autocannon"
+import { messageTags, processTags } from "../test/fixtures/dataItems.js"
+import { clientJwk, walletJwk } from "../test/fixtures/wallet.js"
+
+const ROOT = Path.join(import.meta.dirname, "..")
+
+/** The node's address (the fixture wallet's), which every cached spawn names as its `Scheduler`. */
+export const nodeAddress = (): string =>
+  Crypto.createHash("sha256").update(Buffer.from(walletJwk.n, "base64url")).digest("base64url")
+
+// ---------------------------------------------------------------------------------------------------------------
+// The physical limit
+
+const RAW_WORKER = `
+const { parentPort, workerData } = require("node:worker_threads")
+const crypto = require("node:crypto")
+const key = crypto.createPrivateKey({ key: workerData.jwk, format: "jwk" })
+const data = crypto.randomBytes(48)
+const opts = { key, padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }
+for (let i = 0; i < 3; i++) crypto.sign("sha256", data, opts)
+parentPort.once("message", (until) => {
+  let n = 0
+  const start = performance.now()
+  while (performance.now() < until) { crypto.sign("sha256", data, opts); n++ }
+  parentPort.postMessage(n / ((performance.now() - start) / 1000))
+})`
+
+/**
+ * Raw `crypto.sign` RSA-PSS (SHA-256, salt 32) rate of the node's key, parsed once, over 48 bytes (a deep hash):
+ * on `threads` worker threads at once for `ms`, in signatures/s summed over the threads.
+ */
+export const rawSignRate = async (threads: number, ms: number): Promise<number> => {
+  const workers = Array.from(
+    { length: threads },
+    () => new Worker(RAW_WORKER, { eval: true, workerData: { jwk: walletJwk } })
+  )
+  try {
+    await Promise.all(workers.map((w) => new Promise((resolve) => w.once("online", resolve))))
+    const until = performance.timeOrigin + performance.now() + ms
+    const rates = await Promise.all(
+      workers.map(
+        (w) =>
+          new Promise<number>((resolve, reject) => {
+            w.once("message", resolve)
+            w.once("error", reject)
+            // each worker's own clock: `until` is converted to its time origin
+            w.postMessage(until - performance.timeOrigin)
+          })
+      )
+    )
+    return rates.reduce((a, b) => a + b, 0)
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()))
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Pre-signed client items
+
+export interface Items {
+  /** One `Type: Process` item per process, naming the node's address as its Scheduler. */
+  readonly spawns: ReadonlyArray<Buffer>
+  /** `messages[p]`: `Type: Message` items to process `p`. */
+  readonly messages: ReadonlyArray<ReadonlyArray<Buffer>>
+}
+
+const CACHE = Path.join(Os.tmpdir(), "su-bench-items-v1")
+
+const SIGN_WORKER = `
+const { parentPort, workerData } = require("node:worker_threads")
+const { ArweaveSigner, createData } = require(workerData.arbundles)
+const signer = new ArweaveSigner(workerData.jwk)
+parentPort.on("message", async (jobs) => {
+  const out = []
+  for (const job of jobs) {
+    const item = createData(job.data, signer, job.target === undefined ? { tags: job.tags, anchor: job.anchor } : { tags: job.tags, target: job.target, anchor: job.anchor })
+    await item.sign(signer)
+    out.push(item.getRaw())
+  }
+  parentPort.postMessage(out)
+})`
+
+interface Job {
+  readonly data: string
+  readonly tags: ReadonlyArray<{ name: string; value: string }>
+  readonly target?: string | undefined
+  readonly anchor: string
+}
+
+/** Signs `jobs` with the client key on one worker per core (arbundles' `ArweaveSigner`, as aoconnect signs). */
+const signAll = async (jobs: ReadonlyArray<Job>): Promise<Array<Buffer>> => {
+  const arbundles = Path.join(ROOT, "node_modules", "@dha-team", "arbundles", "build", "node", "cjs", "index.js")
+  const threads = Os.availableParallelism()
+  const workers = Array.from(
+    { length: threads },
+    () => new Worker(SIGN_WORKER, { eval: true, workerData: { jwk: clientJwk, arbundles } })
+  )
+  try {
+    const size = Math.ceil(jobs.length / threads)
+    const parts = await Promise.all(
+      workers.map(
+        (w, i) =>
+          new Promise<Array<Uint8Array>>((resolve, reject) => {
+            w.once("message", resolve)
+            w.once("error", reject)
+            w.postMessage(jobs.slice(i * size, (i + 1) * size))
+          })
+      )
+    )
+    return parts.flat().map((raw) => Buffer.from(raw))
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()))
+  }
+}
+
+/** The id of a signed raw item: sha256 of its signature (bytes 2–514 for signature type 1). */
+export const itemId = (raw: Buffer): string =>
+  Crypto.createHash("sha256").update(raw.subarray(2, 514)).digest("base64url")
+
+const anchorOf = (p: number, i: number) =>
+  Crypto.createHash("sha256").update(`${p}/${i}`).digest("base64url").slice(0, 32)
+
+/**
+ * `perProcess[p]` messages to each of `perProcess.length` processes, signed once and kept in the OS temp dir (the
+ * items name the fixture wallet's address, so they fit every fresh node on that wallet). Grows the cache when a
+ * run asks for more.
+ */
+export const items = async (perProcess: ReadonlyArray<number>): Promise<Items> => {
+  const address = nodeAddress()
+  const file = (name: string) => Path.join(CACHE, name)
+  Fs.mkdirSync(CACHE, { recursive: true })
+  const read = (name: string): Array<Buffer> => {
+    if (!Fs.existsSync(file(name))) return []
+    const bytes = Fs.readFileSync(file(name))
+    const out: Array<Buffer> = []
+    for (let at = 0; at < bytes.length; ) {
+      const length = bytes.readUInt32LE(at)
+      out.push(bytes.subarray(at + 4, at + 4 + length))
+      at += 4 + length
+    }
+    return out
+  }
+  const write = (name: string, raws: ReadonlyArray<Buffer>) => {
+    const parts = raws.flatMap((raw) => {
+      const length = Buffer.alloc(4)
+      length.writeUInt32LE(raw.length)
+      return [length, raw]
+    })
+    Fs.appendFileSync(file(name), Buffer.concat(parts))
+  }
+  const spawns = read("spawns")
+  if (spawns.length < perProcess.length) {
+    const jobs: Array<Job> = []
+    for (let p = spawns.length; p < perProcess.length; p++) {
+      jobs.push({ data: `-- process ${p}\nreturn 1`, tags: processTags(address), anchor: anchorOf(p, -1) })
+    }
+    const signed = await signAll(jobs)
+    write("spawns", signed)
+    spawns.push(...signed)
+  }
+  const have = perProcess.map((_, p) => read(`p${p}`))
+  const jobs: Array<Job & { p: number }> = []
+  perProcess.forEach((want, p) => {
+    const target = itemId(spawns[p]!)
+    for (let i = have[p]!.length; i < want; i++) {
+      jobs.push({ p, data: `message ${i}`, tags: messageTags(), target, anchor: anchorOf(p, i) })
+    }
+  })
+  if (jobs.length > 0) {
+    const signed = await signAll(jobs)
+    const byProcess = new Map<number, Array<Buffer>>()
+    jobs.forEach((job, i) => {
+      const list = byProcess.get(job.p) ?? []
+      list.push(signed[i]!)
+      byProcess.set(job.p, list)
+    })
+    for (const [p, list] of byProcess) {
+      write(`p${p}`, list)
+      have[p]!.push(...list)
+    }
+  }
+  return { spawns: spawns.slice(0, perProcess.length), messages: have.map((list, p) => list.slice(0, perProcess[p])) }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The node
+
+export interface Node {
+  readonly url: string
+  readonly child: ChildProcess
+  readonly dataDir: string
+  /** Resident set of the node process, in bytes (`/proc/<pid>/status` VmRSS). */
+  readonly rss: () => number
+  /** OS threads of the node process (`/proc/<pid>/status` Threads). */
+  readonly threads: () => number
+  readonly stop: () => Promise<void>
+}
+
+const freePort = (): Promise<number> =>
+  import("node:net").then(
+    (Net) =>
+      new Promise((resolve, reject) => {
+        const server = Net.createServer()
+        server.once("error", reject)
+        server.listen(0, "127.0.0.1", () => {
+          const address = server.address()
+          server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
+        })
+      })
+  )
+
+/**
+ * Starts `src/node/bin.ts serve` with default flags plus `flags`, on a fresh data dir holding the fixture wallet,
+ * offline (`--gateway-url none`: no gateway is reachable here, and the POST path never asks one). Resolves once
+ * `GET /health` answers 200. `BENCH_PROFILE_DIR` adds `--cpu-prof`.
+ */
+export const startNode = async (flags: ReadonlyArray<string> = []): Promise<Node> => {
+  const dataDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "su-bench-node-"))
+  Fs.writeFileSync(Path.join(dataDir, "wallet.json"), JSON.stringify(walletJwk), { mode: 0o600 })
+  const port = await freePort()
+  const profile = process.env.BENCH_PROFILE_DIR
+  const prof = profile === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profile}`]
+  const args = [...prof, "--import", "tsx", Path.join(ROOT, "src", "node", "bin.ts"), "serve"]
+  args.push("--data-dir", dataDir, "--port", String(port), "--gateway-url", "none", ...flags)
+  const child = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"], cwd: ROOT })
+  let stderr = ""
+  child.stderr!.on("data", (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString("utf8")).slice(-4000)
+  })
+  const url = `http://127.0.0.1:${port}`
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`the node exited with ${child.exitCode}: ${stderr}`)
+    const ok = await fetch(`${url}/health`).then(
+      (r) => r.ok,
+      () => false
+    )
+    if (ok) break
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      const done = () => {
+        Fs.rmSync(dataDir, { recursive: true, force: true })
+        resolve()
+      }
+      if (child.exitCode !== null) return done()
+      child.once("exit", done)
+      child.kill("SIGTERM")
+      setTimeout(() => child.kill("SIGKILL"), 15_000).unref()
+    })
+  const status = (field: string) =>
+    Number(new RegExp(`${field}:\\s+(\\d+)`).exec(Fs.readFileSync(`/proc/${child.pid}/status`, "utf8"))?.[1] ?? 0)
+  const rss = () => status("VmRSS") * 1024
+  const threads = () => status("Threads")
+  return { url, child, dataDir, rss, threads, stop }
+}
+
+export const post = (url: string, body: Uint8Array): Promise<{ status: number; text: string }> =>
+  fetch(`${url}/`, { method: "POST", body, headers: { "content-type": "application/octet-stream" } }).then(
+    async (r) => ({ status: r.status, text: await r.text() })
+  )
+
+/** Spawns every process of `items` (in order, one request each). */
+export const spawnAll = async (url: string, spawns: ReadonlyArray<Buffer>): Promise<void> => {
+  for (let i = 0; i < spawns.length; i += 32) {
+    const answers = await Promise.all(spawns.slice(i, i + 32).map((raw) => post(url, raw)))
+    const bad = answers.find((a) => a.status !== 200)
+    if (bad !== undefined) throw new Error(`spawning a process: ${bad.status} ${bad.text}`)
+  }
+}
+
+export interface Load {
+  readonly ok: number
+  /** 2xx per second of the run. */
+  readonly rate: number
+  readonly p50: number
+  readonly p99: number
+  readonly max: number
+  readonly non2xx: number
+  readonly errors: number
+  readonly timeouts: number
+  readonly seconds: number
+}
+
+/** Interleaves the processes' messages (p0 m0, p1 m0, …, p0 m1, …), as concurrent clients would send them. */
+export const interleave = (messages: ReadonlyArray<ReadonlyArray<Buffer>>): Array<Buffer> => {
+  const out: Array<Buffer> = []
+  const longest = Math.max(0, ...messages.map((m) => m.length))
+  for (let i = 0; i < longest; i++) for (const list of messages) if (i < list.length) out.push(list[i]!)
+  return out
+}
+
+/** Posts every body once over `connections` keep-alive connections; the figures of the 2xx answers. */
+export const load = async (url: string, bodies: ReadonlyArray<Buffer>, connections: number): Promise<Load> => {
+  let next = 0
+  const result = await autocannon({
+    url,
+    connections,
+    amount: bodies.length,
+    timeout: 30,
+    requests: [
+      {
+        method: "POST",
+        path: "/",
+        headers: { "content-type": "application/octet-stream" },
+        setupRequest: (request) => ({ ...request, body: bodies[next++ % bodies.length]! })
+      }
+    ]
+  })
+  const ok = result["2xx"]
+  return {
+    ok,
+    rate: ok / result.duration,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    max: result.latency.max,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    seconds: result.duration
+  }
+}

@@ -264,7 +264,10 @@ export interface ClusterNodeOptions extends ClusterRegistry.ClusterOptions, Runn
  *
  * A runner whose store stops answering (a hung connection) answers its registry calls within one lease
  * (`storeTimeoutMs`, default `shardLockExpirationMs`): `SchedulerStopped` (503) or, for a `schedule` already
- * sent, `OutcomeUnknown` (504), see `ClusterRegistry.ClusterOptions.storeTimeoutMs`.
+ * sent, `OutcomeUnknown` (504), see `ClusterRegistry.ClusterOptions.storeTimeoutMs`. The `AssignmentStore` it
+ * gives is `ClusterRegistry.layerCluster`'s: its reads are bounded the same way (a retryable `StoreError`, 503),
+ * so the HTTP reads of the store (`GET /{process}`, `/processes/{process}`, …) do not wait on the hung
+ * connection either.
  *
  * Fails with `StoreError` (database unreachable, tables) or `SocketServerError` (runner port taken).
  *
@@ -311,8 +314,10 @@ export const layerClusterNode = (
   const sharding = layerSharding(options).pipe(Layer.provide(layerRunnerStorage(options)))
   // a runner whose store hangs answers 503/504 within one lease instead of letting calls wait
   const storeTimeoutMs = options.storeTimeoutMs ?? options.shardLockExpirationMs ?? DEFAULT_LOCK_EXPIRATION_MS
+  // the registry gives the store too, its reads bounded by the same watch: what HTTP reads
   return ClusterRegistry.layerCluster({ ...options, storeTimeoutMs }).pipe(
-    Layer.provideMerge(Layer.merge(sharding, store)),
+    Layer.provide(store),
+    Layer.provideMerge(sharding),
     Layer.provide(client)
   )
 }

@@ -1,11 +1,12 @@
 /**
  * One runner of a test cluster, as a child process: `ClusterRegistry.layerCluster` over this runner's
  * `Sharding` (`layerSharding`: NodeClusterSocket on loopback) with the shard locks in PostgreSQL
- * (`layerRunnerStorage`) and the PostgreSQL `AssignmentStore`, in the schema `CLUSTER_SCHEMA`. It serves no
- * HTTP: the test drives it over a control channel of JSON lines.
+ * (`layerRunnerStorage`) and the PostgreSQL `AssignmentStore`, in the schema `CLUSTER_SCHEMA`. The test drives
+ * it over a control channel of JSON lines.
  *
  * Environment: `PG_URL`, `CLUSTER_SCHEMA`, `RUNNER_PORT`, `SHARDS`, `LOCK_REFRESH_MS`, `LOCK_EXPIRATION_MS`,
- * `REFRESH_ASSIGNMENTS_MS`, `WALLET_FILE`.
+ * `REFRESH_ASSIGNMENTS_MS`, `WALLET_FILE`; with `HTTP_PORT`, it also serves the node's HTTP API (`Http.layer`)
+ * on `127.0.0.1:HTTP_PORT` over its registry and the store `layerCluster` gives, as a node does.
  *
  * stdin, one command a line:
  * - `{"id":n,"op":"schedule","processId":p,"messageId":m,"timeoutMs":t}`: `find(p, true)` (once per process)
@@ -21,12 +22,15 @@
  * `Registered` before a server first touches the store, `Unregistered` after it has ended.
  */
 import * as Fs from "node:fs"
+import * as NodeHttp from "node:http"
 import * as Readline from "node:readline"
 import { RunnerStorage } from "@effect/cluster"
+import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer, Logger, Queue, Runtime } from "effect"
 import { Message } from "../../src/Assignment.js"
 import * as ClusterNode from "../../src/cluster/ClusterNode.js"
 import * as ClusterRegistry from "../../src/cluster/ClusterRegistry.js"
+import * as Http from "../../src/node/Http.js"
 import type { MessageId } from "../../src/ProcessId.js"
 import * as PgStore from "../../src/pg/PgStore.js"
 import type * as Scheduler from "../../src/Scheduler.js"
@@ -81,7 +85,7 @@ const client = PgStore.layerClient({
 })
 const wallet = Wallet.layerJwk(JSON.parse(Fs.readFileSync(env("WALLET_FILE"), "utf8")))
 
-const cluster = ClusterRegistry.layerCluster({
+const registry = ClusterRegistry.layerCluster({
   timeoutMs: 30_000,
   storeTimeoutMs: runnerOptions.shardLockExpirationMs
 }).pipe(
@@ -91,6 +95,14 @@ const cluster = ClusterRegistry.layerCluster({
   Layer.provide(client),
   Layer.provide(wallet)
 )
+const httpPort = process.env.HTTP_PORT
+const cluster =
+  httpPort === undefined
+    ? registry
+    : Http.layer().pipe(
+        Layer.provide(NodeHttpServer.layer(NodeHttp.createServer, { port: Number(httpPort), host: "127.0.0.1" })),
+        Layer.provideMerge(registry)
+      )
 
 interface Command {
   readonly id: number

@@ -9,7 +9,7 @@
 import {
   MessageStorage,
   RunnerAddress,
-  type RunnerStorage,
+  RunnerStorage,
   type Sharding,
   ShardingConfig,
   SqlRunnerStorage
@@ -25,6 +25,7 @@ import type { SchedulerRegistry } from "../SchedulerRegistry.js"
 import * as SqlStore from "../sql/SqlStore.js"
 import type { Wallet } from "../Wallet.js"
 import * as ClusterRegistry from "./ClusterRegistry.js"
+import { promptAcquire } from "./internal/prompt-acquire.js"
 import { serialReserve } from "./internal/serial-client.js"
 
 /**
@@ -47,12 +48,23 @@ export const DEFAULT_LOCK_REFRESH_MS = 2_000
 
 /**
  * The default interval, in ms, at which a runner re-reads the runner list and takes the shards it should own
- * (`RunnerOptions.refreshAssignmentsIntervalMs`).
+ * (`RunnerOptions.refreshAssignmentsIntervalMs`): one small `SELECT` each time, so a dead runner's shards are
+ * taken, and routed to, within a quarter of a second of its lease's end (1,000 ms before 0.3.0's failover
+ * measurements, docs/scaling.md).
  *
  * @since 0.3.0
  * @category constants
  */
-export const DEFAULT_REFRESH_ASSIGNMENTS_MS = 1_000
+export const DEFAULT_REFRESH_ASSIGNMENTS_MS = 250
+
+/**
+ * The default interval, in ms, at which a runner tries again to take shards assigned to it that it could not
+ * take yet (`RunnerOptions.shardAcquireRetryMs`); `@effect/cluster` alone waits 1,000 ms.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const DEFAULT_ACQUIRE_RETRY_MS = 200
 
 /**
  * The PostgreSQL session timeouts of a cluster's store and runner storage, from the lease `lockExpirationMs`
@@ -98,14 +110,20 @@ export const sessionTimeouts = (
  * - `shardLockRefreshIntervalMs` [2,000] / `shardLockExpirationMs` [6,000]: the lease. A runner refreshes its
  *   shard locks every min(refresh, expiration / 3) ms; if a refresh does not succeed within that long, it stops
  *   its entities at once. Another runner can take a shard only when its lock is older than the expiration. The
- *   defaults (since 0.3.0; 10,000 / 35,000 before) move a dead runner's processes in about 7 to 8 s; a shorter
- *   refresh makes a runner on a starved CPU give its shards up more often (docs/scaling.md, "Failover").
+ *   defaults (since 0.3.0; 10,000 / 35,000 before) let the survivors take a dead runner's shards 4 to 6 s after
+ *   it died (`E` after its last refresh), then serve each moved process's backlog at their ordinary latency; a
+ *   shorter refresh makes a runner on a starved CPU give its shards up more often (docs/scaling.md,
+ *   "Failover time: where it goes").
  * - `shardLockAdvisory` [false]: use PostgreSQL session advisory locks instead of the leased lock rows. See
  *   docs/scaling.md: advisory locks free a killed runner's shards as soon as PostgreSQL sees its session end,
  *   but never expire while that session lives, so a runner cut off from the database keeps its shards.
- * - `refreshAssignmentsIntervalMs` [1,000]: how often a runner reads the runner list and recomputes where
- *   shards go (a dead runner leaves the list when its heartbeat, refreshed with its locks, is older than the
- *   lock expiration).
+ * - `refreshAssignmentsIntervalMs` [250; 1,000 before 0.3.0]: how often a runner reads the runner list and
+ *   recomputes where shards go (a dead runner leaves the list when its heartbeat, refreshed with its locks, is
+ *   older than the lock expiration): the longest a survivor waits, after a dead runner's lease has ended, to
+ *   take its shards and to route their messages to their new owner.
+ * - `shardAcquireRetryMs` [200] (since 0.3.0): how often a runner tries again to take shards assigned to it
+ *   whose lock it did not get (an old owner's lock that has not quite expired), within half a refresh interval,
+ *   before `@effect/cluster`'s own 1,000 ms wait; 0 leaves only that wait.
  * - `entityTerminationTimeoutMs` [15,000]: how long a stopping entity may finish its requests.
  * - `sendRetryIntervalMs` [100]: how often a message to a shard without a live owner is retried.
  * - `shardingConfig`: any other `ShardingConfig` field, as is.
@@ -124,6 +142,7 @@ export interface RunnerOptions {
   readonly shardLockExpirationMs?: number | undefined
   readonly shardLockAdvisory?: boolean | undefined
   readonly refreshAssignmentsIntervalMs?: number | undefined
+  readonly shardAcquireRetryMs?: number | undefined
   readonly entityTerminationTimeoutMs?: number | undefined
   readonly sendRetryIntervalMs?: number | undefined
   readonly shardingConfig?: Partial<ShardingConfig.ShardingConfig["Type"]> | undefined
@@ -168,7 +187,8 @@ export const shardingConfig = (options: RunnerOptions): Partial<ShardingConfig.S
  * the assignment store's (`PgStore.layerClient`): one database, one schema. Retries its table
  * creation 3 times, as runners that start together race on `CREATE TABLE IF NOT EXISTS`. Its reserved lock
  * connection runs one statement at a time (`SqlRunnerStorage` may issue several at once, which `pg` warns
- * about). Fails with `StoreError` (operation `open`).
+ * about). An acquisition that did not get every shard asked for is tried again every `shardAcquireRetryMs`
+ * (200 ms) for up to half the refresh interval (`RunnerOptions`). Fails with `StoreError` (operation `open`).
  *
  * @example
  * ```ts
@@ -188,7 +208,15 @@ export const shardingConfig = (options: RunnerOptions): Partial<ShardingConfig.S
 export const layerRunnerStorage = (
   options: RunnerOptions = {}
 ): Layer.Layer<RunnerStorage.RunnerStorage, StoreError | ConfigError.ConfigError, SqlClient.SqlClient> =>
-  SqlRunnerStorage.layer.pipe(
+  Layer.effect(
+    RunnerStorage.RunnerStorage,
+    Effect.map(RunnerStorage.RunnerStorage, (storage) => {
+      const expiration = options.shardLockExpirationMs ?? DEFAULT_LOCK_EXPIRATION_MS
+      const interval = Math.min(options.shardLockRefreshIntervalMs ?? DEFAULT_LOCK_REFRESH_MS, expiration / 3)
+      return promptAcquire(storage, options.shardAcquireRetryMs ?? DEFAULT_ACQUIRE_RETRY_MS, Math.floor(interval / 2))
+    })
+  ).pipe(
+    Layer.provide(SqlRunnerStorage.layer),
     Layer.retry(Schedule.intersect(Schedule.recurs(3), Schedule.spaced(Duration.millis(100)))),
     Layer.mapError(
       (error): StoreError | ConfigError.ConfigError =>

@@ -5,8 +5,9 @@
  * it over a control channel of JSON lines.
  *
  * Environment: `PG_URL`, `CLUSTER_SCHEMA`, `RUNNER_PORT`, `SHARDS`, `LOCK_REFRESH_MS`, `LOCK_EXPIRATION_MS`,
- * `REFRESH_ASSIGNMENTS_MS`, `WALLET_FILE`; with `HTTP_PORT`, it also serves the node's HTTP API (`Http.layer`)
- * on `127.0.0.1:HTTP_PORT` over its registry and the store `layerCluster` gives, as a node does.
+ * `REFRESH_ASSIGNMENTS_MS`, `ACQUIRE_RETRY_MS` (optional), `WALLET_FILE`; with `HTTP_PORT`, it also serves the
+ * node's HTTP API (`Http.layer`) on `127.0.0.1:HTTP_PORT` over its registry and the store `layerCluster` gives,
+ * as a node does.
  *
  * stdin, one command a line:
  * - `{"id":n,"op":"schedule","processId":p,"messageId":m,"timeoutMs":t}`: `find(p, true)` (once per process)
@@ -54,7 +55,11 @@ const runnerOptions: ClusterNode.RunnerOptions = {
   shardsPerGroup: Number(env("SHARDS", "60")),
   shardLockRefreshIntervalMs: Number(env("LOCK_REFRESH_MS", "2000")),
   shardLockExpirationMs: Number(env("LOCK_EXPIRATION_MS", "6000")),
-  refreshAssignmentsIntervalMs: Number(env("REFRESH_ASSIGNMENTS_MS", "1000"))
+  refreshAssignmentsIntervalMs: Number(
+    env("REFRESH_ASSIGNMENTS_MS", String(ClusterNode.DEFAULT_REFRESH_ASSIGNMENTS_MS))
+  ),
+  // the default unless set (bench/cluster.ts compares)
+  shardAcquireRetryMs: process.env.ACQUIRE_RETRY_MS === undefined ? undefined : Number(process.env.ACQUIRE_RETRY_MS)
 }
 
 /** Flipped by the `hang` command: every RunnerStorage call made after it never completes. */

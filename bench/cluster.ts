@@ -202,12 +202,14 @@ const failover = (script: string) =>
       for (const c of calls.filter((c) => c.p === slowest)) {
         console.log(`  call via ${c.runner}: sent ${c.sentAt}, answered ${c.at} ${c.tag ?? "ok"}`)
       }
-      // the survivors' warnings and errors (logfmt on stderr), with their time after the kill
+      // the survivors' warnings and errors (logfmt on stderr; with LOG_LEVEL=Debug also the lines naming the
+      // process and the cluster's view of runners and shards), with their time after the kill
+      const shown = (l: string) =>
+        /level=(WARN|ERROR)/.test(l) ||
+        l.includes(slowest) ||
+        /Runner is|New shard assignments|unhealthy|Could not/.test(l)
       for (const r of runners.slice(0, 2)) {
-        for (const line of r
-          .stderr()
-          .split("\n")
-          .filter((l) => /level=(WARN|ERROR)/.test(l))) {
+        for (const line of r.stderr().split("\n").filter(shown)) {
           const at = /timestamp=(\S+)/.exec(line)?.[1]
           const t = at === undefined ? Number.NaN : Date.parse(at) - killedAt!
           if (t > -1000) console.log(`  ${r.name} log at ${t}: ${line.replace(/timestamp=\S+ /, "").slice(0, 240)}`)

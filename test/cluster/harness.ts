@@ -206,7 +206,7 @@ export const startRunner = (options: {
     })
     child.stderr!.setEncoding("utf8")
     child.stderr!.on("data", (chunk: string) => {
-      stderr = (stderr + chunk).slice(-20_000)
+      stderr = (stderr + chunk).slice(process.env.LOG_LEVEL === "Debug" ? -4_000_000 : -20_000)
     })
     child.stdin!.on("error", () => {})
     child.once("exit", (code, signal) => {

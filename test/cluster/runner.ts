@@ -5,7 +5,7 @@
  * it over a control channel of JSON lines.
  *
  * Environment: `PG_URL`, `CLUSTER_SCHEMA`, `RUNNER_PORT`, `SHARDS`, `LOCK_REFRESH_MS`, `LOCK_EXPIRATION_MS`,
- * `REFRESH_ASSIGNMENTS_MS`, `ACQUIRE_RETRY_MS` (optional), `WALLET_FILE`; with `HTTP_PORT`, it also serves the
+ * `REFRESH_ASSIGNMENTS_MS`, `ACQUIRE_RETRY_MS` (optional), `LOG_LEVEL` (optional, `Debug`), `WALLET_FILE`; with `HTTP_PORT`, it also serves the
  * node's HTTP API (`Http.layer`) on `127.0.0.1:HTTP_PORT` over its registry and the store `layerCluster` gives,
  * as a node does.
  *
@@ -27,7 +27,7 @@ import * as NodeHttp from "node:http"
 import * as Readline from "node:readline"
 import { RunnerStorage } from "@effect/cluster"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Effect, Layer, Logger, Queue, Runtime } from "effect"
+import { Effect, Layer, Logger, LogLevel, Queue, Runtime } from "effect"
 import { Message } from "../../src/Assignment.js"
 import * as ClusterNode from "../../src/cluster/ClusterNode.js"
 import * as ClusterRegistry from "../../src/cluster/ClusterRegistry.js"
@@ -184,6 +184,8 @@ Effect.runFork(
     Effect.scoped,
     Effect.provide(cluster),
     Effect.provide(Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.logfmtLogger))),
+    // LOG_LEVEL=Debug shows the cluster's and the registry's debug lines (bench/cluster.ts FAILOVER_DEBUG)
+    Logger.withMinimumLogLevel(process.env.LOG_LEVEL === "Debug" ? LogLevel.Debug : LogLevel.Info),
     Effect.tapErrorCause((cause) => Effect.sync(() => emit({ failed: String(cause) }))),
     Effect.ensuring(Effect.sync(() => process.exit(0)))
   )

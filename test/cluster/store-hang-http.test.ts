@@ -7,8 +7,8 @@
  * `GET /processes/{pid}`, `GET /{pid}/latest`, `GET /{message}`, `GET /timestamp?process-id`, the HyperBEAM
  * schedule read) answer 503 with a body that says to retry, for its own processes and for processes hosted on
  * runner-1 alike, and never wait for the thaw (the freeze lasts until they have answered); runner-1 answers
- * them 200 meanwhile. After the thaw runner-2 answers 200 again. Polls on state (the first 503), no wall-clock
- * bound.
+ * them 200 meanwhile. A `POST /` of a message to runner-2 meanwhile is a 503 too (nothing sent). After the
+ * thaw runner-2 answers 200 again. Polls on state (the first 503), no wall-clock bound.
  *
  * Without PostgreSQL the suite is reported as skipped, with the reason.
  */
@@ -42,18 +42,20 @@ interface Answer {
   readonly body: string
 }
 
-/** `POST /` of a data item: the status. */
-const post = (url: string, raw: Uint8Array): Effect.Effect<number> =>
-  Effect.promise(() =>
-    fetch(`${url}/`, {
+/** `POST /` of a data item: its status and body. */
+const postAnswer = (url: string, raw: Uint8Array): Effect.Effect<Answer> =>
+  Effect.promise(async () => {
+    const response = await fetch(`${url}/`, {
       method: "POST",
       headers: { "content-type": "application/octet-stream" },
       body: raw
-    }).then(async (response) => {
-      await response.arrayBuffer()
-      return response.status
     })
-  )
+    return { path: "POST /", status: response.status, body: await response.text() }
+  })
+
+/** `POST /` of a data item: the status. */
+const post = (url: string, raw: Uint8Array): Effect.Effect<number> =>
+  Effect.map(postAnswer(url, raw), (answer) => answer.status)
 
 /** `GET url + path`: its status and body (no client timeout: a request stuck on the store would hang here). */
 const get = (url: string, path: string): Effect.Effect<Answer> =>
@@ -171,6 +173,15 @@ describe.skipIf(unavailable !== undefined)("the HTTP reads of a runner whose sto
           expect({ path: answer.path, status: answer.status }).toEqual({ path: answer.path, status: 503 })
           const error = (JSON.parse(answer.body) as { readonly error: string }).error
           expect(error).toMatch(/has not answered for 6000 ms; retry, another node may answer/)
+        }
+        // and so does a POST / of a message, for its own process and one hosted elsewhere: 503, nothing sent
+        for (const p of [own!, elsewhere!]) {
+          const item = yield* Effect.promise(() => messageItem(p, 2))
+          const posted = yield* postAnswer(hung.httpUrl!, item.getRaw())
+          expect(posted.status).toBe(503)
+          expect((JSON.parse(posted.body) as { readonly error: string }).error).toMatch(
+            /has not answered for 6000 ms; retry, another node may answer/
+          )
         }
         // the healthy runner answers the same reads meanwhile
         const other = yield* Effect.forEach(paths, (path) => get(healthy.httpUrl!, path))

@@ -15,9 +15,9 @@
  * fresh cluster, with its breakdown: the victim's last shard-lock refresh and its lease's expiry, when the
  * survivors acquired its shards (`cluster_locks.acquired_at`), started its entities, and served its processes.
  *
- * The runners use the defaults (lease 6,000 ms, refreshed every 2,000 ms, the runner list read every 250 ms, a
- * missing shard tried again every 200 ms) unless LOCK_EXPIRATION_MS / LOCK_REFRESH_MS / REFRESH_ASSIGNMENTS_MS /
- * ACQUIRE_RETRY_MS are set (REFRESH_ASSIGNMENTS_MS=1000 ACQUIRE_RETRY_MS=0: the settings before 0.3.0's
+ * The runners use the defaults (lease 6,000 ms, refreshed every 2,000 ms, the runner list read every 250 ms,
+ * unheld shards re-checked every 1,000 ms) unless LOCK_EXPIRATION_MS / LOCK_REFRESH_MS / REFRESH_ASSIGNMENTS_MS
+ * / SHARD_RECHECK_MS are set (REFRESH_ASSIGNMENTS_MS=1000 SHARD_RECHECK_MS=10000: the settings before 0.3.0's
  * failover work). On a 2-core machine, 2 and 3 runners share 2 cores with PostgreSQL and the driver; the
  * 1-minute load average before each run is printed, since other work on the machine skews the figures.
  */
@@ -191,7 +191,7 @@ const failover = (script: string) =>
     // per moved process, from its server's recovery on a survivor to its first acknowledgement there
     const firstAckAfter = (p: string, t: number) => Math.min(...(acks.get(p) ?? []).filter((a) => a >= t))
     const serving = sorted(moved.map((p) => firstAckAfter(p, eventAt(p, "Activated")) - eventAt(p, "Activated")))
-    if (debug) {
+    if (debug && moved.length > 0) {
       // the timeline of the moved process served last: its events on the survivors and its calls, ms after the kill
       const slowest = moved.reduce((a, b) => (firstAfter.get(a)! >= firstAfter.get(b)! ? a : b))
       for (const r of runners.slice(0, 2)) {
@@ -216,6 +216,12 @@ const failover = (script: string) =>
         }
       }
     }
+    // moved processes whose new server was stopped again on a survivor (its shard let go) before serving
+    const letGo = moved.filter((p) =>
+      runners
+        .slice(0, 2)
+        .some((r) => r.events.some((e) => e.processId === p && e.event === "Unregistered" && e.t > killedAt!))
+    ).length
     const acquired = sorted([...taken.values()].map((t) => Math.round(t - killedAt!)))
     return {
       moved: moved.length,
@@ -232,6 +238,7 @@ const failover = (script: string) =>
       expiry: Math.round(lastRefresh + locks.lockExpirationMs - killedAt),
       acquiredFirst: acquired[0]!,
       acquiredLast: acquired[acquired.length - 1]!,
+      letGo,
       anyAckLast: Math.max(...moved.map((p) => firstAckAfter(p, eventAt(p, "Activated"))))
     }
   }).pipe(Effect.scoped)
@@ -247,8 +254,8 @@ const main = Effect.gen(function* () {
   console.log(
     `Node ${process.version}, ${Os.cpus().length} × ${Os.cpus()[0]?.model.trim()}; ${MESSAGES} messages over ` +
       `${PROCESSES} processes, ${IN_FLIGHT} in flight; lease ${locks.lockExpirationMs} ms, refresh ${locks.lockRefreshMs} ms, ` +
-      `runner list read every ${locks.refreshAssignmentsMs} ms, acquisition retried every ` +
-      `${process.env.ACQUIRE_RETRY_MS ?? ClusterNode.DEFAULT_ACQUIRE_RETRY_MS} ms`
+      `runner list read every ${locks.refreshAssignmentsMs} ms, shards re-checked every ` +
+      `${process.env.SHARD_RECHECK_MS ?? ClusterNode.DEFAULT_SHARD_RECHECK_MS} ms`
   )
   const load = () => Os.loadavg()[0]!.toFixed(1)
   console.log(
@@ -263,19 +270,21 @@ const main = Effect.gen(function* () {
   console.log(
     `\nfailover, SIGKILL of 1 of 3 runners, ${trials} trial(s); ms after the kill: the victim's last refresh ` +
       "(heartbeat or locks, before), its lease's expiry, the survivors' lock acquisitions (cluster_locks.acquired_at), the moved " +
-      "entities' starts and their servers' recovery (claim, latest), the time from that recovery to the first " +
+      "entities' starts and their servers' recovery (claim, latest), how many of them were stopped again on a " +
+      "survivor (their shard let go), the time from that recovery to the first " +
       "acknowledgement of each moved process, the last of those first acknowledgements (the backlog), then the " +
       "first acknowledgement of a call sent after the kill (first / median / last)\n\n" +
       "| load average before | processes moved | last refresh | lease expiry | shards acquired | entities started | " +
-      "servers recovered (last) | recovery to first ack (median / last) | backlog served (last) | " +
-      "sent after the kill: first / median / last |\n|---|---|---|---|---|---|---|---|---|---|"
+      "servers recovered (last) | stopped again | recovery to first ack (median / last) | backlog served (last) | " +
+      "sent after the kill: first / median / last |\n|---|---|---|---|---|---|---|---|---|---|---|"
   )
   for (let i = 0; i < trials; i++) {
     const before = load()
     const f = yield* failover(script)
     console.log(
       `| ${before} | ${f.moved} of ${PROCESSES} | -${f.lastRefresh} | ${f.expiry} | ${f.acquiredFirst} to ` +
-        `${f.acquiredLast} | ${f.restartedFirst} to ${f.restartedLast} | ${f.recoveredLast} | ${f.servingMedian} / ` +
+        `${f.acquiredLast} | ${f.restartedFirst} to ${f.restartedLast} | ${f.recoveredLast} | ${f.letGo} | ` +
+        `${f.servingMedian} / ` +
         `${f.servingLast} | ${f.anyAckLast} | ${f.first} / ` +
         `${f.median} / ${f.last} |`
     )

@@ -25,7 +25,7 @@ import type { SchedulerRegistry } from "../SchedulerRegistry.js"
 import * as SqlStore from "../sql/SqlStore.js"
 import type { Wallet } from "../Wallet.js"
 import * as ClusterRegistry from "./ClusterRegistry.js"
-import { promptAcquire } from "./internal/prompt-acquire.js"
+import { reportAcquiredDuringRefresh } from "./internal/refresh-race.js"
 import { serialReserve } from "./internal/serial-client.js"
 
 /**
@@ -48,9 +48,9 @@ export const DEFAULT_LOCK_REFRESH_MS = 2_000
 
 /**
  * The default interval, in ms, at which a runner re-reads the runner list and takes the shards it should own
- * (`RunnerOptions.refreshAssignmentsIntervalMs`): one small `SELECT` each time, so a dead runner's shards are
- * taken, and routed to, within a quarter of a second of its lease's end (1,000 ms before 0.3.0's failover
- * measurements, docs/scaling.md).
+ * (`RunnerOptions.refreshAssignmentsIntervalMs`): one small `SELECT` each time, so the survivors see a dead
+ * runner gone, take its shards and route to their new owners within a quarter of a second of the end of its
+ * heartbeat (1,000 ms before 0.3.0's failover measurements, docs/scaling.md).
  *
  * @since 0.3.0
  * @category constants
@@ -58,13 +58,17 @@ export const DEFAULT_LOCK_REFRESH_MS = 2_000
 export const DEFAULT_REFRESH_ASSIGNMENTS_MS = 250
 
 /**
- * The default interval, in ms, at which a runner tries again to take shards assigned to it that it could not
- * take yet (`RunnerOptions.shardAcquireRetryMs`); `@effect/cluster` alone waits 1,000 ms.
+ * The default interval, in ms, at which a runner re-checks the shards assigned to it that it does not hold
+ * (`RunnerOptions.shardRecheckIntervalMs`, `@effect/cluster`'s `entityMessagePollInterval`, 10,000 ms there).
+ * A shard the runner has just taken can be let go again at once by a lock refresh that started before it was
+ * taken (the refresh's list does not hold it yet, so the shard looks lost): it is taken back at the next
+ * re-check, and until then its processes have no server. With no message storage, the re-check costs nothing
+ * else. Chosen from the failover measurements of docs/scaling.md.
  *
  * @since 0.3.0
  * @category constants
  */
-export const DEFAULT_ACQUIRE_RETRY_MS = 200
+export const DEFAULT_SHARD_RECHECK_MS = 1_000
 
 /**
  * The PostgreSQL session timeouts of a cluster's store and runner storage, from the lease `lockExpirationMs`
@@ -121,9 +125,10 @@ export const sessionTimeouts = (
  *   recomputes where shards go (a dead runner leaves the list when its heartbeat, refreshed with its locks, is
  *   older than the lock expiration): the longest a survivor waits, after a dead runner's lease has ended, to
  *   take its shards and to route their messages to their new owner.
- * - `shardAcquireRetryMs` [200] (since 0.3.0): how often a runner tries again to take shards assigned to it
- *   whose lock it did not get (an old owner's lock that has not quite expired), within half a refresh interval,
- *   before `@effect/cluster`'s own 1,000 ms wait; 0 leaves only that wait.
+ * - `shardRecheckIntervalMs` [1,000] (since 0.3.0): how often a runner re-checks the shards assigned to it
+ *   that it does not hold, and takes those it can (`entityMessagePollInterval`, 10,000 ms in `@effect/cluster`):
+ *   bounds how long a shard let go by mistake, or not taken at its first try, stays without a server
+ *   (`DEFAULT_SHARD_RECHECK_MS`).
  * - `entityTerminationTimeoutMs` [15,000]: how long a stopping entity may finish its requests.
  * - `sendRetryIntervalMs` [100]: how often a message to a shard without a live owner is retried.
  * - `shardingConfig`: any other `ShardingConfig` field, as is.
@@ -142,7 +147,7 @@ export interface RunnerOptions {
   readonly shardLockExpirationMs?: number | undefined
   readonly shardLockAdvisory?: boolean | undefined
   readonly refreshAssignmentsIntervalMs?: number | undefined
-  readonly shardAcquireRetryMs?: number | undefined
+  readonly shardRecheckIntervalMs?: number | undefined
   readonly entityTerminationTimeoutMs?: number | undefined
   readonly sendRetryIntervalMs?: number | undefined
   readonly shardingConfig?: Partial<ShardingConfig.ShardingConfig["Type"]> | undefined
@@ -172,6 +177,7 @@ export const shardingConfig = (options: RunnerOptions): Partial<ShardingConfig.S
     shardLockRefreshInterval: ms(options.shardLockRefreshIntervalMs ?? DEFAULT_LOCK_REFRESH_MS),
     shardLockExpiration: ms(options.shardLockExpirationMs ?? DEFAULT_LOCK_EXPIRATION_MS),
     refreshAssignmentsInterval: ms(options.refreshAssignmentsIntervalMs ?? DEFAULT_REFRESH_ASSIGNMENTS_MS),
+    entityMessagePollInterval: ms(options.shardRecheckIntervalMs ?? DEFAULT_SHARD_RECHECK_MS),
     entityTerminationTimeout: ms(options.entityTerminationTimeoutMs),
     sendRetryInterval: ms(options.sendRetryIntervalMs)
   }
@@ -187,8 +193,9 @@ export const shardingConfig = (options: RunnerOptions): Partial<ShardingConfig.S
  * the assignment store's (`PgStore.layerClient`): one database, one schema. Retries its table
  * creation 3 times, as runners that start together race on `CREATE TABLE IF NOT EXISTS`. Its reserved lock
  * connection runs one statement at a time (`SqlRunnerStorage` may issue several at once, which `pg` warns
- * about). An acquisition that did not get every shard asked for is tried again every `shardAcquireRetryMs`
- * (200 ms) for up to half the refresh interval (`RunnerOptions`). Fails with `StoreError` (operation `open`).
+ * about). A lock refresh also reports the shards acquired while it ran, so that `@effect/cluster` does not let
+ * a shard go just after taking it (its refresh works from the list it had when it started). Fails with
+ * `StoreError` (operation `open`).
  *
  * @example
  * ```ts
@@ -208,14 +215,7 @@ export const shardingConfig = (options: RunnerOptions): Partial<ShardingConfig.S
 export const layerRunnerStorage = (
   options: RunnerOptions = {}
 ): Layer.Layer<RunnerStorage.RunnerStorage, StoreError | ConfigError.ConfigError, SqlClient.SqlClient> =>
-  Layer.effect(
-    RunnerStorage.RunnerStorage,
-    Effect.map(RunnerStorage.RunnerStorage, (storage) => {
-      const expiration = options.shardLockExpirationMs ?? DEFAULT_LOCK_EXPIRATION_MS
-      const interval = Math.min(options.shardLockRefreshIntervalMs ?? DEFAULT_LOCK_REFRESH_MS, expiration / 3)
-      return promptAcquire(storage, options.shardAcquireRetryMs ?? DEFAULT_ACQUIRE_RETRY_MS, Math.floor(interval / 2))
-    })
-  ).pipe(
+  Layer.effect(RunnerStorage.RunnerStorage, Effect.map(RunnerStorage.RunnerStorage, reportAcquiredDuringRefresh)).pipe(
     Layer.provide(SqlRunnerStorage.layer),
     Layer.retry(Schedule.intersect(Schedule.recurs(3), Schedule.spaced(Duration.millis(100)))),
     Layer.mapError(

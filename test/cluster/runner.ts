@@ -5,7 +5,7 @@
  * it over a control channel of JSON lines.
  *
  * Environment: `PG_URL`, `CLUSTER_SCHEMA`, `RUNNER_PORT`, `SHARDS`, `LOCK_REFRESH_MS`, `LOCK_EXPIRATION_MS`,
- * `REFRESH_ASSIGNMENTS_MS`, `ACQUIRE_RETRY_MS` (optional), `LOG_LEVEL` (optional, `Debug`), `WALLET_FILE`; with `HTTP_PORT`, it also serves the
+ * `REFRESH_ASSIGNMENTS_MS`, `SHARD_RECHECK_MS` (optional), `LOG_LEVEL` (optional, `Debug`), `WALLET_FILE`; with `HTTP_PORT`, it also serves the
  * node's HTTP API (`Http.layer`) on `127.0.0.1:HTTP_PORT` over its registry and the store `layerCluster` gives,
  * as a node does.
  *
@@ -59,7 +59,7 @@ const runnerOptions: ClusterNode.RunnerOptions = {
     env("REFRESH_ASSIGNMENTS_MS", String(ClusterNode.DEFAULT_REFRESH_ASSIGNMENTS_MS))
   ),
   // the default unless set (bench/cluster.ts compares)
-  shardAcquireRetryMs: process.env.ACQUIRE_RETRY_MS === undefined ? undefined : Number(process.env.ACQUIRE_RETRY_MS)
+  shardRecheckIntervalMs: process.env.SHARD_RECHECK_MS === undefined ? undefined : Number(process.env.SHARD_RECHECK_MS)
 }
 
 /** Flipped by the `hang` command: every RunnerStorage call made after it never completes. */

@@ -49,8 +49,8 @@ export const DEFAULT_LOCK_REFRESH_MS = 2_000
 /**
  * The default interval, in ms, at which a runner re-reads the runner list and takes the shards it should own
  * (`RunnerOptions.refreshAssignmentsIntervalMs`): one small `SELECT` each time, so the survivors see a dead
- * runner gone, take its shards and route to their new owners within a quarter of a second of the end of its
- * heartbeat (1,000 ms before 0.3.0's failover measurements, docs/scaling.md).
+ * runner gone within a quarter of a second of the end of its heartbeat (1,000 ms before 0.3.0's failover
+ * measurements, docs/scaling.md).
  *
  * @since 0.3.0
  * @category constants
@@ -123,8 +123,9 @@ export const sessionTimeouts = (
  *   but never expire while that session lives, so a runner cut off from the database keeps its shards.
  * - `refreshAssignmentsIntervalMs` [250; 1,000 before 0.3.0]: how often a runner reads the runner list and
  *   recomputes where shards go (a dead runner leaves the list when its heartbeat, refreshed with its locks, is
- *   older than the lock expiration): the longest a survivor waits, after a dead runner's lease has ended, to
- *   take its shards and to route their messages to their new owner.
+ *   older than the lock expiration): the longest a survivor waits, after a dead runner's heartbeat has
+ *   expired, to see it gone, take its shards and route their messages to their new owner (a second more when
+ *   one of its lock rows outlives the heartbeat a little: `@effect/cluster` tries again after 1,000 ms).
  * - `shardRecheckIntervalMs` [1,000] (since 0.3.0): how often a runner re-checks the shards assigned to it
  *   that it does not hold, and takes those it can (`entityMessagePollInterval`, 10,000 ms in `@effect/cluster`):
  *   bounds how long a shard let go by mistake, or not taken at its first try, stays without a server

@@ -296,12 +296,18 @@ export class StoreConflict extends Schema.TaggedError<StoreConflict>()("StoreCon
 /**
  * The assignment store failed (I/O, SQL, a corrupt row). `operation` names the call.
  *
+ * `retryable` (since 0.3.0) is `true` when the store did not fail but did not answer in time: a cluster runner
+ * whose store connection hangs answers its reads with it once its store watch has lost the store
+ * (`ClusterRegistry.ClusterOptions.storeTimeoutMs`). Nothing is wrong with the call or the data: the same call
+ * may succeed later, or on another node. The HTTP API answers it 503 (a plain `StoreError` is a 500).
+ *
  * @since 0.1.0
  * @category errors
  */
 export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
   operation: Schema.String,
-  reason: Schema.String
+  reason: Schema.String,
+  retryable: Schema.optional(Schema.Boolean)
 }) {
   override get message(): string {
     return `Assignment store ${this.operation} failed: ${this.reason}`

@@ -9,7 +9,7 @@
 import {
   MessageStorage,
   RunnerAddress,
-  type RunnerStorage,
+  RunnerStorage,
   type Sharding,
   ShardingConfig,
   SqlRunnerStorage
@@ -25,6 +25,7 @@ import type { SchedulerRegistry } from "../SchedulerRegistry.js"
 import * as SqlStore from "../sql/SqlStore.js"
 import type { Wallet } from "../Wallet.js"
 import * as ClusterRegistry from "./ClusterRegistry.js"
+import { reportAcquiredDuringRefresh } from "./internal/refresh-race.js"
 import { serialReserve } from "./internal/serial-client.js"
 
 /**
@@ -47,12 +48,27 @@ export const DEFAULT_LOCK_REFRESH_MS = 2_000
 
 /**
  * The default interval, in ms, at which a runner re-reads the runner list and takes the shards it should own
- * (`RunnerOptions.refreshAssignmentsIntervalMs`).
+ * (`RunnerOptions.refreshAssignmentsIntervalMs`): one small `SELECT` each time, so the survivors see a dead
+ * runner gone within a quarter of a second of the end of its heartbeat (1,000 ms before 0.3.0's failover
+ * measurements, docs/scaling.md).
  *
  * @since 0.3.0
  * @category constants
  */
-export const DEFAULT_REFRESH_ASSIGNMENTS_MS = 1_000
+export const DEFAULT_REFRESH_ASSIGNMENTS_MS = 250
+
+/**
+ * The default interval, in ms, at which a runner re-checks the shards assigned to it that it does not hold
+ * (`RunnerOptions.shardRecheckIntervalMs`, `@effect/cluster`'s `entityMessagePollInterval`, 10,000 ms there).
+ * A shard the runner has just taken can be let go again at once by a lock refresh that started before it was
+ * taken (the refresh's list does not hold it yet, so the shard looks lost): it is taken back at the next
+ * re-check, and until then its processes have no server. With no message storage, the re-check costs nothing
+ * else. Chosen from the failover measurements of docs/scaling.md.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const DEFAULT_SHARD_RECHECK_MS = 1_000
 
 /**
  * The PostgreSQL session timeouts of a cluster's store and runner storage, from the lease `lockExpirationMs`
@@ -98,14 +114,22 @@ export const sessionTimeouts = (
  * - `shardLockRefreshIntervalMs` [2,000] / `shardLockExpirationMs` [6,000]: the lease. A runner refreshes its
  *   shard locks every min(refresh, expiration / 3) ms; if a refresh does not succeed within that long, it stops
  *   its entities at once. Another runner can take a shard only when its lock is older than the expiration. The
- *   defaults (since 0.3.0; 10,000 / 35,000 before) move a dead runner's processes in about 7 to 8 s; a shorter
- *   refresh makes a runner on a starved CPU give its shards up more often (docs/scaling.md, "Failover").
+ *   defaults (since 0.3.0; 10,000 / 35,000 before) let the survivors take a dead runner's shards 4 to 6 s after
+ *   it died (`E` after its last refresh), then serve each moved process's backlog at their ordinary latency; a
+ *   shorter refresh makes a runner on a starved CPU give its shards up more often (docs/scaling.md,
+ *   "Failover time: where it goes").
  * - `shardLockAdvisory` [false]: use PostgreSQL session advisory locks instead of the leased lock rows. See
  *   docs/scaling.md: advisory locks free a killed runner's shards as soon as PostgreSQL sees its session end,
  *   but never expire while that session lives, so a runner cut off from the database keeps its shards.
- * - `refreshAssignmentsIntervalMs` [1,000]: how often a runner reads the runner list and recomputes where
- *   shards go (a dead runner leaves the list when its heartbeat, refreshed with its locks, is older than the
- *   lock expiration).
+ * - `refreshAssignmentsIntervalMs` [250; 1,000 before 0.3.0]: how often a runner reads the runner list and
+ *   recomputes where shards go (a dead runner leaves the list when its heartbeat, refreshed with its locks, is
+ *   older than the lock expiration): the longest a survivor waits, after a dead runner's heartbeat has
+ *   expired, to see it gone, take its shards and route their messages to their new owner (a second more when
+ *   one of its lock rows outlives the heartbeat a little: `@effect/cluster` tries again after 1,000 ms).
+ * - `shardRecheckIntervalMs` [1,000] (since 0.3.0): how often a runner re-checks the shards assigned to it
+ *   that it does not hold, and takes those it can (`entityMessagePollInterval`, 10,000 ms in `@effect/cluster`):
+ *   bounds how long a shard let go by mistake, or not taken at its first try, stays without a server
+ *   (`DEFAULT_SHARD_RECHECK_MS`).
  * - `entityTerminationTimeoutMs` [15,000]: how long a stopping entity may finish its requests.
  * - `sendRetryIntervalMs` [100]: how often a message to a shard without a live owner is retried.
  * - `shardingConfig`: any other `ShardingConfig` field, as is.
@@ -124,6 +148,7 @@ export interface RunnerOptions {
   readonly shardLockExpirationMs?: number | undefined
   readonly shardLockAdvisory?: boolean | undefined
   readonly refreshAssignmentsIntervalMs?: number | undefined
+  readonly shardRecheckIntervalMs?: number | undefined
   readonly entityTerminationTimeoutMs?: number | undefined
   readonly sendRetryIntervalMs?: number | undefined
   readonly shardingConfig?: Partial<ShardingConfig.ShardingConfig["Type"]> | undefined
@@ -153,6 +178,7 @@ export const shardingConfig = (options: RunnerOptions): Partial<ShardingConfig.S
     shardLockRefreshInterval: ms(options.shardLockRefreshIntervalMs ?? DEFAULT_LOCK_REFRESH_MS),
     shardLockExpiration: ms(options.shardLockExpirationMs ?? DEFAULT_LOCK_EXPIRATION_MS),
     refreshAssignmentsInterval: ms(options.refreshAssignmentsIntervalMs ?? DEFAULT_REFRESH_ASSIGNMENTS_MS),
+    entityMessagePollInterval: ms(options.shardRecheckIntervalMs ?? DEFAULT_SHARD_RECHECK_MS),
     entityTerminationTimeout: ms(options.entityTerminationTimeoutMs),
     sendRetryInterval: ms(options.sendRetryIntervalMs)
   }
@@ -168,7 +194,9 @@ export const shardingConfig = (options: RunnerOptions): Partial<ShardingConfig.S
  * the assignment store's (`PgStore.layerClient`): one database, one schema. Retries its table
  * creation 3 times, as runners that start together race on `CREATE TABLE IF NOT EXISTS`. Its reserved lock
  * connection runs one statement at a time (`SqlRunnerStorage` may issue several at once, which `pg` warns
- * about). Fails with `StoreError` (operation `open`).
+ * about). A lock refresh also reports the shards acquired while it ran, so that `@effect/cluster` does not let
+ * a shard go just after taking it (its refresh works from the list it had when it started). Fails with
+ * `StoreError` (operation `open`).
  *
  * @example
  * ```ts
@@ -188,7 +216,8 @@ export const shardingConfig = (options: RunnerOptions): Partial<ShardingConfig.S
 export const layerRunnerStorage = (
   options: RunnerOptions = {}
 ): Layer.Layer<RunnerStorage.RunnerStorage, StoreError | ConfigError.ConfigError, SqlClient.SqlClient> =>
-  SqlRunnerStorage.layer.pipe(
+  Layer.effect(RunnerStorage.RunnerStorage, Effect.map(RunnerStorage.RunnerStorage, reportAcquiredDuringRefresh)).pipe(
+    Layer.provide(SqlRunnerStorage.layer),
     Layer.retry(Schedule.intersect(Schedule.recurs(3), Schedule.spaced(Duration.millis(100)))),
     Layer.mapError(
       (error): StoreError | ConfigError.ConfigError =>
@@ -264,7 +293,10 @@ export interface ClusterNodeOptions extends ClusterRegistry.ClusterOptions, Runn
  *
  * A runner whose store stops answering (a hung connection) answers its registry calls within one lease
  * (`storeTimeoutMs`, default `shardLockExpirationMs`): `SchedulerStopped` (503) or, for a `schedule` already
- * sent, `OutcomeUnknown` (504), see `ClusterRegistry.ClusterOptions.storeTimeoutMs`.
+ * sent, `OutcomeUnknown` (504), see `ClusterRegistry.ClusterOptions.storeTimeoutMs`. The `AssignmentStore` it
+ * gives is `ClusterRegistry.layerCluster`'s: its reads are bounded the same way (a retryable `StoreError`, 503),
+ * so the HTTP reads of the store (`GET /{process}`, `/processes/{process}`, …) do not wait on the hung
+ * connection either.
  *
  * Fails with `StoreError` (database unreachable, tables) or `SocketServerError` (runner port taken).
  *
@@ -311,8 +343,10 @@ export const layerClusterNode = (
   const sharding = layerSharding(options).pipe(Layer.provide(layerRunnerStorage(options)))
   // a runner whose store hangs answers 503/504 within one lease instead of letting calls wait
   const storeTimeoutMs = options.storeTimeoutMs ?? options.shardLockExpirationMs ?? DEFAULT_LOCK_EXPIRATION_MS
+  // the registry gives the store too, its reads bounded by the same watch: what HTTP reads
   return ClusterRegistry.layerCluster({ ...options, storeTimeoutMs }).pipe(
-    Layer.provideMerge(Layer.merge(sharding, store)),
+    Layer.provide(store),
+    Layer.provideMerge(sharding),
     Layer.provide(client)
   )
 }

@@ -25,7 +25,7 @@
  * @since 0.1.0
  */
 import type { Sharding } from "@effect/cluster"
-import { Cause, Duration, Effect, Either, Layer, Option, type Scope } from "effect"
+import { Cause, Context, Duration, Effect, Either, Layer, Option, type Scope } from "effect"
 import type { Message } from "../Assignment.js"
 import * as AssignmentStore from "../AssignmentStore.js"
 import {
@@ -63,8 +63,9 @@ export interface ClusterOptions extends SchedulerEntity.Options {
    * In ms: once this runner's `AssignmentStore` has not answered a probe for this long (a hung connection), it
    * answers every call at once instead of letting it wait on the store or on routing it can no longer do:
    * `SchedulerStopped` (503, retry; nothing was sent) for a new call, `OutcomeUnknown` (504) for a `schedule`
-   * already sent. Give the shard-lock lease (`layerClusterNode` does): the runner has given its shards up by
-   * then. Default: off (calls wait for their deadline).
+   * already sent; and the store `layerCluster` gives (the HTTP API's reads) fails its reads with a retryable
+   * `StoreError` (503). Give the shard-lock lease (`layerClusterNode` does): the runner has given its shards up
+   * by then. Default: off (calls wait for their deadline).
    *
    * @since 0.3.0
    */
@@ -108,7 +109,9 @@ const HANDLE_CACHE = 10_000
  *
  * With `storeTimeoutMs` (ms), once the store has not answered a probe for that long: every new call (`find`,
  * `host`, `schedule`, `spawn`, `info`) fails at once with `SchedulerStopped`, nothing sent; a `schedule` in
- * flight with `OutcomeUnknown`; `info` and activations in flight with `SchedulerStopped`.
+ * flight with `OutcomeUnknown`; `info` and activations in flight with `SchedulerStopped`; `listProcesses` with a
+ * retryable `StoreError`. (`makeCluster` gives the registry only: `layerCluster` also gives the bounded store
+ * the HTTP API should read.)
  *
  * Source: `Sharding.makeClient` / `Entity.client` of `@effect/cluster`.
  *
@@ -144,6 +147,15 @@ export const makeCluster = (
   options: ClusterOptions = {}
 ): Effect.Effect<
   SchedulerRegistry["Type"],
+  never,
+  Sharding.Sharding | SchedulerEntity.HostedSchedulers | Wallet | AssignmentStore.AssignmentStore | Scope.Scope
+> => Effect.map(build(options), ({ registry }) => registry)
+
+/** The registry and the store bounded by the same store watch (`reads`, for the runner's HTTP API). */
+const build = (
+  options: ClusterOptions
+): Effect.Effect<
+  { readonly registry: SchedulerRegistry["Type"]; readonly reads: AssignmentStore.AssignmentStore["Type"] },
   never,
   Sharding.Sharding | SchedulerEntity.HostedSchedulers | Wallet | AssignmentStore.AssignmentStore | Scope.Scope
 > =>
@@ -344,7 +356,7 @@ export const makeCluster = (
       Effect.succeed(address === wallet.address ? Option.some(wallet) : Option.none<Wallet["Type"]>())
     const hosting = yield* Hosting.make({ find, walletFor, getWallet: () => Effect.succeed(wallet) }, reads, undefined)
 
-    return SchedulerRegistry.of({
+    const registry = SchedulerRegistry.of({
       host: (processId) => stopLost(hosting.host(processId)),
       spawn: (process, scheduler) => unlost(hosting.spawn(process, scheduler)),
       schedule: (processId, message) => unlost(hosting.schedule(processId, message)),
@@ -353,16 +365,24 @@ export const makeCluster = (
       walletFor,
       getWallets: () => Effect.succeed([wallet]),
       getProcesses: () => Effect.sync(() => hosted.entries().map((h) => h.processId)),
-      listProcesses: () => store.listProcesses(),
+      listProcesses: () => reads.listProcesses(),
       events: hosted.events,
       subscribe: hosted.subscribe
     })
+    return { registry, reads }
   })
 
 /**
  * The `SchedulerRegistry` over the cluster, with the scheduler entity registered on this runner
  * (`SchedulerEntity.layer(options)`). Needs this runner's `Sharding` (from `layerSharding`, `layerClusterNode`,
  * or `@effect/cluster`'s `SingleRunner` / `TestRunner`), the node `Wallet` and the shared `AssignmentStore`.
+ *
+ * Also gives the `AssignmentStore` (since 0.3.0) as the runner's HTTP API should read it: the store it was given,
+ * with every read bounded by the registry's store watch (`storeTimeoutMs`). Once this runner's store has not
+ * answered for `storeTimeoutMs`, a read fails at once (or, in flight, then) with a `StoreError` whose
+ * `retryable` is `true` (HTTP 503, "retry, another node may answer") instead of waiting on the hung connection.
+ * Without `storeTimeoutMs` it is the given store's reads, unbounded. Writes (`append`, `claim`) and `outbox` are
+ * the given store's. Over the output of a layer that also gives a store (`Layer.provideMerge`), this one wins.
  *
  * Differences from `SchedulerRegistry.layer` (see docs/scaling.md):
  * - `find(p)` answers from this runner and the store (a process with an assignment), not from other runners;
@@ -399,5 +419,13 @@ export const makeCluster = (
  */
 export const layerCluster = (
   options: ClusterOptions = {}
-): Layer.Layer<SchedulerRegistry, never, Sharding.Sharding | Wallet | AssignmentStore.AssignmentStore> =>
-  Layer.scoped(SchedulerRegistry, makeCluster(options)).pipe(Layer.provide(SchedulerEntity.layer(options)))
+): Layer.Layer<
+  SchedulerRegistry | AssignmentStore.AssignmentStore,
+  never,
+  Sharding.Sharding | Wallet | AssignmentStore.AssignmentStore
+> =>
+  Layer.scopedContext(
+    Effect.map(build(options), ({ reads, registry }) =>
+      Context.make(SchedulerRegistry, registry).pipe(Context.add(AssignmentStore.AssignmentStore, reads))
+    )
+  ).pipe(Layer.provide(SchedulerEntity.layer(options)))

@@ -110,6 +110,8 @@ export interface RunnerEvent {
 export interface Runner {
   readonly name: string
   readonly port: number
+  /** Where it serves the node's HTTP API (`http://127.0.0.1:<port>`), when started with `httpPort`. */
+  readonly httpUrl?: string | undefined
   readonly events: Array<RunnerEvent>
   /** Schedules message `messageId` for `processId` through this runner's registry. */
   readonly schedule: (processId: string, messageId: string, timeoutMs?: number) => Effect.Effect<Reply>
@@ -129,13 +131,17 @@ export const bundleRunner: Effect.Effect<string, never, Scope.Scope> = bundleEnt
 
 const walletFile = fileURLToPath(new URL("../fixtures/wallet.json", import.meta.url))
 
-/** Spawns a runner on `port` over `schema` and waits until it is ready (or fails with its stderr). */
+/**
+ * Spawns a runner on `port` over `schema` and waits until it is ready (or fails with its stderr); with
+ * `httpPort`, it also serves the node's HTTP API there.
+ */
 export const startRunner = (options: {
   readonly script: string
   readonly name: string
   readonly url: string
   readonly schema: string
   readonly port: number
+  readonly httpPort?: number | undefined
   readonly locks?: LockSettings | undefined
 }): Effect.Effect<Runner, Error, Scope.Scope> =>
   Effect.gen(function* () {
@@ -160,7 +166,8 @@ export const startRunner = (options: {
             LOCK_REFRESH_MS: String(locks.lockRefreshMs),
             LOCK_EXPIRATION_MS: String(locks.lockExpirationMs),
             REFRESH_ASSIGNMENTS_MS: String(locks.refreshAssignmentsMs),
-            WALLET_FILE: walletFile
+            WALLET_FILE: walletFile,
+            ...(options.httpPort === undefined ? {} : { HTTP_PORT: String(options.httpPort) })
           }
         })
       ),
@@ -199,7 +206,7 @@ export const startRunner = (options: {
     })
     child.stderr!.setEncoding("utf8")
     child.stderr!.on("data", (chunk: string) => {
-      stderr = (stderr + chunk).slice(-20_000)
+      stderr = (stderr + chunk).slice(process.env.LOG_LEVEL === "Debug" ? -4_000_000 : -20_000)
     })
     child.stdin!.on("error", () => {})
     child.once("exit", (code, signal) => {
@@ -229,6 +236,7 @@ export const startRunner = (options: {
     return {
       name: options.name,
       port: options.port,
+      httpUrl: options.httpPort === undefined ? undefined : `http://127.0.0.1:${options.httpPort}`,
       events,
       schedule: (processId, messageId, timeoutMs) => call({ op: "schedule", processId, messageId, timeoutMs }),
       hosted: Effect.map(call({ op: "hosted" }), (reply) => reply.hosted ?? []),

@@ -1,11 +1,13 @@
 /**
  * One runner of a test cluster, as a child process: `ClusterRegistry.layerCluster` over this runner's
  * `Sharding` (`layerSharding`: NodeClusterSocket on loopback) with the shard locks in PostgreSQL
- * (`layerRunnerStorage`) and the PostgreSQL `AssignmentStore`, in the schema `CLUSTER_SCHEMA`. It serves no
- * HTTP: the test drives it over a control channel of JSON lines.
+ * (`layerRunnerStorage`) and the PostgreSQL `AssignmentStore`, in the schema `CLUSTER_SCHEMA`. The test drives
+ * it over a control channel of JSON lines.
  *
  * Environment: `PG_URL`, `CLUSTER_SCHEMA`, `RUNNER_PORT`, `SHARDS`, `LOCK_REFRESH_MS`, `LOCK_EXPIRATION_MS`,
- * `REFRESH_ASSIGNMENTS_MS`, `WALLET_FILE`.
+ * `REFRESH_ASSIGNMENTS_MS`, `SHARD_RECHECK_MS` (optional), `LOG_LEVEL` (optional, `Debug`), `WALLET_FILE`; with `HTTP_PORT`, it also serves the
+ * node's HTTP API (`Http.layer`) on `127.0.0.1:HTTP_PORT` over its registry and the store `layerCluster` gives,
+ * as a node does.
  *
  * stdin, one command a line:
  * - `{"id":n,"op":"schedule","processId":p,"messageId":m,"timeoutMs":t}`: `find(p, true)` (once per process)
@@ -21,12 +23,15 @@
  * `Registered` before a server first touches the store, `Unregistered` after it has ended.
  */
 import * as Fs from "node:fs"
+import * as NodeHttp from "node:http"
 import * as Readline from "node:readline"
 import { RunnerStorage } from "@effect/cluster"
-import { Effect, Layer, Logger, Queue, Runtime } from "effect"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Effect, Layer, Logger, LogLevel, Queue, Runtime } from "effect"
 import { Message } from "../../src/Assignment.js"
 import * as ClusterNode from "../../src/cluster/ClusterNode.js"
 import * as ClusterRegistry from "../../src/cluster/ClusterRegistry.js"
+import * as Http from "../../src/node/Http.js"
 import type { MessageId } from "../../src/ProcessId.js"
 import * as PgStore from "../../src/pg/PgStore.js"
 import type * as Scheduler from "../../src/Scheduler.js"
@@ -50,7 +55,11 @@ const runnerOptions: ClusterNode.RunnerOptions = {
   shardsPerGroup: Number(env("SHARDS", "60")),
   shardLockRefreshIntervalMs: Number(env("LOCK_REFRESH_MS", "2000")),
   shardLockExpirationMs: Number(env("LOCK_EXPIRATION_MS", "6000")),
-  refreshAssignmentsIntervalMs: Number(env("REFRESH_ASSIGNMENTS_MS", "1000"))
+  refreshAssignmentsIntervalMs: Number(
+    env("REFRESH_ASSIGNMENTS_MS", String(ClusterNode.DEFAULT_REFRESH_ASSIGNMENTS_MS))
+  ),
+  // the default unless set (bench/cluster.ts compares)
+  shardRecheckIntervalMs: process.env.SHARD_RECHECK_MS === undefined ? undefined : Number(process.env.SHARD_RECHECK_MS)
 }
 
 /** Flipped by the `hang` command: every RunnerStorage call made after it never completes. */
@@ -81,7 +90,7 @@ const client = PgStore.layerClient({
 })
 const wallet = Wallet.layerJwk(JSON.parse(Fs.readFileSync(env("WALLET_FILE"), "utf8")))
 
-const cluster = ClusterRegistry.layerCluster({
+const registry = ClusterRegistry.layerCluster({
   timeoutMs: 30_000,
   storeTimeoutMs: runnerOptions.shardLockExpirationMs
 }).pipe(
@@ -91,6 +100,14 @@ const cluster = ClusterRegistry.layerCluster({
   Layer.provide(client),
   Layer.provide(wallet)
 )
+const httpPort = process.env.HTTP_PORT
+const cluster =
+  httpPort === undefined
+    ? registry
+    : Http.layer().pipe(
+        Layer.provide(NodeHttpServer.layer(NodeHttp.createServer, { port: Number(httpPort), host: "127.0.0.1" })),
+        Layer.provideMerge(registry)
+      )
 
 interface Command {
   readonly id: number
@@ -167,6 +184,8 @@ Effect.runFork(
     Effect.scoped,
     Effect.provide(cluster),
     Effect.provide(Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.logfmtLogger))),
+    // LOG_LEVEL=Debug shows the cluster's and the registry's debug lines (bench/cluster.ts FAILOVER_DEBUG)
+    Logger.withMinimumLogLevel(process.env.LOG_LEVEL === "Debug" ? LogLevel.Debug : LogLevel.Info),
     Effect.tapErrorCause((cause) => Effect.sync(() => emit({ failed: String(cause) }))),
     Effect.ensuring(Effect.sync(() => process.exit(0)))
   )

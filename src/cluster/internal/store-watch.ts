@@ -10,7 +10,9 @@
  * for, as a call stuck on a hung connection would be.
  *
  * `bound(store, timeoutMs)` applies it to the cluster registry's request path (nothing bounded without a
- * `timeoutMs`): its store reads, its entity calls, and the mapping of a lost read to the caller's error.
+ * `timeoutMs`): its store reads, its entity calls, and the mapping of a lost read to the caller's error. Its
+ * `reads` are also the store the runner's HTTP API reads (`ClusterRegistry.layerCluster` gives them as the
+ * `AssignmentStore`): a lost read fails with a retryable `StoreError` (`retryable: true`, HTTP 503).
  */
 import { Clock, Effect, type Scope } from "effect"
 import type { AssignmentStore } from "../../AssignmentStore.js"
@@ -73,7 +75,11 @@ export const make = (
 
 /** The cluster registry's request path bounded by a store watch (see the module doc). */
 export interface Bounded {
-  /** The store with `latest`, `getProcess` and `getMessage` failing with a lost-read `StoreError` once lost. */
+  /**
+   * The store with every read (`latest`, `range`, `page`, `getMessage`, `getProcess`, `listProcesses`,
+   * `maxBlockHeight`) failing with a lost-read `StoreError` (`retryable: true`) once the store is lost, and
+   * ended with it if the store is lost while it runs; `append`, `claim` and `outbox` as they are.
+   */
   readonly reads: AssignmentStore["Type"]
   /** An entity call that writes nothing: `SchedulerStopped` once the store is lost. */
   readonly call: <A, E>(effect: Effect.Effect<A, E>, processId: string) => Effect.Effect<A, E | SchedulerStopped>
@@ -104,7 +110,7 @@ export const bound = (
       watch === undefined ? effect : watch.guard(effect, onLost)
     const lostReads = new WeakMap<StoreError, { readonly processId: string; readonly messageId?: string }>()
     const lostRead = (operation: string, processId: string, messageId?: string) => () => {
-      const error = new StoreError({ operation, reason })
+      const error = new StoreError({ operation, reason, retryable: true })
       lostReads.set(error, messageId === undefined ? { processId } : { processId, messageId })
       return error
     }
@@ -114,9 +120,13 @@ export const bound = (
       reads: {
         ...store,
         latest: (processId) => guard(store.latest(processId), lostRead("latest", processId)),
+        range: (processId, query) => guard(store.range(processId, query), lostRead("range", processId)),
+        page: (processId, query) => guard(store.page(processId, query), lostRead("page", processId)),
         getProcess: (processId) => guard(store.getProcess(processId), lostRead("getProcess", processId)),
         getMessage: (messageId, processId) =>
-          guard(store.getMessage(messageId, processId), lostRead("getMessage", processId ?? "", messageId))
+          guard(store.getMessage(messageId, processId), lostRead("getMessage", processId ?? "", messageId)),
+        listProcesses: () => guard(store.listProcesses(), lostRead("listProcesses", "")),
+        maxBlockHeight: () => guard(store.maxBlockHeight(), lostRead("maxBlockHeight", ""))
       },
       call: (effect, processId) => guard(effect, stopped(processId)),
       schedule: <A, E>(effect: Effect.Effect<A, E>, processId: string, messageId: string) =>

@@ -22,8 +22,9 @@ export type HttpError = BadRequest | Unavailable | OutcomeUnknownReply | Interna
  * Maps a library failure to its HTTP error: a process hosted elsewhere or not at all to `NotHosted` (a redirect
  * where its scheduler's location resolves, else 400), the caller's other mistakes to 400, overload, shutdown, a
  * process whose scheduler keeps failing (`RestartLimitExceeded`) and an upload the bundler has not confirmed in
- * time (`UploadPending`, `remote_confirmation`) to 503, an unknown outcome (`OutcomeUnknown`) to 504, store
- * failures to 500 (logged, with a generic body).
+ * time (`UploadPending`, `remote_confirmation`) to 503, an unknown outcome (`OutcomeUnknown`) to 504, a store
+ * that did not answer in time (`StoreError` with `retryable`: a cluster runner whose store hangs) to 503 with
+ * its message ("…; retry, another node may answer"), other store failures to 500 (logged, with a generic body).
  */
 export const httpError = (
   error: HostError | ScheduleError | StoreError | InvalidDataItem | Gateway.LookupError
@@ -74,6 +75,8 @@ export const httpError = (
     case "SchedulingDisabled":
       return Effect.succeed(new Unavailable({ error: error.message }))
     case "StoreError":
+      // a store that did not answer in time (a hung connection): nothing is wrong, the client retries
+      if (error.retryable === true) return Effect.succeed(new Unavailable({ error: error.message }))
       return Effect.as(
         Effect.logError("request failed", error),
         new InternalError({ error: "Internal error: the assignment store failed (see the node's log)" })

@@ -35,7 +35,7 @@ export interface LegacyQuery {
  * `toNonce` given): `fromNonce` exclusive (-1 or absent = from the Process), `toNonce` inclusive, cursor = nonce.
  * The page holds at most `limit` edges and `maxBytes` bytes of entries (one edge at least); `has_next_page` is
  * true when it was cut by either, so a page that says there is more always has edges.
- * Returns the page as UTF-8 JSON (`Api.Page`'s encoded form) in one buffer: each edge's stored node JSON
+ * Returns the page as UTF-8 JSON (`Api.Page`'s encoded form) in chunks, to be written as they are: each edge's stored node JSON
  * (`Entry.nodeJson`, the read model the SQL stores write at append, read with `AssignmentStore.nodeJsonPage`
  * where the store has it) or, where there is none, the node rendered now (`nodeJsonText`).
  */
@@ -43,7 +43,7 @@ export const legacyPage = (
   store: AssignmentStore["Type"],
   processId: ProcessId,
   query: LegacyQuery
-): Effect.Effect<Uint8Array, StoreError> => {
+): Effect.Effect<PageBody, StoreError> => {
   const limit = Math.min(query.limit ?? DEFAULT_LIMIT, MAX_LIMIT)
   // the stored node JSON is the page, unless a binary anchor must be shown (it renders that from the bytes)
   const nodeJsonOnly = query.showAnchor !== true
@@ -77,31 +77,33 @@ export const legacyPage = (
       : afterFrom(query.from)
   const options = { showAnchor: query.showAnchor }
   return Effect.map(page, ({ edges, more }) => {
-    // one buffer of the page's exact size: the edges' openings are ASCII, the nodes UTF-8 bytes already
-    const head = `{"page_info":{"has_next_page":${more}},"edges":[`
-    const openings: Array<string> = []
-    const nodes: Array<Uint8Array> = []
-    let size = head.length + 2
+    // the page as the nodes' own bytes between ASCII openings: nothing is copied before the socket's writev
+    const chunks: Array<Uint8Array> = []
+    let byteLength = 0
+    let text = `{"page_info":{"has_next_page":${more}},"edges":[`
     for (let i = 0; i < edges.length; i++) {
       const edge = edges[i]!
-      const opening = `${i === 0 ? "" : ","}{"cursor":"${byNonce ? edge.slot : edge.timestamp}","node":`
+      text += `${i === 0 ? "" : "},"}{"cursor":"${byNonce ? edge.slot : edge.timestamp}","node":`
       const node = edge.nodeJson ?? Buffer.from(nodeJsonText(edge.entry, options), "utf8")
-      openings.push(opening)
-      nodes.push(node)
-      size += opening.length + node.byteLength + 1
+      const opening = Buffer.from(text, "latin1")
+      chunks.push(opening, node)
+      byteLength += opening.byteLength + node.byteLength
+      text = ""
     }
-    const out = Buffer.allocUnsafe(size)
-    let at = out.write(head, 0, "latin1")
-    for (let i = 0; i < nodes.length; i++) {
-      at += out.write(openings[i]!, at, "latin1")
-      out.set(nodes[i]!, at)
-      at += nodes[i]!.byteLength
-      out[at++] = 0x7d // }
-    }
-    out.write("]}", at, "latin1")
-    return out
+    const end = Buffer.from(edges.length === 0 ? `${text}]}` : "}]}", "latin1")
+    chunks.push(end)
+    return { chunks, byteLength: byteLength + end.byteLength }
   })
 }
+
+/** A page's body: its bytes are the concatenation of `chunks`, `byteLength` in all. */
+export interface PageBody {
+  readonly chunks: ReadonlyArray<Uint8Array>
+  readonly byteLength: number
+}
+
+/** The body as one buffer (tests). */
+export const pageBytes = (body: PageBody): Uint8Array => Buffer.concat(body.chunks, body.byteLength)
 
 /** An entry of `page` as an edge: its stored node JSON when `nodeJsonOnly` and it has one, else the entry. */
 const edgeOf =

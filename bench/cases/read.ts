@@ -2,7 +2,7 @@
  * Case S9 and the chart "page read time vs schedule length": `GET /{processId}?limit=1000` with random `from`
  * cursors over real HTTP (4 keep-alive connections, `readPages`), against the real node (`src/node/bin.ts serve`,
  * default flags, offline, SQLite store), whose store is seeded before it starts with one process per schedule
- * length: 10k, 100k and 1M assignments in the full run (S9 is the 100k one), 10k and 50k in quick mode.
+ * length: 10k, 100k and 1M assignments in the full run (S9 is the 100k one), 10k and 30k in quick mode.
  *
  * Seeding writes the rows straight into the store's file, in one transaction, with the columns and the node JSON
  * read model that the store's `append` writes (`src/sql/internal/append.ts`), after the store's own migrations
@@ -334,9 +334,9 @@ export const readPages = async (
 
 /** Case S9 and the series "page-read-vs-length". */
 const readPage = async (options: Options): Promise<CaseResult> => {
-  // quick: 50,000 stands for 100,000 (seeding 1.1M rows of 8.6 KB takes about a minute; 60k, a few seconds)
-  const lengths = options.quick ? [10_000, 50_000] : [10_000, 100_000, 1_000_000]
-  const s9Length = options.quick ? 50_000 : 100_000
+  // quick: 30,000 stands for 100,000 (seeding 1.1M rows of 8.6 KB takes one to three minutes; 40k, a few seconds)
+  const lengths = options.quick ? [10_000, 30_000] : [10_000, 100_000, 1_000_000]
+  const s9Length = options.quick ? 30_000 : 100_000
   const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "su-bench-read-"))
   try {
     const seededAt = performance.now()
@@ -348,7 +348,7 @@ const readPage = async (options: Options): Promise<CaseResult> => {
       // warm-up outside the timed runs
       await readPages(node.url, at(s9Length), s9Length, 4, options.quick ? 0.5 : 1)
       const one = await readPages(node.url, at(s9Length), s9Length, 1, options.quick ? 1 : 4)
-      const four = await readPages(node.url, at(s9Length), s9Length, 4, options.quick ? 2 : 8)
+      const four = await readPages(node.url, at(s9Length), s9Length, 4, options.quick ? 1.5 : 8)
       const points: Array<{ x: number; y: number; line: string }> = []
       const all = [one, four]
       for (const length of lengths) {

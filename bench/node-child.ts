@@ -1,5 +1,5 @@
 /**
- * The node for cases 8–9, in its own process (so that autocannon in the parent does not share its event loop):
+ * The node for case 8, in its own process (so that autocannon in the parent does not share its event loop):
  * the fixture wallet, a `SignerPool`, the registry and the HTTP API on 127.0.0.1, any free port. Prints one JSON
  * line `{ "url", "address" }` once it listens; stops on SIGTERM.
  *

@@ -203,6 +203,40 @@ export interface Page {
 }
 
 /**
+ * One edge of a node JSON page (`AssignmentStore.nodeJsonPage`): the entry's `slot` and `timestamp` (ms) and
+ * either its stored node JSON (`Entry.nodeJson`, UTF-8 bytes), or, for an entry stored without one, the whole
+ * `entry` for the reader to render.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type NodeJsonEdge =
+  | {
+      readonly slot: number
+      readonly timestamp: number
+      readonly nodeJson: Uint8Array
+      readonly entry?: undefined
+    }
+  | {
+      readonly slot: number
+      readonly timestamp: number
+      readonly nodeJson?: undefined
+      readonly entry: Entry
+    }
+
+/**
+ * A page of a schedule as its stored node JSON (`AssignmentStore.nodeJsonPage`): `edges` ascending by slot and
+ * `more` as in `Page`.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface NodeJsonPage {
+  readonly edges: ReadonlyArray<NodeJsonEdge>
+  readonly more: boolean
+}
+
+/**
  * The storage contract.
  *
  * - `append(assignment, message, options)`: atomic and durable when it succeeds; with `options.outbox` (since
@@ -225,6 +259,10 @@ export interface Page {
  * - `maxBlockHeight()`: the highest `Block-Height` of any stored assignment (`None` when the store is empty), so
  *   that a node never stamps a lower height after a restart (`Gateway`'s floor). Since 0.2.0. The SQL stores
  *   answer it from the `assignments_block_height` index, one index step on any number of rows.
+ * - `nodeJsonPage(process, query)` (since 0.3.0, optional): `page` with `nodeJsonOnly`, as each entry's slot,
+ *   timestamp and stored node JSON only (`NodeJsonPage`), for the read path of `GET /{process}`: no `Assignment`
+ *   is built per row. Entries without stored node JSON come whole. The SQL stores have it; a reader falls back
+ *   to `page` where it is absent.
  * - `outbox` (since 0.3.0): the upload queue (`Outbox`); every store of this package has one (absent only from
  *   stores written elsewhere, which then cannot queue uploads).
  *
@@ -250,6 +288,9 @@ export class AssignmentStore extends Context.Tag("effect-scheduler-registry/Assi
     readonly getProcess: (processId: ProcessId) => Effect.Effect<Option.Option<Entry>, StoreError>
     readonly listProcesses: () => Effect.Effect<ReadonlyArray<ProcessId>, StoreError>
     readonly maxBlockHeight: () => Effect.Effect<Option.Option<number>, StoreError>
+    readonly nodeJsonPage?:
+      | ((processId: ProcessId, query: PageQuery) => Effect.Effect<NodeJsonPage, StoreError>)
+      | undefined
     readonly outbox?: Outbox | undefined
   }
 >() {}

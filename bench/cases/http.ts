@@ -1,37 +1,23 @@
 /**
- * Cases 8–9: the node over loopback, with autocannon in this process and the node in a child process
+ * Case 8: the node over loopback, with autocannon in this process and the node in a child process
  * (`bench/node-child.ts`: the same Layers as `Node.layer`, plus the `SignerPool`).
  *
  * 8. `POST /` of distinct signed Message data items for 8 processes, 50 connections, against case 6's rate.
  *    The items are built with `@dha-team/arbundles` `createData` for the client key and signed RSA-PSS (the
  *    signature `ArweaveSigner` makes) on a `SignerPool` of the client wallet, so that making thousands of them
  *    takes seconds, before the run.
- * 9. `GET /{processId}?limit=1000` on a 100,000-assignment SQLite schedule, one connection (a CU walking the
- *    schedule), random `from` cursors: p99 latency.
+ *
+ * The page read (`GET /{processId}?limit=1000`) is case S9 in `read.ts`.
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import * as Crypto from "node:crypto"
-import * as Fs from "node:fs"
-import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Readline from "node:readline"
 import { createData, type Signer } from "@dha-team/arbundles"
 import autocannon from "autocannon"
 import { Effect, Layer } from "effect"
-import {
-  Assignment,
-  type AssignmentSigner,
-  initialHashChain,
-  Message,
-  nextHashChain,
-  tags
-} from "../../src/Assignment.js"
-import * as AssignmentStore from "../../src/AssignmentStore.js"
+import type { AssignmentSigner } from "../../src/Assignment.js"
 import * as SignerPool from "../../src/node/SignerPool.js"
-import type { MessageId, ProcessId } from "../../src/ProcessId.js"
-import * as SqliteStore from "../../src/sqlite/SqliteStore.js"
 import * as Wallet from "../../src/Wallet.js"
-import { BASE_TIMESTAMP, BLOCK_HEIGHT, randomMessageId } from "../../test/fixtures/assignments.js"
 import { messageTags, processTags, randomAnchor } from "../../test/fixtures/dataItems.js"
 import { clientJwk } from "../../test/fixtures/wallet.js"
 import type { Options, Row } from "../lib.js"
@@ -177,103 +163,4 @@ const postMessages = async (options: Options, baselineRate: number): Promise<Row
   }
 }
 
-/** Assignments with real data item layout and random signatures (the read path does not verify them). */
-const seed = async (file: string, rows: number): Promise<{ processId: ProcessId; timestamps: Array<number> }> => {
-  const owner = Effect.runSync(Effect.orDie(Wallet.make(clientJwk))).owner
-  const processId = Crypto.randomBytes(32).toString("base64url") as ProcessId
-  const bodies = await Promise.all(
-    Array.from({ length: 64 }, async (_, i) => {
-      const item = createData(`message ${i}`, unsigned(owner), { tags: messageTags(), target: processId })
-      await item.setSignature(Crypto.randomBytes(512))
-      return new Uint8Array(item.getRaw())
-    })
-  )
-  const timestamps: Array<number> = []
-  const store = SqliteStore.layer({ filename: file, synchronous: "NORMAL", batchSize: 512 })
-  await Effect.runPromise(
-    Effect.scoped(
-      Effect.gen(function* () {
-        const s = yield* AssignmentStore.AssignmentStore
-        let hashChain = initialHashChain(processId)
-        for (let from = 0; from < rows; from += 5_000) {
-          const batch: Array<{ assignment: Assignment; message: Message }> = []
-          for (let slot = from; slot < Math.min(rows, from + 5_000); slot++) {
-            const messageId = (slot === 0 ? processId : randomMessageId()) as MessageId
-            const fields = {
-              processId,
-              messageId,
-              slot,
-              epoch: 0,
-              timestamp: BASE_TIMESTAMP + slot,
-              blockHeight: BLOCK_HEIGHT,
-              hashChain
-            }
-            const item = createData("", unsigned(owner), { tags: tags(fields) })
-            yield* Effect.promise(() => item.setSignature(Crypto.randomBytes(512)))
-            const assignment = new Assignment(
-              { ...fields, id: item.id as MessageId, raw: new Uint8Array(item.getRaw()) },
-              { disableValidation: true }
-            )
-            hashChain = nextHashChain(assignment.id, hashChain)
-            timestamps.push(fields.timestamp)
-            batch.push({ assignment, message: new Message({ id: messageId, raw: bodies[slot % bodies.length]! }) })
-          }
-          yield* Effect.forEach(batch, (r) => s.append(r.assignment, r.message), {
-            concurrency: 1024,
-            discard: true
-          })
-        }
-      }).pipe(Effect.provide(Layer.orDie(store)))
-    )
-  )
-  return { processId, timestamps }
-}
-
-/** Case 9. */
-const readPage = async (options: Options): Promise<Row> => {
-  // quick mode seeds 2,000 rows (seeding 100,000 takes half a minute or more)
-  const rows = options.quick ? 2_000 : 100_000
-  const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "su-bench-read-"))
-  const file = Path.join(dir, "su.sqlite")
-  try {
-    const seededAt = performance.now()
-    const { processId, timestamps } = await seed(file, rows)
-    const seedSeconds = (performance.now() - seededAt) / 1000
-    const node = await startNode(file)
-    try {
-      const paths = Array.from({ length: 64 }, (_, i) =>
-        i === 0
-          ? `/${processId}?limit=1000`
-          : `/${processId}?limit=1000&from=${timestamps[Math.floor(Math.random() * (rows - 1_001))]}`
-      )
-      const first = await fetch(`${node.url}${paths[1]}`).then((r) => r.json() as Promise<{ edges: Array<unknown> }>)
-      let next = 0
-      const result = await autocannon({
-        url: node.url,
-        connections: 1,
-        duration: options.quick ? 1 : 10,
-        requests: [{ method: "GET", setupRequest: (request) => ({ ...request, path: paths[next++ % paths.length]! }) }]
-      })
-      return {
-        id: "9",
-        name: `\`GET /{processId}?limit=1000\` on a ${rows.toLocaleString("en-US")}-assignment SQLite schedule, 1 connection, random \`from\``,
-        unit: "ms p99",
-        figure: result.latency.p99,
-        baseline: undefined,
-        baselineName: "",
-        target: undefined,
-        absolute: { op: "<=", value: 50 },
-        notes: [
-          `p50 ${result.latency.p50} ms, mean ${result.latency.average} ms, ${result["2xx"]} pages (${result.non2xx} non-2xx); seeded in ${seedSeconds.toFixed(1)} s`
-        ],
-        checks: [{ what: "1,000 edges a page, all 2xx", ok: first.edges.length === 1000 && result.non2xx === 0 }]
-      }
-    } finally {
-      await stopNode(node.child)
-    }
-  } finally {
-    Fs.rmSync(dir, { recursive: true, force: true })
-  }
-}
-
-export const cases = { postMessages, readPage }
+export const cases = { postMessages }

@@ -22,7 +22,7 @@ import {
   type HttpServerRequest,
   HttpServerResponse
 } from "@effect/platform"
-import { Clock, Config, type ConfigError, Effect, Layer, Metric, Option } from "effect"
+import { Clock, Config, type ConfigError, Effect, Layer, Metric, Option, Stream } from "effect"
 import { padBlockHeight } from "../Assignment.js"
 import { AssignmentStore } from "../AssignmentStore.js"
 import type { StoreError } from "../errors.js"
@@ -224,8 +224,13 @@ const handlers = (options: Options) => {
                 })
               )
               // the page is JSON already (`Api.Page`'s encoded form, mostly the stored node JSON of each edge):
-              // encoding 1,000 edges through the schema and serialising them again took longer than reading them
-              return HttpServerResponse.uint8Array(page, { contentType: "application/json" })
+              // encoding 1,000 edges through the schema and serialising them again took longer than reading them.
+              // Its chunks go to the socket as they are (one writev, Node corks the response's writes of one
+              // tick), with their length: joining a 4 MB page into one buffer first cost a third of the read
+              return HttpServerResponse.stream(Stream.fromIterable(page.chunks), {
+                contentType: "application/json",
+                contentLength: page.byteLength
+              })
             }
             const processId = urlParams["process-id"]
             const message = yield* fromStore(store.getMessage(path.id, processId))

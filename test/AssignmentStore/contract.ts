@@ -553,6 +553,30 @@ export const contract = <E>(
           ])
           expect(light.map((e) => e.nodeJson)).toEqual(read.map((e) => e.nodeJson))
           expect(light.map((e) => e.assignment.hashChain)).toEqual(read.map((e) => e.assignment.hashChain))
+          // the page read of GET /{process}: slot, timestamp and node JSON; a page with a row without JSON whole
+          const jsonPage = store.nodeJsonPage!
+          const edges = (query: AssignmentStore.PageQuery) =>
+            Effect.map(jsonPage(p, query), ({ edges, more }) => ({
+              edges: edges.map((e) => ({
+                slot: e.slot,
+                timestamp: e.timestamp,
+                json: e.nodeJson === undefined ? undefined : Buffer.from(e.nodeJson).toString("utf8"),
+                entry: e.entry?.assignment.id
+              })),
+              more
+            }))
+          const expected = read.map((e) => ({
+            slot: e.assignment.slot,
+            timestamp: e.assignment.timestamp,
+            json: e.nodeJson === undefined ? undefined : Buffer.from(e.nodeJson).toString("utf8"),
+            entry: e.nodeJson === undefined ? e.assignment.id : undefined
+          }))
+          expect(yield* edges({ by: "slot", limit: 2 })).toEqual({ edges: expected.slice(0, 2), more: true })
+          expect(yield* edges({ by: "slot", limit: 10 })).toEqual({ edges: expected, more: false })
+          expect(
+            yield* edges({ by: "timestamp", from: read[0]!.assignment.timestamp, limit: 10, maxBytes: 1 })
+          ).toEqual({ edges: expected.slice(1, 2), more: true })
+          expect(yield* edges({ by: "slot", from: 3, limit: 10 })).toEqual({ edges: [], more: false })
         }).pipe(Effect.provide(WalletTest))
       )
 

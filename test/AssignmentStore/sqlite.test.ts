@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
 import { Message } from "../../src/Assignment.js"
 import * as AssignmentStore from "../../src/AssignmentStore.js"
-import { legacyPage } from "../../src/node/internal/http/pages.js"
+import { legacyPage, type PageBody, pageBytes } from "../../src/node/internal/http/pages.js"
 import type { ProcessId } from "../../src/ProcessId.js"
 import * as SqlStore from "../../src/sql/SqlStore.js"
 import * as SqliteStore from "../../src/sqlite/SqliteStore.js"
@@ -145,7 +145,13 @@ describe("AssignmentStore SQLite file", () => {
           range: (processId: ProcessId, query: AssignmentStore.RangeQuery) =>
             Effect.map(store.range(processId, { ...query, nodeJsonOnly: false }), (es) =>
               es.map((e) => ({ assignment: e.assignment, message: e.message }))
-            )
+            ),
+          page: (processId: ProcessId, query: AssignmentStore.PageQuery) =>
+            Effect.map(store.page(processId, { ...query, nodeJsonOnly: false }), ({ entries, more }) => ({
+              entries: entries.map((e) => ({ assignment: e.assignment, message: e.message })),
+              more
+            })),
+          nodeJsonPage: undefined
         }
         return Effect.all([
           Effect.map(store.range(p, { by: "slot", limit: 10 }), (es) => es.map((e) => e.nodeJson !== undefined)),
@@ -157,7 +163,7 @@ describe("AssignmentStore SQLite file", () => {
       }).pipe(Effect.provide(SqliteStore.layer({ filename })))
       const [stored, page, renderedPage, withAnchor, renderedTail] = pages
       expect(stored).toEqual([false, false, true, true])
-      const json = (bytes: Uint8Array) => JSON.parse(Buffer.from(bytes).toString("utf8"))
+      const json = (body: PageBody) => JSON.parse(Buffer.from(pageBytes(body)).toString("utf8"))
       expect(json(page)).toEqual(json(renderedPage))
       expect(json(page).edges).toHaveLength(3)
       expect(json(page).page_info.has_next_page).toBe(true)

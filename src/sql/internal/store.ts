@@ -6,7 +6,15 @@ import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Cause, Effect, Either, Layer, Option, Schedule, type Scope } from "effect"
 import { Assignment, type Message } from "../../Assignment.js"
-import type { AppendOptions, AssignmentStore, Entry, Latest, PageQuery, RangeQuery } from "../../AssignmentStore.js"
+import type {
+  AppendOptions,
+  AssignmentStore,
+  Entry,
+  Latest,
+  NodeJsonEdge,
+  PageQuery,
+  RangeQuery
+} from "../../AssignmentStore.js"
 import { type Fenced, type StoreConflict, StoreError } from "../../errors.js"
 import { fitting } from "../../internal/store/fitting.js"
 import { invalidReason, type MessageId, type ProcessId } from "../../ProcessId.js"
@@ -28,6 +36,13 @@ interface Row {
   readonly message: Uint8Array | null
   readonly node_json: Uint8Array | null
   readonly exclude: string | null
+}
+
+/** A row of `nodeJsonPage`. */
+interface JsonRow {
+  readonly slot: Int
+  readonly timestamp: Int
+  readonly node_json: Uint8Array | null
 }
 
 interface LatestRow {
@@ -250,7 +265,7 @@ export const make = (options: {
 
     // Sizes first (column lengths over at most limit + 1 rows), then only the rows that fit: rows are never
     // rewritten and new ones sort after every existing one, so the second read is a prefix of the first.
-    const page = (processId: ProcessId, query: PageQuery) =>
+    const fitted = (operation: string, processId: ProcessId, query: PageQuery) =>
       Effect.gen(function* () {
         const limit = Math.max(0, Math.floor(query.limit))
         const { order, where } = rangeSql(processId, query)
@@ -258,13 +273,56 @@ export const make = (options: {
         const sizes = yield* Effect.mapError(
           sql<{ bytes: Int }>`SELECT ${bytes} AS bytes FROM assignments WHERE ${where}
             ORDER BY ${order} LIMIT ${limit + 1}`,
-          storeError("page")
+          storeError(operation)
         )
         const wanted = sizes.slice(0, limit).map((r) => Number(r.bytes))
         const count = query.maxBytes === undefined ? wanted.length : fitting(wanted, query.maxBytes)
-        const read = count === 0 ? [] : yield* range(processId, { ...query, limit: count })
-        return { entries: read, more: sizes.length > count }
+        return { count, more: sizes.length > count, order, where }
       })
+
+    const page = (processId: ProcessId, query: PageQuery) =>
+      Effect.gen(function* () {
+        const { count, more } = yield* fitted("page", processId, query)
+        const read = count === 0 ? [] : yield* range(processId, { ...query, limit: count })
+        return { entries: read, more }
+      })
+
+    // `page` with `nodeJsonOnly`, three columns a row and no `Assignment`; a page with a row stored without node
+    // JSON (rare: a message over NODE_JSON_MAX_BYTES, a row older than migration 2) is read as `page` reads it
+    const nodeJsonPage = (processId: ProcessId, query: PageQuery) =>
+      Effect.gen(function* () {
+        const jsonQuery = { ...query, nodeJsonOnly: true }
+        const { count, more, order, where } = yield* fitted("page", processId, jsonQuery)
+        if (count === 0) return { edges: [], more }
+        const rows = yield* Effect.mapError(
+          sql<JsonRow>`SELECT slot, timestamp, node_json FROM assignments WHERE ${where}
+            ORDER BY ${order} LIMIT ${count}`,
+          storeError("page")
+        )
+        const edges: Array<NodeJsonEdge> = []
+        for (const row of rows) {
+          const slot = Number(row.slot)
+          const timestamp = Number(row.timestamp)
+          if (!isCount(slot) || !isCount(timestamp)) {
+            const reason = `corrupt row ${processId}/${row.slot}: slot or timestamp is not a non-negative integer`
+            return yield* Effect.fail(new StoreError({ operation: "page", reason }))
+          }
+          if (!(row.node_json instanceof Uint8Array))
+            return { edges: yield* edgesOfRange(processId, jsonQuery, count), more }
+          edges.push({ slot, timestamp, nodeJson: row.node_json })
+        }
+        return { edges, more }
+      })
+
+    const edgesOfRange = (processId: ProcessId, query: PageQuery, count: number) =>
+      Effect.map(range(processId, { ...query, limit: count }), (entries) =>
+        entries.map(
+          (entry): NodeJsonEdge =>
+            entry.nodeJson === undefined
+              ? { slot: entry.assignment.slot, timestamp: entry.assignment.timestamp, entry }
+              : { slot: entry.assignment.slot, timestamp: entry.assignment.timestamp, nodeJson: entry.nodeJson }
+        )
+      )
 
     // Two index lookups (assignment id, then message id or (process, message id)), earliest first.
     const getMessage = (id: string, processId?: ProcessId | undefined) => {
@@ -302,5 +360,17 @@ export const make = (options: {
 
     const outbox = Outbox.make(sql)
 
-    return { append, claim, latest, range, page, getMessage, getProcess, listProcesses, maxBlockHeight, outbox }
+    return {
+      append,
+      claim,
+      latest,
+      range,
+      page,
+      nodeJsonPage,
+      getMessage,
+      getProcess,
+      listProcesses,
+      maxBlockHeight,
+      outbox
+    }
   })

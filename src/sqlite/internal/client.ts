@@ -14,10 +14,19 @@ import type { Options } from "../SqliteStore.js"
 /** The WAL file is truncated back to this size (bytes) after a checkpoint; 10 MiB bodies would otherwise keep it large. */
 const JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 
+/**
+ * Reads map this much of the file (bytes) into memory instead of copying each page with a `read` call: a
+ * 1,000-edge page walks a few thousand pages, and mapped reads halved its time. SQLite caps it at its build's
+ * SQLITE_MAX_MMAP_SIZE (2 GiB in better-sqlite3's); pages past it are read as before. Writes still go through
+ * `write` and the WAL, so durability is unchanged.
+ */
+const MMAP_SIZE = 2 ** 31
+
 const configure = (sql: SqlClient.SqlClient, synchronous: "FULL" | "NORMAL") =>
   Effect.gen(function* () {
     yield* sql.unsafe(`PRAGMA synchronous = ${synchronous}`)
     yield* sql.unsafe(`PRAGMA journal_size_limit = ${JOURNAL_SIZE_LIMIT}`)
+    yield* sql.unsafe(`PRAGMA mmap_size = ${MMAP_SIZE}`)
     const [mode] = yield* sql.unsafe<{ journal_mode: string }>("PRAGMA journal_mode")
     if (mode?.journal_mode !== "wal") {
       yield* Effect.logWarning(`SQLite store is not in WAL mode (${mode?.journal_mode}); writes will be slower`)

@@ -3,7 +3,7 @@
  * `AssignmentStore.page` reads bounded by count and by bytes, never a whole schedule.
  */
 import { Effect } from "effect"
-import type { AssignmentStore, Entry, Page } from "../../../AssignmentStore.js"
+import type { AssignmentStore, Entry, NodeJsonEdge, NodeJsonPage, PageQuery } from "../../../AssignmentStore.js"
 import type { StoreError } from "../../../errors.js"
 import { hbAssignmentJson, nodeJson, nodeJsonText } from "../../../internal/wire-format.js"
 import type { ProcessId } from "../../../ProcessId.js"
@@ -35,57 +35,85 @@ export interface LegacyQuery {
  * `toNonce` given): `fromNonce` exclusive (-1 or absent = from the Process), `toNonce` inclusive, cursor = nonce.
  * The page holds at most `limit` edges and `maxBytes` bytes of entries (one edge at least); `has_next_page` is
  * true when it was cut by either, so a page that says there is more always has edges.
- * Returns the page as UTF-8 JSON (`Api.Page`'s encoded form): each edge's stored node JSON (`Entry.nodeJson`,
- * the read model the SQL stores write at append) or, where there is none, the node rendered now (`nodeJsonText`).
+ * Returns the page as UTF-8 JSON (`Api.Page`'s encoded form) in chunks, to be written as they are: each edge's stored node JSON
+ * (`Entry.nodeJson`, the read model the SQL stores write at append, read with `AssignmentStore.nodeJsonPage`
+ * where the store has it) or, where there is none, the node rendered now (`nodeJsonText`).
  */
 export const legacyPage = (
   store: AssignmentStore["Type"],
   processId: ProcessId,
   query: LegacyQuery
-): Effect.Effect<Uint8Array, StoreError> => {
+): Effect.Effect<PageBody, StoreError> => {
   const limit = Math.min(query.limit ?? DEFAULT_LIMIT, MAX_LIMIT)
   // the stored node JSON is the page, unless a binary anchor must be shown (it renders that from the bytes)
   const nodeJsonOnly = query.showAnchor !== true
   const byNonce = query.fromNonce !== undefined || query.toNonce !== undefined
   const bounds = { limit, nodeJsonOnly, maxBytes: query.maxBytes }
+  const read = (pageQuery: PageQuery): Effect.Effect<NodeJsonPage, StoreError> =>
+    nodeJsonOnly && store.nodeJsonPage !== undefined
+      ? store.nodeJsonPage(processId, pageQuery)
+      : Effect.map(store.page(processId, pageQuery), ({ entries, more }) => ({
+          edges: entries.map(edgeOf(nodeJsonOnly)),
+          more
+        }))
   // upstream never returns the Process once `from` is given: one extra row in case it falls in the range, and a
   // second read past it when it was all the byte bound let through
-  const afterFrom = (from: number): Effect.Effect<Page, StoreError> =>
-    Effect.flatMap(
-      store.page(processId, { ...bounds, by: "timestamp", from, to: query.to, limit: limit + 1 }),
-      ({ entries, more }) => {
-        const messages = entries.filter((e) => e.assignment.slot !== 0)
-        const last = entries.at(-1)
-        if (messages.length === 0 && more && last !== undefined) return afterFrom(last.assignment.timestamp)
-        return Effect.succeed({ entries: messages.slice(0, limit), more: more || messages.length > limit })
-      }
-    )
-  const read: Effect.Effect<Page, StoreError> = byNonce
-    ? store.page(processId, {
+  const afterFrom = (from: number): Effect.Effect<NodeJsonPage, StoreError> =>
+    Effect.flatMap(read({ ...bounds, by: "timestamp", from, to: query.to, limit: limit + 1 }), ({ edges, more }) => {
+      const messages = edges.filter((e) => e.slot !== 0)
+      const last = edges.at(-1)
+      if (messages.length === 0 && more && last !== undefined) return afterFrom(last.timestamp)
+      return Effect.succeed({ edges: messages.slice(0, limit), more: more || messages.length > limit })
+    })
+  const page: Effect.Effect<NodeJsonPage, StoreError> = byNonce
+    ? read({
         ...bounds,
         by: "slot",
         from: query.fromNonce === undefined || query.fromNonce < 0 ? undefined : query.fromNonce,
         to: query.toNonce
       })
     : query.from === undefined
-      ? store.page(processId, { ...bounds, by: "timestamp", to: query.to })
+      ? read({ ...bounds, by: "timestamp", to: query.to })
       : afterFrom(query.from)
-  return Effect.map(read, ({ entries, more }) => {
-    const parts: Array<Uint8Array> = [utf8(`{"page_info":{"has_next_page":${more}},"edges":[`)]
-    const options = { showAnchor: query.showAnchor }
-    entries.forEach((entry, i) => {
-      const cursor = byNonce ? entry.assignment.slot : entry.assignment.timestamp
-      parts.push(utf8(`${i === 0 ? "" : ","}{"cursor":"${cursor}","node":`))
-      const stored = nodeJsonOnly ? entry.nodeJson : undefined
-      parts.push(stored ?? utf8(nodeJsonText(entry, options)), CLOSE)
-    })
-    parts.push(utf8("]}"))
-    return Buffer.concat(parts)
+  const options = { showAnchor: query.showAnchor }
+  return Effect.map(page, ({ edges, more }) => {
+    // the page as the nodes' own bytes between ASCII openings: nothing is copied before the socket's writev
+    const chunks: Array<Uint8Array> = []
+    let byteLength = 0
+    let text = `{"page_info":{"has_next_page":${more}},"edges":[`
+    for (let i = 0; i < edges.length; i++) {
+      const edge = edges[i]!
+      text += `${i === 0 ? "" : "},"}{"cursor":"${byNonce ? edge.slot : edge.timestamp}","node":`
+      const node = edge.nodeJson ?? Buffer.from(nodeJsonText(edge.entry, options), "utf8")
+      const opening = Buffer.from(text, "latin1")
+      chunks.push(opening, node)
+      byteLength += opening.byteLength + node.byteLength
+      text = ""
+    }
+    const end = Buffer.from(edges.length === 0 ? `${text}]}` : "}]}", "latin1")
+    chunks.push(end)
+    return { chunks, byteLength: byteLength + end.byteLength }
   })
 }
 
-const utf8 = (text: string): Buffer => Buffer.from(text, "utf8")
-const CLOSE = utf8("}")
+/** A page's body: its bytes are the concatenation of `chunks`, `byteLength` in all. */
+export interface PageBody {
+  readonly chunks: ReadonlyArray<Uint8Array>
+  readonly byteLength: number
+}
+
+/** The body as one buffer (tests). */
+export const pageBytes = (body: PageBody): Uint8Array => Buffer.concat(body.chunks, body.byteLength)
+
+/** An entry of `page` as an edge: its stored node JSON when `nodeJsonOnly` and it has one, else the entry. */
+const edgeOf =
+  (nodeJsonOnly: boolean) =>
+  (entry: Entry): NodeJsonEdge => {
+    const { slot, timestamp } = entry.assignment
+    return nodeJsonOnly && entry.nodeJson !== undefined
+      ? { slot, timestamp, nodeJson: entry.nodeJson }
+      : { slot, timestamp, entry }
+  }
 
 /**
  * The decoded query of a HyperBEAM schedule read, slots inclusive; `latest` is the process's last slot;

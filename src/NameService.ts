@@ -68,8 +68,10 @@ export interface Registration {
 }
 
 interface Entry extends Registration {
-  readonly observer: (exit: unknown) => void
+  observer: (exit: unknown) => void
 }
+
+const noObserver = (): void => {}
 
 type Table = HashMap.HashMap<unknown, Entry>
 
@@ -148,14 +150,19 @@ export const make: Effect.Effect<NameService["Type"]> = Effect.gen(function* () 
       return Option.isSome(current) && current.value === entry ? [true, HashMap.remove(map, name)] : [false, map]
     })
 
+  /**
+   * An entry's exit observer. Made here, not in `register`, so that it retains only the entry, and anonymous:
+   * under tsx (`keepNames`), a named closure is given its name with `Object.defineProperty`, which costs 256 bytes.
+   */
+  const observerOf =
+    (entry: Entry): Entry["observer"] =>
+    () =>
+      Effect.runSync(removeIfHeld(entry.name, entry))
+
   const register = (name: unknown, fiber: Fiber.RuntimeFiber<unknown, unknown>, value?: unknown) =>
     Effect.suspend(() => {
-      const entry: Entry = {
-        name,
-        fiber,
-        value,
-        observer: () => Effect.runSync(removeIfHeld(name, entry))
-      }
+      const entry: Entry = { name, fiber, value, observer: noObserver }
+      entry.observer = observerOf(entry)
       return modify((map: Table): readonly [Option.Option<Entry> | "same" | "taken", Table] => {
         const current = HashMap.get(map, name)
         if (Option.isSome(current) && isLive(current.value.fiber)) {

@@ -50,6 +50,9 @@ const IdleCheck = Symbol("IdleCheck")
 
 type Item = Request | typeof IdleCheck
 
+/** The server loop, from any point on: it ends `Passivated`, or fails with the store's error that stopped it. */
+type Loop = Effect.Effect<typeof Passivated, StoreError | StoreConflict | Fenced>
+
 /**
  * A scheduler before it runs: its handle, the server loop to fork, and `attach` to give the handle its fiber.
  * The registry forks `run` into its own scope, so the server outlives the request that started it.
@@ -115,8 +118,10 @@ class SchedulerServer implements Server, Scheduler {
   private readonly settings: Settings
   /** Queued requests (and idle checks), oldest first; `undefined` while empty. */
   private queue: Array<Item> | undefined = undefined
-  /** Resumes the server fiber while it waits for the mailbox. */
-  private waiter: ((effect: Effect.Effect<void>) => void) | undefined = undefined
+  /** Resumes the server fiber while it waits for the mailbox, with the rest of its loop (`serve`). */
+  private waiter: ((loop: Loop) => void) | undefined = undefined
+  /** The store the loop serves, set by `run`. */
+  private store: AssignmentStore["Type"] | undefined = undefined
   private lastActivity = 0
   private slot = -1
   private hashChain: string | undefined = undefined
@@ -175,7 +180,7 @@ class SchedulerServer implements Server, Scheduler {
     const waiter = this.waiter
     if (waiter !== undefined) {
       this.waiter = undefined
-      waiter(Effect.void)
+      waiter(this.serve(this.store!))
     }
     return true
   }
@@ -195,21 +200,17 @@ class SchedulerServer implements Server, Scheduler {
   }
 
   /**
-   * The next item, waiting for one if the mailbox is empty. A wake-up only resumes the wait and the item is
-   * taken from the queue afterwards, so an item offered while the server is being interrupted stays queued
-   * (and is failed by `onStop`). The server can be preempted between the poll and the wait: the wait is
-   * registered only if the queue is still empty, in the same synchronous step, so no offer is missed.
+   * Waits for the mailbox, in tail position: an idle server holds no stack frame, only this one wait, and the
+   * wake-up (`offer`) resumes it with the rest of the loop, which takes the item from the queue afterwards, so an
+   * item offered while the server is being interrupted stays queued (and is failed when it stops). The server can
+   * be preempted between its poll and this wait: the wait is registered only if the queue is still empty, in the
+   * same synchronous step, so no offer is missed.
    */
-  private take(): Effect.Effect<Item> {
-    const item = this.poll()
-    if (item !== undefined) return Effect.succeed(item)
-    return Effect.flatMap(
-      Effect.async<void>((resume) => {
-        if (this.queue !== undefined) return resume(Effect.void)
-        this.waiter = resume
-      }),
-      () => this.take()
-    )
+  private idle(store: AssignmentStore["Type"]): Loop {
+    return Effect.async<typeof Passivated, StoreError | StoreConflict | Fenced>((resume) => {
+      if (this.queue !== undefined) return resume(this.serve(store))
+      this.waiter = resume
+    })
   }
 
   private stoppedError(): SchedulerStopped {
@@ -480,16 +481,18 @@ class SchedulerServer implements Server, Scheduler {
     if (pending !== undefined) for (const item of pending) if (item !== IdleCheck) settle(item, error, now)
   }
 
-  private onStop(exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> {
-    return Effect.suspend(() => {
-      this.stop(describeExit(exit), Date.now())
-      if (exit._tag === "Failure" && !Cause.isInterruptedOnly(exit.cause)) {
-        return Effect.logError("scheduler stopped with an error", exit.cause).pipe(
+  /** Called by the server fiber's exit observer (`stopOnExit`), in the step in which the fiber ends. */
+  exited(exit: Exit.Exit<unknown, unknown>): void {
+    this.stop(describeExit(exit), Date.now())
+  }
+
+  /** Logs the failure that stops the server, in its fiber (with its context), before the fiber ends. */
+  private logStopped(cause: Cause.Cause<unknown>): Effect.Effect<void> {
+    return Cause.isInterruptedOnly(cause)
+      ? Effect.void
+      : Effect.logError("scheduler stopped with an error", cause).pipe(
           Effect.annotateLogs({ processId: this.processId })
         )
-      }
-      return Effect.void
-    })
   }
 
   /** Serves one item; `Passivated` when an idle check finds the server idle. */
@@ -511,17 +514,20 @@ class SchedulerServer implements Server, Scheduler {
     return Effect.uninterruptible(
       this.assign(store, item).pipe(
         Effect.tapErrorCause((cause) =>
-          Effect.sync(() =>
-            settle(
-              item,
-              Effect.fail(
-                new SchedulerStopped({
-                  processId: this.processId,
-                  reason: `failed: ${Cause.pretty(cause).split("\n")[0]}`
-                })
-              ),
-              Date.now()
-            )
+          Effect.zipRight(
+            Effect.sync(() =>
+              settle(
+                item,
+                Effect.fail(
+                  new SchedulerStopped({
+                    processId: this.processId,
+                    reason: `failed: ${Cause.pretty(cause).split("\n")[0]}`
+                  })
+                ),
+                Date.now()
+              )
+            ),
+            this.logStopped(cause)
           )
         )
       )
@@ -535,38 +541,53 @@ class SchedulerServer implements Server, Scheduler {
     )
   }
 
-  private serve(store: AssignmentStore["Type"]): Effect.Effect<typeof Passivated, StoreError | StoreConflict | Fenced> {
-    return Effect.flatMap(
-      Effect.suspend(() => this.take()),
-      (item) =>
-        Effect.flatMap(this.step(store, item), (result) =>
-          result === Passivated ? Effect.succeed(result) : this.serve(store)
-        )
+  private serve(store: AssignmentStore["Type"]): Loop {
+    return Effect.suspend(() => {
+      const item = this.poll()
+      if (item === undefined) return this.idle(store)
+      return Effect.flatMap(this.step(store, item), (result) =>
+        result === Passivated ? Effect.succeed(result) : this.serve(store)
+      )
+    })
+  }
+
+  /** Claims the process, recovers the slot and chain from the store, then runs `started`; logs a failure. */
+  private recover(store: AssignmentStore["Type"], started: Effect.Effect<void>): Effect.Effect<number, StoreError> {
+    // claimed first, so that `latest` includes every write of an earlier owner, whose later writes are fenced
+    return store.claim(this.processId).pipe(
+      Effect.flatMap((epoch) => {
+        this.epoch = epoch
+        return store.latest(this.processId)
+      }),
+      Effect.annotateLogs({ processId: this.processId }),
+      Effect.flatMap((latest) => {
+        if (Option.isSome(latest)) {
+          this.slot = latest.value.slot
+          this.hashChain = latest.value.hashChain
+          this.assignmentId = latest.value.assignmentId
+          this.timestamp = latest.value.timestamp
+        }
+        return started
+      }),
+      Effect.zipRight(Clock.currentTimeMillis),
+      Effect.tapErrorCause((cause) => this.logStopped(cause))
     )
   }
 
+  /**
+   * The server fiber's body. It must be the whole of its fiber (or its end): the server stops, and fails what
+   * waits, when that fiber ends, however it ends. An exit observer does it rather than `Effect.onExit`, and the
+   * loop waits in tail position, so that an idle server holds no stack frame: its memory is what bounds how many
+   * schedulers a node can hold.
+   */
   run(
     started: Effect.Effect<void>
   ): Effect.Effect<typeof Passivated, StoreError | StoreConflict | Fenced, AssignmentStore> {
-    return Effect.flatMap(AssignmentStore, (store) =>
-      // claimed first, so that `latest` includes every write of an earlier owner, whose later writes are fenced
-      store.claim(this.processId).pipe(
-        Effect.flatMap((epoch) => {
-          this.epoch = epoch
-          return store.latest(this.processId)
-        }),
-        Effect.annotateLogs({ processId: this.processId }),
-        Effect.flatMap((latest) => {
-          if (Option.isSome(latest)) {
-            this.slot = latest.value.slot
-            this.hashChain = latest.value.hashChain
-            this.assignmentId = latest.value.assignmentId
-            this.timestamp = latest.value.timestamp
-          }
-          return started
-        }),
-        Effect.zipRight(Clock.currentTimeMillis),
-        Effect.flatMap((now) => {
+    const server = Effect.flatMap(AssignmentStore, (store) =>
+      Effect.withFiberRuntime<typeof Passivated, StoreError | StoreConflict | Fenced>((fiber) => {
+        fiber.addObserver(stopOnExit(this))
+        this.store = store
+        return Effect.flatMap(this.recover(store, started), (now) => {
           this.lastActivity = now
           const ttl = this.settings.idleTimeToLive
           if (ttl === undefined) return this.serve(store)
@@ -579,21 +600,24 @@ class SchedulerServer implements Server, Scheduler {
           )
           return Effect.zipRight(Effect.fork(timer), this.serve(store))
         })
-      )
-    ).pipe(
-      Effect.onExit((exit) => this.onStop(exit)),
-      // a long-lived fiber: it must not become a child span of the request that happened to start it. Under
-      // Effect's built-in tracer nobody can see that span, so it is made only when a real tracer is installed:
-      // it would cost an idle server about 2 KB (span, ids, context copy, frames).
-      (server) =>
-        Effect.tracerWith((tracer) =>
-          tracer === nativeTracer
-            ? server
-            : Effect.withSpan(server, "Scheduler.server", { root: true, captureStackTrace: false })
-        )
+      })
+    )
+    // a long-lived fiber: it must not become a child span of the request that happened to start it. Under
+    // Effect's built-in tracer nobody can see that span, so it is made only when a real tracer is installed:
+    // it would cost an idle server about 2 KB (span, ids, context copy, frames).
+    return Effect.tracerWith((tracer) =>
+      tracer === nativeTracer
+        ? server
+        : Effect.withSpan(server, "Scheduler.server", { root: true, captureStackTrace: false })
     )
   }
 }
+
+/** The server fiber's exit observer; anonymous, and made outside the class, so that it retains only the server. */
+const stopOnExit =
+  (server: SchedulerServer) =>
+  (exit: Exit.Exit<unknown, unknown>): void =>
+    server.exited(exit)
 
 /**
  * A scheduler server for `processId`, signing with `options.signer` or else in-line with `wallet`.

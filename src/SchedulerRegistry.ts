@@ -280,6 +280,14 @@ export const make = (options: Options = {}) =>
       )
     }
 
+    /** `find(p, true)` where scheduling is disabled: a live scheduler, else `SchedulingDisabled`. */
+    const lookupOrDisabled = (processId: ProcessId, signer: Wallet["Type"] | undefined) =>
+      Effect.flatMap(
+        lookupAny(processId, signer),
+        (found): Effect.Effect<Scheduler.Scheduler, FindError> =>
+          Option.isSome(found) ? Effect.succeed(found.value) : Effect.fail(new SchedulingDisabled({ processId }))
+      )
+
     const findSlow = (
       input: string | Uint8Array,
       genIfNotHosted?: boolean | undefined,
@@ -290,6 +298,12 @@ export const make = (options: Options = {}) =>
         if (Either.isLeft(admitted)) return Effect.fail(admitted.left)
         const processId = admitted.right
         const signer = findOptions?.wallet
+        if (genIfNotHosted === true && (signer !== undefined || identities.length === 1)) {
+          // one identity to look under: `getOrStart` looks it up itself
+          if ((findOptions?.mode ?? options.mode) === "disabled") return lookupOrDisabled(processId, signer)
+          const chosen = signer ?? wallet
+          return services.getOrStart(chosen.address, processId, starter(processId, chosen, findOptions))
+        }
         return Effect.flatMap(lookupAny(processId, signer), (found): Effect.Effect<Scheduler.Scheduler, FindError> => {
           if (Option.isSome(found)) return Effect.succeed(found.value)
           if (genIfNotHosted !== true) return Effect.fail(new NotFound({ processId }))

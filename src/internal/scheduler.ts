@@ -559,7 +559,6 @@ class SchedulerServer implements Server, Scheduler {
         this.epoch = epoch
         return store.latest(this.processId)
       }),
-      Effect.annotateLogs({ processId: this.processId }),
       Effect.flatMap((latest) => {
         if (Option.isSome(latest)) {
           this.slot = latest.value.slot

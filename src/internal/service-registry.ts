@@ -233,35 +233,34 @@ export const make = <H, E, R = never>(
       name: Name,
       starter: () => Starter<H, E, R>
     ): Effect.Effect<H, E | RegistryClosed | RestartLimitExceeded> =>
-      Effect.uninterruptibleMask((restore) =>
-        Effect.suspend(() => {
-          if (closed) return Effect.fail(new RegistryClosed())
-          const now = clock.unsafeCurrentTimeMillis()
-          const recent = failures.size === 0 ? [] : recentFailures(name.toString(), now)
-          if (recent.length >= maxFailures) {
-            return Effect.fail(
-              new RestartLimitExceeded({
-                name: name.toString(),
-                failures: recent.length,
-                windowMs,
-                retryAfterMs: Math.max(0, recent[0]! + windowMs - now)
-              })
-            )
-          }
-          const live = new Live(owner, name, starter())
-          runFork(body(live))
-          switch (live.state) {
-            case "won":
-              return restore(awaitReady(live))
-            case "lost":
-              // another caller won between our lookup and the registration: theirs is the service
-              return restore(getOrStartName(name, starter))
-            default:
-              // a fork always starts its fiber synchronously (`Runtime.runFork`), so this is never reached
-              return Effect.dieMessage("ServiceRegistry: a service's fiber did not start synchronously")
-          }
-        })
-      )
+      // one synchronous step from the check of `closed` to the registration's outcome: nothing can interrupt it
+      Effect.suspend(() => {
+        if (closed) return Effect.fail(new RegistryClosed())
+        const now = clock.unsafeCurrentTimeMillis()
+        const recent = failures.size === 0 ? [] : recentFailures(name.toString(), now)
+        if (recent.length >= maxFailures) {
+          return Effect.fail(
+            new RestartLimitExceeded({
+              name: name.toString(),
+              failures: recent.length,
+              windowMs,
+              retryAfterMs: Math.max(0, recent[0]! + windowMs - now)
+            })
+          )
+        }
+        const live = new Live(owner, name, starter())
+        runFork(body(live))
+        switch (live.state) {
+          case "won":
+            return awaitReady(live)
+          case "lost":
+            // another caller won between our lookup and the registration: theirs is the service
+            return getOrStartName(name, starter)
+          default:
+            // a fork always starts its fiber synchronously (`Runtime.runFork`), so this is never reached
+            return Effect.dieMessage("ServiceRegistry: a service's fiber did not start synchronously")
+        }
+      })
 
     const liveOf = (value: unknown): Live<H, E, R> | undefined =>
       value instanceof Live && value.owner === owner ? (value as Live<H, E, R>) : undefined
@@ -279,10 +278,15 @@ export const make = <H, E, R = never>(
         return !closed && live?.found !== undefined ? live.found : orElse(arg)
       })
 
-    const getOrStartName = (name: Name, starter: () => Starter<H, E, R>) =>
-      Effect.flatMap(lookupName(name), (found) =>
-        found._tag === "Some" ? Effect.succeed(found.value) : start(name, starter)
-      )
+    const getOrStartName = (
+      name: Name,
+      starter: () => Starter<H, E, R>
+    ): Effect.Effect<H, E | RegistryClosed | RestartLimitExceeded> =>
+      Effect.suspend(() => {
+        if (closed) return Effect.fail(new RegistryClosed())
+        const live = liveOf(names.unsafeLookupRegistration(name)?.value)
+        return live === undefined ? start(name, starter) : awaitReady(live)
+      })
 
     const entries = () =>
       Effect.map(names.all(), (all) => {

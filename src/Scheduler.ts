@@ -151,7 +151,8 @@ export interface Scheduler {
 /**
  * A scheduler server before it runs: its `handle`, the server loop `run(started)` to fork, and `attach` to give
  * the handle its fiber. The registry forks `run` into its own scope, so the server outlives the request that
- * started it.
+ * started it. `run` must be the whole of its fiber (or its end): the server stops, and fails what still waits,
+ * when that fiber ends (an exit observer, so that an idle server holds no stack frame).
  *
  * @since 0.1.0
  * @category models

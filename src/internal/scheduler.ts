@@ -600,7 +600,7 @@ class SchedulerServer implements Server, Scheduler {
           const ttl = this.settings.idleTimeToLive
           if (ttl === undefined) return this.serve(store)
           return Effect.clockWith((clock) => {
-            this.sweep = sweepOf(this.settings, ttl, clock)
+            this.sweep = sweepOf(ttl, clock)
             return Effect.zipRight(this.sweep.add(this), this.serve(store))
           })
         })
@@ -618,7 +618,7 @@ class SchedulerServer implements Server, Scheduler {
 }
 
 /**
- * The idle checks of every server with the same settings and clock: one fiber that, every time-to-live, offers
+ * The idle checks of every server with the same time-to-live and clock: one fiber that, every time-to-live, offers
  * each server an idle check, and that runs only while such a server does. A server costs it one set entry, where
  * a timer fiber of its own cost an idle server about 5.7 KB. A server passivates between one and two
  * time-to-lives after its last activity, as it did with its own timer.
@@ -657,18 +657,21 @@ class IdleSweep {
   }
 }
 
-/** The sweeps by settings and clock (so that each test clock has its own, and an old one is dropped with it). */
-const sweeps = new WeakMap<Settings, WeakMap<Clock.Clock, IdleSweep>>()
-const sweepOf = (settings: Settings, ttl: number, clock: Clock.Clock): IdleSweep => {
-  let byClock = sweeps.get(settings)
-  if (byClock === undefined) {
-    byClock = new WeakMap()
-    sweeps.set(settings, byClock)
+/**
+ * The sweeps by clock and time-to-live: every server with the same time-to-live shares one, whatever its other
+ * options (a `find` with per-call options makes new settings), and each test clock has its own.
+ */
+const sweeps = new WeakMap<Clock.Clock, Map<number, IdleSweep>>()
+const sweepOf = (ttl: number, clock: Clock.Clock): IdleSweep => {
+  let byTtl = sweeps.get(clock)
+  if (byTtl === undefined) {
+    byTtl = new Map()
+    sweeps.set(clock, byTtl)
   }
-  let sweep = byClock.get(clock)
+  let sweep = byTtl.get(ttl)
   if (sweep === undefined) {
     sweep = new IdleSweep(ttl)
-    byClock.set(clock, sweep)
+    byTtl.set(ttl, sweep)
   }
   return sweep
 }

@@ -1,4 +1,16 @@
-import { Cause, Clock, Duration, Effect, type Exit, type Fiber, FiberId, Metric, Option, Runtime } from "effect"
+import {
+  Cause,
+  Clock,
+  Context,
+  Duration,
+  Effect,
+  type Exit,
+  type Fiber,
+  FiberId,
+  Metric,
+  Option,
+  Runtime
+} from "effect"
 import * as Assignment from "../Assignment.js"
 import { AssignmentStore } from "../AssignmentStore.js"
 import {
@@ -561,7 +573,7 @@ class SchedulerServer implements Server, Scheduler {
   }
 
   /** Claims the process, recovers the slot and chain from the store, then runs `started`; logs a failure. */
-  private recover(store: AssignmentStore["Type"], started: Effect.Effect<void>): Effect.Effect<number, StoreError> {
+  private recover(store: AssignmentStore["Type"], started: Effect.Effect<void>): Effect.Effect<void, StoreError> {
     // claimed first, so that `latest` includes every write of an earlier owner, whose later writes are fenced
     return store.claim(this.processId).pipe(
       Effect.flatMap((epoch) => {
@@ -577,7 +589,6 @@ class SchedulerServer implements Server, Scheduler {
         }
         return started
       }),
-      Effect.zipRight(Clock.currentTimeMillis),
       Effect.tapErrorCause((cause) => this.logStopped(cause))
     )
   }
@@ -586,33 +597,36 @@ class SchedulerServer implements Server, Scheduler {
    * The server fiber's body. It must be the whole of its fiber (or its end): the server stops, and fails what
    * waits, when that fiber ends, however it ends. An exit observer does it rather than `Effect.onExit`, and the
    * loop waits in tail position, so that an idle server holds no stack frame: its memory is what bounds how many
-   * schedulers a node can hold.
+   * schedulers a node can hold. The store, clock and tracer are read from the fiber directly: a start is a few
+   * dozen steps, and each one counts when a node starts thousands of schedulers.
    */
   run(
     started: Effect.Effect<void>
   ): Effect.Effect<typeof Passivated, StoreError | StoreConflict | Fenced, AssignmentStore> {
-    const server = Effect.flatMap(AssignmentStore, (store) =>
-      Effect.withFiberRuntime<typeof Passivated, StoreError | StoreConflict | Fenced>((fiber) => {
-        fiber.addObserver(stopOnExit(this))
-        this.store = store
-        return Effect.flatMap(this.recover(store, started), (now) => {
-          this.lastActivity = now
-          const ttl = this.settings.idleTimeToLive
-          if (ttl === undefined) return this.serve(store)
-          return Effect.clockWith((clock) => {
-            this.sweep = sweepOf(ttl, clock)
-            return Effect.zipRight(this.sweep.add(this), this.serve(store))
-          })
-        })
+    const server = (fiber: Fiber.RuntimeFiber<unknown, unknown>): Loop => {
+      const store = Context.get(fiber.currentContext as Context.Context<AssignmentStore>, AssignmentStore)
+      fiber.addObserver(stopOnExit(this))
+      this.store = store
+      return Effect.flatMap(this.recover(store, started), () => {
+        const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+        this.lastActivity = clock.unsafeCurrentTimeMillis()
+        const ttl = this.settings.idleTimeToLive
+        if (ttl === undefined) return this.serve(store)
+        this.sweep = sweepOf(ttl, clock)
+        return Effect.zipRight(this.sweep.add(this), this.serve(store))
       })
-    )
-    // a long-lived fiber: it must not become a child span of the request that happened to start it. Under
-    // Effect's built-in tracer nobody can see that span, so it is made only when a real tracer is installed:
-    // it would cost an idle server about 2 KB (span, ids, context copy, frames).
-    return Effect.tracerWith((tracer) =>
-      tracer === nativeTracer
-        ? server
-        : Effect.withSpan(server, "Scheduler.server", { root: true, captureStackTrace: false })
+    }
+    return Effect.withFiberRuntime<typeof Passivated, StoreError | StoreConflict | Fenced, AssignmentStore>((fiber) =>
+      // a long-lived fiber: it must not become a child span of the request that happened to start it. Under
+      // Effect's built-in tracer nobody can see that span, so it is made only when a real tracer is installed:
+      // it would cost an idle server about 2 KB (span, ids, context copy, frames).
+      fiber.currentTracer === nativeTracer
+        ? server(fiber)
+        : Effect.withSpan(
+            Effect.withFiberRuntime((inner) => server(inner)),
+            "Scheduler.server",
+            { root: true, captureStackTrace: false }
+          )
     )
   }
 }

@@ -174,11 +174,11 @@ export const make: Effect.Effect<NameService["Type"]> = Effect.gen(function* () 
         Effect.flatMap((result) => {
           if (result === "same") return Effect.void
           if (result === "taken") return Effect.fail(new AlreadyRegistered({ name: String(name) }))
-          return Effect.sync(() => {
-            if (Option.isSome(result)) result.value.fiber.removeObserver(result.value.observer)
-            // runs at once if the fiber has already exited (behaviour 8: registered, then immediately gone)
-            fiber.addObserver(entry.observer)
-          })
+          // in the same step as the update (a continuation runs synchronously)
+          if (Option.isSome(result)) result.value.fiber.removeObserver(result.value.observer)
+          // runs at once if the fiber has already exited (behaviour 8: registered, then immediately gone)
+          fiber.addObserver(entry.observer)
+          return Effect.void
         })
       )
     })

@@ -217,50 +217,53 @@ export const make = <H, E, R = never>(
         fibers.add(fiber)
         fiber.addObserver(observerOf(live, fiber))
         live.starter.attach?.(fiber)
-        return Effect.flatMap(Effect.either(names.register(live.name, fiber, live)), (registered) => {
-          if (registered._tag === "Left") {
+        return Effect.matchEffect(names.register(live.name, fiber, live), {
+          onFailure: () => {
             live.state = "lost"
             return Effect.void
+          },
+          onSuccess: () => {
+            live.state = "won"
+            activeGauge.unsafeUpdate(++active)
+            publish(() => RegistryEvent.Registered({ name: live.name }))
+            return live.starter.run(activation(live))
           }
-          live.state = "won"
-          activeGauge.unsafeUpdate(++active)
-          publish(() => RegistryEvent.Registered({ name: live.name }))
-          return live.starter.run(activation(live))
         })
       })
 
+    /**
+     * Starts a service under `name`: called inside `getOrStartName`'s synchronous step, after its check of `closed`
+     * and its lookup, so that nothing can interrupt or interleave from the check to the registration's outcome.
+     */
     const start = (
       name: Name,
       starter: () => Starter<H, E, R>
-    ): Effect.Effect<H, E | RegistryClosed | RestartLimitExceeded> =>
-      // one synchronous step from the check of `closed` to the registration's outcome: nothing can interrupt it
-      Effect.suspend(() => {
-        if (closed) return Effect.fail(new RegistryClosed())
-        const now = clock.unsafeCurrentTimeMillis()
-        const recent = failures.size === 0 ? [] : recentFailures(name.toString(), now)
-        if (recent.length >= maxFailures) {
-          return Effect.fail(
-            new RestartLimitExceeded({
-              name: name.toString(),
-              failures: recent.length,
-              windowMs,
-              retryAfterMs: Math.max(0, recent[0]! + windowMs - now)
-            })
-          )
-        }
-        const live = new Live(owner, name, starter())
-        runFork(body(live))
-        switch (live.state) {
-          case "won":
-            return awaitReady(live)
-          case "lost":
-            // another caller won between our lookup and the registration: theirs is the service
-            return getOrStartName(name, starter)
-          default:
-            // a fork always starts its fiber synchronously (`Runtime.runFork`), so this is never reached
-            return Effect.dieMessage("ServiceRegistry: a service's fiber did not start synchronously")
-        }
-      })
+    ): Effect.Effect<H, E | RegistryClosed | RestartLimitExceeded> => {
+      const now = clock.unsafeCurrentTimeMillis()
+      const recent = failures.size === 0 ? [] : recentFailures(name.toString(), now)
+      if (recent.length >= maxFailures) {
+        return Effect.fail(
+          new RestartLimitExceeded({
+            name: name.toString(),
+            failures: recent.length,
+            windowMs,
+            retryAfterMs: Math.max(0, recent[0]! + windowMs - now)
+          })
+        )
+      }
+      const live = new Live(owner, name, starter())
+      runFork(body(live))
+      switch (live.state) {
+        case "won":
+          return awaitReady(live)
+        case "lost":
+          // another caller won between our lookup and the registration: theirs is the service
+          return getOrStartName(name, starter)
+        default:
+          // a fork always starts its fiber synchronously (`Runtime.runFork`), so this is never reached
+          return Effect.dieMessage("ServiceRegistry: a service's fiber did not start synchronously")
+      }
+    }
 
     const liveOf = (value: unknown): Live<H, E, R> | undefined =>
       value instanceof Live && value.owner === owner ? (value as Live<H, E, R>) : undefined

@@ -68,8 +68,10 @@ export interface Registration {
 }
 
 interface Entry extends Registration {
-  readonly observer: (exit: unknown) => void
+  observer: (exit: unknown) => void
 }
+
+const noObserver = (): void => {}
 
 type Table = HashMap.HashMap<unknown, Entry>
 
@@ -148,14 +150,19 @@ export const make: Effect.Effect<NameService["Type"]> = Effect.gen(function* () 
       return Option.isSome(current) && current.value === entry ? [true, HashMap.remove(map, name)] : [false, map]
     })
 
+  /**
+   * An entry's exit observer. Made here, not in `register`, so that it retains only the entry, and anonymous:
+   * under tsx (`keepNames`), a named closure is given its name with `Object.defineProperty`, which costs 256 bytes.
+   */
+  const observerOf =
+    (entry: Entry): Entry["observer"] =>
+    () =>
+      Effect.runSync(removeIfHeld(entry.name, entry))
+
   const register = (name: unknown, fiber: Fiber.RuntimeFiber<unknown, unknown>, value?: unknown) =>
     Effect.suspend(() => {
-      const entry: Entry = {
-        name,
-        fiber,
-        value,
-        observer: () => Effect.runSync(removeIfHeld(name, entry))
-      }
+      const entry: Entry = { name, fiber, value, observer: noObserver }
+      entry.observer = observerOf(entry)
       return modify((map: Table): readonly [Option.Option<Entry> | "same" | "taken", Table] => {
         const current = HashMap.get(map, name)
         if (Option.isSome(current) && isLive(current.value.fiber)) {
@@ -167,11 +174,11 @@ export const make: Effect.Effect<NameService["Type"]> = Effect.gen(function* () 
         Effect.flatMap((result) => {
           if (result === "same") return Effect.void
           if (result === "taken") return Effect.fail(new AlreadyRegistered({ name: String(name) }))
-          return Effect.sync(() => {
-            if (Option.isSome(result)) result.value.fiber.removeObserver(result.value.observer)
-            // runs at once if the fiber has already exited (behaviour 8: registered, then immediately gone)
-            fiber.addObserver(entry.observer)
-          })
+          // in the same step as the update (a continuation runs synchronously)
+          if (Option.isSome(result)) result.value.fiber.removeObserver(result.value.observer)
+          // runs at once if the fiber has already exited (behaviour 8: registered, then immediately gone)
+          fiber.addObserver(entry.observer)
+          return Effect.void
         })
       )
     })

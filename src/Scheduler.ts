@@ -66,7 +66,8 @@ export const DEFAULT_MAILBOX_CAPACITY: number = Internal.DEFAULT_MAILBOX_CAPACIT
  * - `upload`: the uploader (`Upload`, since 0.3.0: e.g. `Uploader` of the network layer). With it every append
  *   also queues the entry's items in the store's outbox, in every mode; `remote_confirmation` waits for them.
  * - `idleTimeToLiveMs` [off]: after this many ms with no request, the server passivates (stops and frees its
- *   memory); the next `find(p, true)` or `schedule` reactivates it from the store.
+ *   memory); the next `find(p, true)` or `schedule` reactivates it from the store. Servers are checked every
+ *   time-to-live by one shared sweep, so a server passivates between one and two time-to-lives after its last request.
  *
  * @since 0.1.0
  * @category options
@@ -150,7 +151,8 @@ export interface Scheduler {
 /**
  * A scheduler server before it runs: its `handle`, the server loop `run(started)` to fork, and `attach` to give
  * the handle its fiber. The registry forks `run` into its own scope, so the server outlives the request that
- * started it.
+ * started it. `run` must be the whole of its fiber (or its end): the server stops, and fails what still waits,
+ * when that fiber ends (an exit observer, so that an idle server holds no stack frame).
  *
  * @since 0.1.0
  * @category models

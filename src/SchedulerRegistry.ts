@@ -25,6 +25,7 @@ import {
   Context,
   Effect,
   Either,
+  type Fiber,
   Layer,
   Option,
   type Queue,
@@ -34,14 +35,12 @@ import {
 import type { Assignment, Message } from "./Assignment.js"
 import { AssignmentStore } from "./AssignmentStore.js"
 import {
-  type Fenced,
   type FindError,
   type HostError,
   NotFound,
   SchedulerStopped,
   SchedulingDisabled,
-  type StoreConflict,
-  StoreError,
+  type StoreError,
   type SubmitError,
   UploadPending
 } from "./errors.js"
@@ -161,36 +160,54 @@ type Find = (
 
 /**
  * The handle `find` returns: the server's handle, except that a `schedule` to a server that passivated
- * reactivates it (recovered from the store, through `find(p, true)`) and retries there. A class, so that the
- * methods are shared and each scheduler costs only these four fields.
+ * reactivates it (recovered from the store, through `find(p, true)`) and retries there. It is also the server's
+ * `ServiceRegistry.Starter` (its `run`, `attach` and `stopped` are methods), so that a scheduler costs the
+ * registry this one small object and no closure: an idle scheduler's memory is what bounds how many a node holds.
  */
-class Hosted implements Scheduler.Scheduler {
+class Hosted implements Scheduler.Scheduler, ServiceRegistry.Starter<Scheduler.Scheduler, FindError, AssignmentStore> {
   constructor(
-    private readonly inner: Scheduler.Scheduler,
+    private readonly server: Scheduler.Server,
     private readonly signer: Wallet["Type"],
     private readonly findOptions: FindOptions | undefined,
     private readonly find: Find
   ) {}
+  get handle(): Scheduler.Scheduler {
+    return this
+  }
   get processId(): ProcessId {
-    return this.inner.processId
+    return this.server.handle.processId
   }
   get address(): string {
-    return this.inner.address
+    return this.server.handle.address
   }
   get mode(): Scheduler.Mode {
-    return this.inner.mode
+    return this.server.handle.mode
   }
   get info(): Scheduler.Scheduler["info"] {
-    return this.inner.info
+    return this.server.handle.info
   }
   get fiber(): Scheduler.Scheduler["fiber"] {
-    return this.inner.fiber
+    return this.server.handle.fiber
+  }
+  /**
+   * The server loop. Only the recovery reads (`claim`, `latest`: `StoreError`) can fail before the server is
+   * ready, which is when a failure reaches `find`'s callers; a later one (a conflict in aggressive mode, a fenced
+   * write) stops the server and is reported in its `Unregistered` event.
+   */
+  run(ready: Effect.Effect<void>): Effect.Effect<unknown, FindError, AssignmentStore> {
+    return this.server.run(ready) as Effect.Effect<unknown, StoreError, AssignmentStore>
+  }
+  attach(fiber: Fiber.RuntimeFiber<unknown, unknown>): void {
+    this.server.attach(fiber as Fiber.RuntimeFiber<void, unknown>)
+  }
+  stopped(reason: string): FindError {
+    return new SchedulerStopped({ processId: this.processId, reason: `${reason} before it was ready` })
   }
   schedule(
     message: Parameters<Scheduler.Scheduler["schedule"]>[0],
     callOptions?: Parameters<Scheduler.Scheduler["schedule"]>[1]
   ): ReturnType<Scheduler.Scheduler["schedule"]> {
-    return this.inner.schedule(message, callOptions).pipe(
+    return this.server.handle.schedule(message, callOptions).pipe(
       Effect.catchIf(
         (e): e is SchedulerStopped => e._tag === "SchedulerStopped" && e.reason === "passivated",
         () =>
@@ -204,12 +221,6 @@ class Hosted implements Scheduler.Scheduler {
     )
   }
 }
-
-const conflictToStoreError = (e: StoreError | StoreConflict | Fenced): StoreError =>
-  e._tag === "StoreError" ? e : new StoreError({ operation: "append", reason: e.message })
-
-const stoppedBeforeReady = (processId: ProcessId) => (reason: string) =>
-  new SchedulerStopped({ processId, reason: `${reason} before it was ready` })
 
 /**
  * Builds the registry in the current scope: its scope is the servers' lifetime.
@@ -247,20 +258,13 @@ export const make = (options: Options = {}) =>
 
     const starter =
       (processId: ProcessId, signer: Wallet["Type"], findOptions: FindOptions | undefined) =>
-      (): ServiceRegistry.Starter<Scheduler.Scheduler, FindError, AssignmentStore> => {
-        const server = Scheduler.make(
-          processId,
+      (): ServiceRegistry.Starter<Scheduler.Scheduler, FindError, AssignmentStore> =>
+        new Hosted(
+          Scheduler.make(processId, signer, findOptions === undefined ? options : { ...options, ...findOptions }),
           signer,
-          findOptions === undefined ? options : { ...options, ...findOptions }
+          findOptions,
+          find
         )
-        return {
-          handle: new Hosted(server.handle, signer, findOptions, find),
-          // only a recovery read can fail before the server is ready; a later conflict (aggressive mode) stops it
-          run: (ready) => Effect.mapError(server.run(ready), conflictToStoreError),
-          attach: (fiber) => server.attach(fiber as never),
-          stopped: stoppedBeforeReady(processId)
-        }
-      }
 
     const lookupAny = (processId: ProcessId, signer: Wallet["Type"] | undefined) => {
       if (signer !== undefined || identities.length === 1) {
@@ -276,6 +280,14 @@ export const make = (options: Options = {}) =>
       )
     }
 
+    /** `find(p, true)` where scheduling is disabled: a live scheduler, else `SchedulingDisabled`. */
+    const lookupOrDisabled = (processId: ProcessId, signer: Wallet["Type"] | undefined) =>
+      Effect.flatMap(
+        lookupAny(processId, signer),
+        (found): Effect.Effect<Scheduler.Scheduler, FindError> =>
+          Option.isSome(found) ? Effect.succeed(found.value) : Effect.fail(new SchedulingDisabled({ processId }))
+      )
+
     const findSlow = (
       input: string | Uint8Array,
       genIfNotHosted?: boolean | undefined,
@@ -286,6 +298,12 @@ export const make = (options: Options = {}) =>
         if (Either.isLeft(admitted)) return Effect.fail(admitted.left)
         const processId = admitted.right
         const signer = findOptions?.wallet
+        if (genIfNotHosted === true && (signer !== undefined || identities.length === 1)) {
+          // one identity to look under: `getOrStart` looks it up itself
+          if ((findOptions?.mode ?? options.mode) === "disabled") return lookupOrDisabled(processId, signer)
+          const chosen = signer ?? wallet
+          return services.getOrStart(chosen.address, processId, starter(processId, chosen, findOptions))
+        }
         return Effect.flatMap(lookupAny(processId, signer), (found): Effect.Effect<Scheduler.Scheduler, FindError> => {
           if (Option.isSome(found)) return Effect.succeed(found.value)
           if (genIfNotHosted !== true) return Effect.fail(new NotFound({ processId }))

@@ -5,7 +5,8 @@
  *
  * What it guarantees, for any service type:
  * - `getOrStart` is atomic: concurrent callers get one handle and exactly one service starts (K1, K3). A
- *   would-be service is forked parked behind a gate and passes it only once its registration has won.
+ *   would-be service's fiber registers itself in its first steps, which run synchronously inside the fork: only
+ *   the winner goes on to `run`; a loser ends there, having run nothing.
  * - a service lives in the registry's scope, not its caller's; closing the registry interrupts all of them in
  *   parallel, and a call during or after the close fails with `RegistryClosed` and starts nothing;
  * - `events` reports `Registered`, `Activated`, `Passivated` and `Unregistered` (with its reason), like Elixir
@@ -119,9 +120,9 @@ export interface ServiceRegistry<H, E, R> {
 }
 
 /**
- * Builds a registry in the current scope over the ambient `NameService`. Services are forked into a
- * `FiberSet` of that scope through a runtime captured here, so they carry the registry's context (services,
- * log annotations, clock) and not the calling request's.
+ * Builds a registry in the current scope over the ambient `NameService`. Services are forked through a runtime
+ * captured here, so they carry the registry's context (services, log annotations, clock) and not the calling
+ * request's; closing the scope interrupts them all in parallel and waits for them.
  *
  * @example
  * ```ts

@@ -142,6 +142,29 @@ describe("lifecycle: idle passivation and reactivation", () => {
     }).pipe(Effect.provide(registryLayer({ idleTimeToLiveMs: 1_000 })))
   )
 
+  it.scoped("schedulers started at different times share one idle sweep, which stops with the last", () =>
+    Effect.gen(function* () {
+      const registry = yield* SchedulerRegistry.SchedulerRegistry
+      const a = yield* registry.find(idOf(61), true) // t = 0: the sweep starts, checking at 1,000, 2,000, …
+      yield* TestClock.adjust(500)
+      const b = yield* registry.find(idOf(62), true) // t = 500
+      yield* TestClock.adjust(600) // t = 1,100: the check at 1,000 finds a idle for 1,000 ms, b for 500
+      yield* Fiber.await(a.fiber)
+      expect(b.fiber.unsafePoll()).toBeNull()
+      yield* TestClock.adjust(1_000) // t = 2,100: the check at 2,000 finds b idle for 1,500 ms
+      yield* Fiber.await(b.fiber)
+      expect(yield* registry.getProcesses()).toEqual([])
+      // the sweep stopped with b: a scheduler started now gets a new one, checking at 3,400, 4,400, …
+      yield* TestClock.adjust(300)
+      const c = yield* registry.find(idOf(63), true) // t = 2,400
+      yield* TestClock.adjust(999)
+      expect(c.fiber.unsafePoll()).toBeNull()
+      yield* TestClock.adjust(2) // t = 3,401
+      yield* Fiber.await(c.fiber)
+      expect(yield* registry.getProcesses()).toEqual([])
+    }).pipe(Effect.provide(registryLayer({ idleTimeToLiveMs: 1_000 })))
+  )
+
   it.scoped("passivation then reactivation under concurrent schedule: one new server, no slot reused", () =>
     Effect.gen(function* () {
       const registry = yield* SchedulerRegistry.SchedulerRegistry

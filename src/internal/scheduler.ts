@@ -1,4 +1,16 @@
-import { Cause, Clock, Duration, Effect, type Exit, Fiber, FiberId, Metric, Option, Runtime } from "effect"
+import {
+  Cause,
+  Clock,
+  Context,
+  Duration,
+  Effect,
+  type Exit,
+  Fiber,
+  FiberId,
+  Metric,
+  Option,
+  Runtime
+} from "effect"
 import * as Assignment from "../Assignment.js"
 import { AssignmentStore } from "../AssignmentStore.js"
 import {
@@ -63,6 +75,9 @@ const settle = (request: Request, reply: Effect.Effect<Assignment.Assignment, Sc
 const IdleCheck = Symbol("IdleCheck")
 
 type Item = Request | typeof IdleCheck
+
+/** The server loop, from any point on: it ends `Passivated`, or fails with the store's error that stopped it. */
+type Loop = Effect.Effect<typeof Passivated, StoreError | StoreConflict | Fenced>
 
 /**
  * A scheduler before it runs: its handle, the server loop to fork, and `attach` to give the handle its fiber.
@@ -129,8 +144,12 @@ class SchedulerServer implements Server, Scheduler {
   private readonly settings: Settings
   /** Queued requests (and idle checks), oldest first; `undefined` while empty. */
   private queue: Array<Item> | undefined = undefined
-  /** Resumes the server fiber while it waits for the mailbox. */
-  private waiter: ((effect: Effect.Effect<void>) => void) | undefined = undefined
+  /** Resumes the server fiber while it waits for the mailbox, with the rest of its loop (`serve`). */
+  private waiter: ((loop: Loop) => void) | undefined = undefined
+  /** The store the loop serves, set by `run`. */
+  private store: AssignmentStore["Type"] | undefined = undefined
+  /** The idle sweep that checks this server, while it runs with a time-to-live. */
+  private sweep: IdleSweep | undefined = undefined
   private lastActivity = 0
   private slot = -1
   private hashChain: string | undefined = undefined
@@ -200,7 +219,7 @@ class SchedulerServer implements Server, Scheduler {
     const waiter = this.waiter
     if (waiter !== undefined) {
       this.waiter = undefined
-      waiter(Effect.void)
+      waiter(this.serve(this.store!))
     }
     return true
   }
@@ -232,21 +251,17 @@ class SchedulerServer implements Server, Scheduler {
   }
 
   /**
-   * The next item, waiting for one if the mailbox is empty. A wake-up only resumes the wait and the item is
-   * taken from the queue afterwards, so an item offered while the server is being interrupted stays queued
-   * (and is failed by `onStop`). The server can be preempted between the poll and the wait: the wait is
-   * registered only if the queue is still empty, in the same synchronous step, so no offer is missed.
+   * Waits for the mailbox, in tail position: an idle server holds no stack frame, only this one wait, and the
+   * wake-up (`offer`) resumes it with the rest of the loop, which takes the item from the queue afterwards, so an
+   * item offered while the server is being interrupted stays queued (and is failed when it stops). The server can
+   * be preempted between its poll and this wait: the wait is registered only if the queue is still empty, in the
+   * same synchronous step, so no offer is missed.
    */
-  private take(): Effect.Effect<ReadonlyArray<Item>> {
-    const items = this.poll()
-    if (items !== undefined) return Effect.succeed(items)
-    return Effect.flatMap(
-      Effect.async<void>((resume) => {
-        if (this.queue !== undefined) return resume(Effect.void)
-        this.waiter = resume
-      }),
-      () => this.take()
-    )
+  private idle(store: AssignmentStore["Type"]): Loop {
+    return Effect.async<typeof Passivated, StoreError | StoreConflict | Fenced>((resume) => {
+      if (this.queue !== undefined) return resume(this.serve(store))
+      this.waiter = resume
+    })
   }
 
   private stoppedError(): SchedulerStopped {
@@ -599,23 +614,25 @@ class SchedulerServer implements Server, Scheduler {
     if (pending !== undefined) for (const item of pending) if (item !== IdleCheck) settle(item, error, now)
   }
 
-  private onStop(exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> {
-    // a run still being written answers its own callers first: only what it did not write is answered "stopped"
-    const flight = this.flight
-    this.flight = undefined
-    const landed = flight === undefined ? Effect.void : Effect.asVoid(Fiber.await(flight.fiber))
-    return Effect.zipRight(
-      landed,
-      Effect.suspend(() => {
-        this.stop(describeExit(exit), Date.now())
-        if (exit._tag === "Failure" && !Cause.isInterruptedOnly(exit.cause)) {
-          return Effect.logError("scheduler stopped with an error", exit.cause).pipe(
-            Effect.annotateLogs({ processId: this.processId })
-          )
-        }
-        return Effect.void
-      })
-    )
+  /** Called by the server fiber's exit observer (`stopOnExit`), in the step in which the fiber ends. */
+  exited(exit: Exit.Exit<unknown, unknown>): void {
+    this.stop(describeExit(exit), Date.now())
+    this.sweep?.remove(this)
+    this.sweep = undefined
+  }
+
+  /** Queues an idle check (`IdleSweep`): the server passivates if nothing happened for a whole time-to-live. */
+  checkIdle(): void {
+    this.offer(IdleCheck)
+  }
+
+  /** Logs the failure that stops the server, in its fiber (with its context), before the fiber ends. */
+  private logStopped(cause: Cause.Cause<unknown>): Effect.Effect<void> {
+    return Cause.isInterruptedOnly(cause)
+      ? Effect.void
+      : Effect.logError("scheduler stopped with an error", cause).pipe(
+          Effect.annotateLogs({ processId: this.processId })
+        )
   }
 
   /**
@@ -641,11 +658,14 @@ class SchedulerServer implements Server, Scheduler {
     return Effect.uninterruptible(
       this.assignRun(store, requests).pipe(
         Effect.tapErrorCause((cause) =>
-          Effect.sync(() => {
-            const reason = `failed: ${Cause.pretty(cause).split("\n")[0]}`
-            const stopped = Effect.fail(new SchedulerStopped({ processId: this.processId, reason }))
-            for (const request of requests) this.answer(request, stopped, Date.now())
-          })
+          Effect.zipRight(
+            Effect.sync(() => {
+              const reason = `failed: ${Cause.pretty(cause).split("\n")[0]}`
+              const stopped = Effect.fail(new SchedulerStopped({ processId: this.processId, reason }))
+              for (const request of requests) this.answer(request, stopped, Date.now())
+            }),
+            this.logStopped(cause)
+          )
         )
       )
     ).pipe(
@@ -657,68 +677,148 @@ class SchedulerServer implements Server, Scheduler {
     )
   }
 
-  private serve(store: AssignmentStore["Type"]): Effect.Effect<typeof Passivated, StoreError | StoreConflict | Fenced> {
-    const next: Effect.Effect<typeof Passivated | undefined, StoreError | StoreConflict | Fenced> =
-      // nothing queued while a run is being written: its answers go out before the server waits
-      this.queue === undefined && this.flight !== undefined
-        ? Effect.as(Effect.uninterruptible(this.land(store)), undefined)
-        : Effect.flatMap(this.take(), (items) => this.step(store, items))
-    return Effect.flatMap(
-      Effect.suspend(() => next),
-      (result) => (result === Passivated ? Effect.succeed(result) : this.serve(store))
+  private serve(store: AssignmentStore["Type"]): Loop {
+    return Effect.suspend(() => {
+      if (this.queue === undefined && this.flight !== undefined) {
+        // nothing queued while a run is being written: its answers go out before the server waits, so an idle
+        // (interruptible) server never has a write in flight
+        return Effect.flatMap(
+          Effect.uninterruptible(this.land(store)).pipe(Effect.tapErrorCause((cause) => this.logStopped(cause))),
+          () => this.serve(store)
+        )
+      }
+      const items = this.poll()
+      if (items === undefined) return this.idle(store)
+      return Effect.flatMap(this.step(store, items), (result) =>
+        result === Passivated ? Effect.succeed(result) : this.serve(store)
+      )
+    })
+  }
+
+  /** Claims the process, recovers the slot and chain from the store, then runs `started`; logs a failure. */
+  private recover(store: AssignmentStore["Type"], started: Effect.Effect<void>): Effect.Effect<void, StoreError> {
+    // claimed first, so that `latest` includes every write of an earlier owner, whose later writes are fenced
+    return store.claim(this.processId).pipe(
+      Effect.flatMap((epoch) => {
+        this.epoch = epoch
+        return store.latest(this.processId)
+      }),
+      Effect.flatMap((latest) => {
+        if (Option.isSome(latest)) {
+          this.slot = latest.value.slot
+          this.hashChain = latest.value.hashChain
+          this.assignmentId = latest.value.assignmentId
+          this.timestamp = latest.value.timestamp
+        }
+        this.resetHead()
+        return started
+      }),
+      Effect.tapErrorCause((cause) => this.logStopped(cause))
     )
   }
 
+  /**
+   * The server fiber's body. It must be the whole of its fiber (or its end): the server stops, and fails what
+   * waits, when that fiber ends, however it ends. An exit observer does it rather than `Effect.onExit`, and the
+   * loop waits in tail position, so that an idle server holds no stack frame: its memory is what bounds how many
+   * schedulers a node can hold. The store, clock and tracer are read from the fiber directly: a start is a few
+   * dozen steps, and each one counts when a node starts thousands of schedulers.
+   */
   run(
     started: Effect.Effect<void>
   ): Effect.Effect<typeof Passivated, StoreError | StoreConflict | Fenced, AssignmentStore> {
-    return Effect.flatMap(AssignmentStore, (store) =>
-      // claimed first, so that `latest` includes every write of an earlier owner, whose later writes are fenced
-      store.claim(this.processId).pipe(
-        Effect.flatMap((epoch) => {
-          this.epoch = epoch
-          return store.latest(this.processId)
-        }),
-        Effect.annotateLogs({ processId: this.processId }),
-        Effect.flatMap((latest) => {
-          if (Option.isSome(latest)) {
-            this.slot = latest.value.slot
-            this.hashChain = latest.value.hashChain
-            this.assignmentId = latest.value.assignmentId
-            this.timestamp = latest.value.timestamp
-          }
-          this.resetHead()
-          return started
-        }),
-        Effect.zipRight(Clock.currentTimeMillis),
-        Effect.flatMap((now) => {
-          this.lastActivity = now
-          const ttl = this.settings.idleTimeToLive
-          if (ttl === undefined) return this.serve(store)
-          // a child of the server fiber: it ends with it
-          const timer = Effect.forever(
-            Effect.zipRight(
-              Effect.sleep(ttl),
-              Effect.sync(() => this.offer(IdleCheck))
-            )
-          )
-          return Effect.zipRight(Effect.fork(timer), this.serve(store))
-        })
-      )
-    ).pipe(
-      Effect.onExit((exit) => this.onStop(exit)),
+    const server = (fiber: Fiber.RuntimeFiber<unknown, unknown>): Loop => {
+      const store = Context.get(fiber.currentContext as Context.Context<AssignmentStore>, AssignmentStore)
+      fiber.addObserver(stopOnExit(this))
+      this.store = store
+      return Effect.flatMap(this.recover(store, started), () => {
+        const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+        this.lastActivity = clock.unsafeCurrentTimeMillis()
+        const ttl = this.settings.idleTimeToLive
+        if (ttl === undefined) return this.serve(store)
+        this.sweep = sweepOf(ttl, clock)
+        return Effect.zipRight(this.sweep.add(this), this.serve(store))
+      })
+    }
+    return Effect.withFiberRuntime<typeof Passivated, StoreError | StoreConflict | Fenced, AssignmentStore>((fiber) =>
       // a long-lived fiber: it must not become a child span of the request that happened to start it. Under
       // Effect's built-in tracer nobody can see that span, so it is made only when a real tracer is installed:
       // it would cost an idle server about 2 KB (span, ids, context copy, frames).
-      (server) =>
-        Effect.tracerWith((tracer) =>
-          tracer === nativeTracer
-            ? server
-            : Effect.withSpan(server, "Scheduler.server", { root: true, captureStackTrace: false })
-        )
+      fiber.currentTracer === nativeTracer
+        ? server(fiber)
+        : Effect.withSpan(
+            Effect.withFiberRuntime((inner) => server(inner)),
+            "Scheduler.server",
+            { root: true, captureStackTrace: false }
+          )
     )
   }
 }
+
+/**
+ * The idle checks of every server with the same time-to-live and clock: one fiber that, every time-to-live, offers
+ * each server an idle check, and that runs only while such a server does. A server costs it one set entry, where
+ * a timer fiber of its own cost an idle server about 5.7 KB. A server passivates between one and two
+ * time-to-lives after its last activity, as it did with its own timer.
+ */
+class IdleSweep {
+  private readonly servers = new Set<SchedulerServer>()
+  private fiber: Fiber.RuntimeFiber<void> | undefined = undefined
+  constructor(private readonly ttl: number) {}
+
+  /** Adds `server`; starts the sweep (a daemon fiber, with the calling server fiber's context) if it is not running. */
+  add(server: SchedulerServer): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      this.servers.add(server)
+      if (this.fiber !== undefined) return Effect.void
+      const sweep: Effect.Effect<void> = Effect.zipRight(
+        Effect.sleep(this.ttl),
+        Effect.suspend(() => {
+          for (const s of this.servers) s.checkIdle()
+          return sweep
+        })
+      )
+      return Effect.map(Effect.forkDaemon(sweep), (fiber) => {
+        // the last server may have stopped while the sweep was being forked
+        if (this.servers.size === 0) fiber.unsafeInterruptAsFork(FiberId.none)
+        else this.fiber = fiber
+      })
+    })
+  }
+
+  /** Removes `server`; the sweep stops with the last one. */
+  remove(server: SchedulerServer): void {
+    this.servers.delete(server)
+    if (this.servers.size > 0 || this.fiber === undefined) return
+    this.fiber.unsafeInterruptAsFork(FiberId.none)
+    this.fiber = undefined
+  }
+}
+
+/**
+ * The sweeps by clock and time-to-live: every server with the same time-to-live shares one, whatever its other
+ * options (a `find` with per-call options makes new settings), and each test clock has its own.
+ */
+const sweeps = new WeakMap<Clock.Clock, Map<number, IdleSweep>>()
+const sweepOf = (ttl: number, clock: Clock.Clock): IdleSweep => {
+  let byTtl = sweeps.get(clock)
+  if (byTtl === undefined) {
+    byTtl = new Map()
+    sweeps.set(clock, byTtl)
+  }
+  let sweep = byTtl.get(ttl)
+  if (sweep === undefined) {
+    sweep = new IdleSweep(ttl)
+    byTtl.set(ttl, sweep)
+  }
+  return sweep
+}
+
+/** The server fiber's exit observer; anonymous, and made outside the class, so that it retains only the server. */
+const stopOnExit =
+  (server: SchedulerServer) =>
+  (exit: Exit.Exit<unknown, unknown>): void =>
+    server.exited(exit)
 
 /**
  * A scheduler server for `processId`, signing with `options.signer` or else in-line with `wallet`.

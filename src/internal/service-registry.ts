@@ -1,6 +1,6 @@
 /**
  * The service registry's implementation (`ServiceRegistry.make`): the get-or-create over the `NameService`, the
- * start gate, readiness, the exit observer, events and bounded restarts.
+ * synchronous registration, readiness, the exit observer, events and bounded restarts.
  */
 import {
   Cause,
@@ -10,10 +10,13 @@ import {
   Exit,
   Fiber,
   FiberId,
-  FiberSet,
+  FiberRef,
+  FiberRefs,
   MetricLabel,
   Option,
   PubSub,
+  Runtime,
+  type Scheduler,
   type Scope,
   Stream
 } from "effect"
@@ -24,26 +27,44 @@ import type { Entry, Options, ServiceRegistry, Starter } from "../ServiceRegistr
 import * as Metrics from "./metrics.js"
 
 /**
- * What the registry registers with each service's fiber. `ready` is the start's outcome while it is pending
- * (dropped once the service is ready); `found` is `Effect.succeed(handle)`, made once when it is ready, so a
- * lookup hit allocates nothing.
+ * A started service, as the registry keeps it and registers it with its fiber (the registration's value), so
+ * that one small object per service holds all the registry knows: `starter` (its handle and hooks, kept
+ * rather than copied so a service costs no closure of its own), `found` (`Effect.succeed(handle)`, made once
+ * when it is ready, so a lookup hit allocates nothing), `failure` (why it stopped before it was ready),
+ * `waiting` (made only when a caller has to wait for it to become ready) and `state` (whether it won its name).
  */
-interface Slot<H, E> {
-  readonly owner: object
-  readonly handle: H
-  ready: Deferred.Deferred<void, E | RegistryClosed> | undefined
-  found: Effect.Effect<H> | undefined
-}
-
-/** A started service as the registry keeps it: its name, slot, start failure and whether it won the name. */
-interface Live<H, E> {
-  readonly name: Name
-  readonly slot: Slot<H, E>
-  readonly stopped: (reason: string) => E
-  won: boolean
+class Live<H, E, R> {
+  found: Effect.Effect<H> | undefined = undefined
+  failure: E | RegistryClosed | undefined = undefined
+  waiting: Deferred.Deferred<void> | undefined = undefined
+  state: "starting" | "won" | "lost" = "starting"
+  constructor(
+    readonly owner: object,
+    readonly name: Name,
+    readonly starter: Starter<H, E, R>
+  ) {}
+  get handle(): H {
+    return this.starter.handle
+  }
+  /** Resumes every caller waiting for the start to end (ready or failed). */
+  settle(): void {
+    const waiting = this.waiting
+    this.waiting = undefined
+    if (waiting !== undefined) Deferred.unsafeDone(waiting, Exit.void)
+  }
 }
 
 const failuresCap = 10_000
+
+/**
+ * The scheduler of the services' fibers: the registry's own, except that tasks are not given their fiber.
+ * Effect's default scheduler keeps a runner per fiber it is given (about 250 bytes, for as long as the fiber
+ * lives), which an idle service does not need: its wake-ups share the default runner, as before Effect 3.20.
+ */
+const sharedRunner = (base: Scheduler.Scheduler): Scheduler.Scheduler => ({
+  shouldYield: (fiber) => base.shouldYield(fiber),
+  scheduleTask: (task, priority) => base.scheduleTask(task, priority)
+})
 
 /** See `ServiceRegistry.make`. */
 export const make = <H, E, R = never>(
@@ -52,8 +73,15 @@ export const make = <H, E, R = never>(
   Effect.gen(function* () {
     const names = yield* NameService
     const clock: Clock.Clock = yield* Effect.clock
-    const fibers = yield* FiberSet.make<unknown, unknown>()
-    const runFork = yield* FiberSet.runtime(fibers)<R>()
+    // services are forked through this runtime, so they carry the registry's context, not a request's
+    const captured = yield* Effect.runtime<R>()
+    const runtime = Runtime.setFiberRef(
+      captured,
+      FiberRef.currentScheduler,
+      sharedRunner(FiberRefs.getOrDefault(captured.fiberRefs, FiberRef.currentScheduler))
+    )
+    const runFork = Runtime.runFork(runtime)
+    const fibers = new Set<Fiber.RuntimeFiber<unknown, unknown>>()
     const pubsub = yield* PubSub.sliding<RegistryEvent>(options.eventsCapacity ?? 1_024)
     const maxFailures = options.restartPolicy?.maxFailures ?? 5
     const windowMs = options.restartPolicy?.windowMs ?? 60_000
@@ -69,10 +97,12 @@ export const make = <H, E, R = never>(
     const prefixes = new Map<string, number>()
     const failures = new Map<string, Array<number>>()
     let closed = false
-    // added after the FiberSet, so it runs before the FiberSet interrupts the services
+    // Closing: from now on nothing starts (`closed` is checked in the same step as every fork), and every service
+    // is interrupted in parallel; the close waits for them all.
     yield* Effect.addFinalizer(() =>
-      Effect.sync(() => {
+      Effect.suspend(() => {
         closed = true
+        return Fiber.interruptAll(Array.from(fibers))
       })
     )
 
@@ -122,39 +152,40 @@ export const make = <H, E, R = never>(
       if (failures.size > failuresCap) failures.delete(failures.keys().next().value as string)
     }
 
-    const awaitReady = (slot: Slot<H, E>): Effect.Effect<H, E | RegistryClosed> =>
-      slot.found ??
-      (slot.ready === undefined ? Effect.succeed(slot.handle) : Effect.as(Deferred.await(slot.ready), slot.handle))
+    /** The handle once `live` is ready, waiting for its start if needed; its start failure if it stopped first. */
+    const awaitReady = (live: Live<H, E, R>): Effect.Effect<H, E | RegistryClosed> => {
+      if (live.found !== undefined) return live.found
+      if (live.failure !== undefined) return Effect.fail(live.failure)
+      if (live.waiting === undefined) live.waiting = Deferred.unsafeMake<void>(FiberId.none)
+      return Effect.flatMap(Deferred.await(live.waiting), () => awaitReady(live))
+    }
 
     /** Marks `live` ready: waiters resume and lookups hit from now on. */
-    const activation = (live: Live<H, E>) =>
+    const activation = (live: Live<H, E, R>) =>
       Effect.sync(() => {
-        const slot = live.slot
-        slot.found = Effect.succeed(slot.handle)
-        const ready = slot.ready
-        slot.ready = undefined
-        if (ready !== undefined) Deferred.unsafeDone(ready, Exit.void)
+        live.found = Effect.succeed(live.handle)
+        live.settle()
         publish(() => RegistryEvent.Activated({ name: live.name }))
         activationCounter.unsafeUpdate(1)
       })
 
-    /** The exit observer of a service's fiber; made in its own scope so that it retains only `live`. */
-    const observer =
-      (live: Live<H, E>) =>
+    /**
+     * The exit observer of a service's fiber, made outside `start` so that it retains only `live` (and anonymous:
+     * under tsx, whose `keepNames` names functions with `Object.defineProperty`, a named closure costs 256 bytes).
+     */
+    const observerOf =
+      (live: Live<H, E, R>, fiber: Fiber.RuntimeFiber<unknown, unknown>) =>
       (exit: Exit.Exit<unknown, unknown>): void => {
+        fibers.delete(fiber)
         // a service that stops before it is ready fails every waiter
-        const ready = live.slot.ready
-        if (ready !== undefined) {
-          live.slot.ready = undefined
+        if (live.found === undefined && live.failure === undefined) {
           const failure = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
-          Deferred.unsafeDone(
-            ready,
-            Exit.fail(
-              closed ? new RegistryClosed() : (Option.getOrElse(failure, () => live.stopped(reasonOf(exit))) as E)
-            )
-          )
+          live.failure = closed
+            ? new RegistryClosed()
+            : (Option.getOrElse(failure, () => live.starter.stopped(reasonOf(exit))) as E)
+          live.settle()
         }
-        if (!live.won) return
+        if (live.state !== "won") return
         const name = live.name
         const reason = reasonOf(exit)
         activeGauge.unsafeUpdate(--active)
@@ -175,80 +206,97 @@ export const make = <H, E, R = never>(
         )
       }
 
+    /**
+     * A service's fiber. Its first steps, which run synchronously inside the fork, register it under its name; only
+     * the winner goes on to `run`, and a loser ends there, having run nothing. So the caller learns the outcome as
+     * soon as the fork returns, with no gate to open and no loser to interrupt, and a service whose start needs no
+     * I/O (the memory store) is ready by then too.
+     */
+    const body = (live: Live<H, E, R>) =>
+      Effect.withFiberRuntime<unknown, E, R>((fiber) => {
+        fibers.add(fiber)
+        fiber.addObserver(observerOf(live, fiber))
+        live.starter.attach?.(fiber)
+        return Effect.matchEffect(names.register(live.name, fiber, live), {
+          onFailure: () => {
+            live.state = "lost"
+            return Effect.void
+          },
+          onSuccess: () => {
+            live.state = "won"
+            activeGauge.unsafeUpdate(++active)
+            publish(() => RegistryEvent.Registered({ name: live.name }))
+            return live.starter.run(activation(live))
+          }
+        })
+      })
+
+    /**
+     * Starts a service under `name`: called inside `getOrStartName`'s synchronous step, after its check of `closed`
+     * and its lookup, so that nothing can interrupt or interleave from the check to the registration's outcome.
+     */
     const start = (
       name: Name,
       starter: () => Starter<H, E, R>
-    ): Effect.Effect<H, E | RegistryClosed | RestartLimitExceeded> =>
-      Effect.uninterruptibleMask((restore) =>
-        Effect.suspend(() => {
-          if (closed) return Effect.fail(new RegistryClosed())
-          const now = clock.unsafeCurrentTimeMillis()
-          const recent = failures.size === 0 ? [] : recentFailures(name.toString(), now)
-          if (recent.length >= maxFailures) {
-            return Effect.fail(
-              new RestartLimitExceeded({
-                name: name.toString(),
-                failures: recent.length,
-                windowMs,
-                retryAfterMs: Math.max(0, recent[0]! + windowMs - now)
-              })
-            )
-          }
-          const service = starter()
-          const gate = Deferred.unsafeMake<void>(FiberId.none)
-          const ready = Deferred.unsafeMake<void, E | RegistryClosed>(FiberId.none)
-          const live: Live<H, E> = {
-            name,
-            slot: { owner, handle: service.handle, ready, found: undefined },
-            stopped: service.stopped,
-            won: false
-          }
-          const slot = live.slot
-          const fiber = runFork(Effect.zipRight(Deferred.await(gate), service.run(activation(live))))
-          service.attach?.(fiber)
-          fiber.addObserver(observer(live))
-          return names.register(name, fiber, slot).pipe(
-            Effect.matchEffect({
-              // another caller won between our lookup and our register: drop ours (it never passed the gate)
-              onFailure: () => Effect.zipRight(Fiber.interrupt(fiber), restore(getOrStartName(name, starter))),
-              onSuccess: () =>
-                Effect.suspend(() => {
-                  live.won = true
-                  activeGauge.unsafeUpdate(++active)
-                  publish(() => RegistryEvent.Registered({ name }))
-                  return Effect.zipRight(Deferred.succeed(gate, undefined), restore(awaitReady(slot)))
-                })
-            })
-          )
-        })
-      )
+    ): Effect.Effect<H, E | RegistryClosed | RestartLimitExceeded> => {
+      const now = clock.unsafeCurrentTimeMillis()
+      const recent = failures.size === 0 ? [] : recentFailures(name.toString(), now)
+      if (recent.length >= maxFailures) {
+        return Effect.fail(
+          new RestartLimitExceeded({
+            name: name.toString(),
+            failures: recent.length,
+            windowMs,
+            retryAfterMs: Math.max(0, recent[0]! + windowMs - now)
+          })
+        )
+      }
+      const live = new Live(owner, name, starter())
+      runFork(body(live))
+      switch (live.state) {
+        case "won":
+          return awaitReady(live)
+        case "lost":
+          // another caller won between our lookup and the registration: theirs is the service
+          return getOrStartName(name, starter)
+        default:
+          // a fork always starts its fiber synchronously (`Runtime.runFork`), so this is never reached
+          return Effect.dieMessage("ServiceRegistry: a service's fiber did not start synchronously")
+      }
+    }
+
+    const liveOf = (value: unknown): Live<H, E, R> | undefined =>
+      value instanceof Live && value.owner === owner ? (value as Live<H, E, R>) : undefined
 
     const lookupName = (name: Name) =>
       Effect.suspend(() => {
         if (closed) return Effect.fail(new RegistryClosed())
-        return Effect.flatMap(names.lookupRegistration(name), (found) => {
-          const slot = found._tag === "Some" ? (found.value.value as Slot<H, E>) : undefined
-          return slot?.owner === owner ? Effect.asSome(awaitReady(slot)) : Effect.succeedNone
-        })
+        const live = liveOf(names.unsafeLookupRegistration(name)?.value)
+        return live === undefined ? Effect.succeedNone : Effect.asSome(awaitReady(live))
       })
 
     const lookupOr = <A, E2>(node: string, id: string, orElse: (arg: A) => Effect.Effect<H, E2>, arg: A) =>
       Effect.suspend((): Effect.Effect<H, E2> => {
-        const slot = names.unsafeLookupRegistration(nameOf(node, id))?.value as Slot<H, E> | undefined
-        return !closed && slot?.owner === owner && slot.found !== undefined ? slot.found : orElse(arg)
+        const live = liveOf(names.unsafeLookupRegistration(nameOf(node, id))?.value)
+        return !closed && live?.found !== undefined ? live.found : orElse(arg)
       })
 
-    const getOrStartName = (name: Name, starter: () => Starter<H, E, R>) =>
-      Effect.flatMap(lookupName(name), (found) =>
-        found._tag === "Some" ? Effect.succeed(found.value) : start(name, starter)
-      )
+    const getOrStartName = (
+      name: Name,
+      starter: () => Starter<H, E, R>
+    ): Effect.Effect<H, E | RegistryClosed | RestartLimitExceeded> =>
+      Effect.suspend(() => {
+        if (closed) return Effect.fail(new RegistryClosed())
+        const live = liveOf(names.unsafeLookupRegistration(name)?.value)
+        return live === undefined ? start(name, starter) : awaitReady(live)
+      })
 
     const entries = () =>
       Effect.map(names.all(), (all) => {
         const out: Array<Entry<H>> = []
         for (const r of all) {
-          const slot = r.value as Partial<Slot<H, E>> | undefined
-          if (slot?.owner === owner && r.name instanceof Name) out.push({ name: r.name, handle: slot.handle as H })
+          const live = liveOf(r.value)
+          if (live !== undefined) out.push({ name: live.name, handle: live.handle })
         }
         return out
       })

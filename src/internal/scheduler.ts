@@ -1,16 +1,4 @@
-import {
-  Cause,
-  Clock,
-  Context,
-  Duration,
-  Effect,
-  type Exit,
-  Fiber,
-  FiberId,
-  Metric,
-  Option,
-  Runtime
-} from "effect"
+import { Cause, Clock, Context, Duration, Effect, type Exit, Fiber, FiberId, Metric, Option, Runtime } from "effect"
 import * as Assignment from "../Assignment.js"
 import { AssignmentStore } from "../AssignmentStore.js"
 import {
@@ -521,7 +509,8 @@ class SchedulerServer implements Server, Scheduler {
       return
     }
     if (upload === undefined || this.mode !== "remote_confirmation") {
-      return this.answer(request, Effect.succeed(assignment), now)
+      this.answer(request, Effect.succeed(assignment), now)
+      return
     }
     // the caller waits for the bundler in its own fiber: the server goes on with the next slots meanwhile
     const pending = new UploadPending({

@@ -119,7 +119,15 @@ export const padBlockHeight = (height: number): string => String(height).padStar
  * @since 0.1.0
  * @category utils
  */
-export const tags = (fields: {
+export const tags = (fields: TagFields): Array<{ name: string; value: string }> => core.tags(fields)
+
+/**
+ * The fields an assignment's tags are made of (`tags`).
+ *
+ * @since 0.4.0
+ * @category models
+ */
+export interface TagFields {
   readonly processId: string
   readonly messageId: string
   readonly slot: number
@@ -128,7 +136,7 @@ export const tags = (fields: {
   readonly blockHeight: number
   readonly hashChain: string
   readonly exclude?: ReadonlyArray<string> | undefined
-}): Array<{ name: string; value: string }> => core.tags(fields)
+}
 
 /**
  * What signs an assignment: the owner (public modulus, 512 bytes) and an effect that signs the ANS-104

@@ -47,6 +47,24 @@ const measure = async (run: Run, seconds: number, expectedRate: number): Promise
 const describe = (l: Load) =>
   `${l.ok.toLocaleString("en-US")} in ${l.seconds.toFixed(1)} s; p50 ${l.p50} ms, p99 ${l.p99} ms, max ${l.max} ms; non-2xx ${l.non2xx}, errors ${l.errors}, timeouts ${l.timeouts}`
 
+/** A throughput row: `load`'s rate against `baseline`, target `ratio` when given. */
+const rateRow = (
+  id: string,
+  name: string,
+  load: Load,
+  baseline: { readonly rate: number; readonly name: string },
+  ratio: number | undefined
+): Row => ({
+  id,
+  name,
+  unit: "assignments/s",
+  figure: load.rate,
+  baseline: baseline.rate,
+  baselineName: baseline.name,
+  target: ratio === undefined ? undefined : { op: ">=", ratio },
+  notes: [describe(load)]
+})
+
 const pgUrl = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
 
 /** S1–S6 and the series. */
@@ -57,42 +75,15 @@ const serve = async (options: Options): Promise<CaseResult> => {
   const one = await rawSignRate(1, rawMs)
   const all = await rawSignRate(cores, rawMs)
   const rows: Array<Row> = []
-  const raw1 = `raw \`crypto.sign\` RSA-PSS, node key, 1 thread`
-  const rawN = `raw \`crypto.sign\` RSA-PSS, node key, ${cores} threads at once`
+  const raw1 = { rate: one, name: "raw `crypto.sign` RSA-PSS, node key, 1 thread" }
+  const rawN = { rate: all, name: `raw \`crypto.sign\` RSA-PSS, node key, ${cores} threads at once` }
 
   const s1 = await measure({ processes: 1, connections: 50 }, seconds, one)
-  rows.push({
-    id: "S1",
-    name: "1 process, 50 connections, SQLite (defaults)",
-    unit: "assignments/s",
-    figure: s1.rate,
-    baseline: one,
-    baselineName: raw1,
-    target: { op: ">=", ratio: 0.85 },
-    notes: [describe(s1)]
-  })
+  rows.push(rateRow("S1", "1 process, 50 connections, SQLite (defaults)", s1, raw1, 0.85))
   const s2 = await measure({ processes: 8, connections: 50 }, seconds, all)
-  rows.push({
-    id: "S2",
-    name: "8 processes, 50 connections, SQLite (defaults)",
-    unit: "assignments/s",
-    figure: s2.rate,
-    baseline: all,
-    baselineName: rawN,
-    target: { op: ">=", ratio: 0.8 },
-    notes: [describe(s2)]
-  })
+  rows.push(rateRow("S2", "8 processes, 50 connections, SQLite (defaults)", s2, rawN, 0.8))
   const s3 = await measure({ processes: 64, connections: 200 }, seconds, all)
-  rows.push({
-    id: "S3",
-    name: "64 processes, 200 connections, SQLite (defaults)",
-    unit: "assignments/s",
-    figure: s3.rate,
-    baseline: all,
-    baselineName: rawN,
-    target: { op: ">=", ratio: 0.75 },
-    notes: [describe(s3)]
-  })
+  rows.push(rateRow("S3", "64 processes, 200 connections, SQLite (defaults)", s3, rawN, 0.75))
   const tails = [s1, s2, s3]
   const worst = Math.max(...tails.map((l) => l.p99 / Math.max(1, l.p50)))
   rows.push({
@@ -117,14 +108,7 @@ const serve = async (options: Options): Promise<CaseResult> => {
     all
   )
   rows.push({
-    id: "S5",
-    name: "8 processes, 50 connections, PostgreSQL store",
-    unit: "assignments/s",
-    figure: s5.rate,
-    baseline: all,
-    baselineName: rawN,
-    target: { op: ">=", ratio: 0.7 },
-    notes: [describe(s5)],
+    ...rateRow("S5", "8 processes, 50 connections, PostgreSQL store", s5, rawN, 0.7),
     checks: [{ what: "0 non-2xx", ok: s5.non2xx + s5.errors + s5.timeouts === 0 }]
   })
   rows.push(await signerRss())
@@ -150,16 +134,15 @@ const serve = async (options: Options): Promise<CaseResult> => {
       ])
     }
   ]
-  rows.push({
-    id: "S-many",
-    name: `${many.toLocaleString("en-US")} processes, 200 connections, SQLite (defaults), for the chart`,
-    unit: "assignments/s",
-    figure: s1000.rate,
-    baseline: all,
-    baselineName: rawN,
-    target: undefined,
-    notes: [describe(s1000)]
-  })
+  rows.push(
+    rateRow(
+      "S-many",
+      `${many.toLocaleString("en-US")} processes, 200 connections, SQLite (defaults), for the chart`,
+      s1000,
+      rawN,
+      undefined
+    )
+  )
   return { rows, series }
 }
 

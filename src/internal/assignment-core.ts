@@ -11,21 +11,21 @@
  * its hash chain (`Hash-Chain` of slot n+1 = sha256(id of n ‖ Hash-Chain of n)).
  */
 import type * as NodeCrypto from "node:crypto"
-import type { ChainEntry, ChainStart, SignedLink } from "../Assignment.js"
+import type { ChainEntry, ChainStart, SignedLink, TagFields } from "../Assignment.js"
 
 export interface AssignmentCore {
-  readonly tags: (fields: {
-    readonly processId: string
-    readonly messageId: string
-    readonly slot: number
-    readonly epoch: number
-    readonly timestamp: number
-    readonly blockHeight: number
-    readonly hashChain: string
-    readonly exclude?: ReadonlyArray<string> | undefined
-  }) => Array<{ name: string; value: string }>
+  readonly tags: (fields: TagFields) => Array<{ name: string; value: string }>
   readonly serializeTags: (tags: ReadonlyArray<{ readonly name: string; readonly value: string }>) => Uint8Array
-  readonly signatureData: (owner: Uint8Array, rawTags: Uint8Array) => Uint8Array
+  readonly signatureData: (owner: Uint8Array, rawTags: Uint8Array) => Buffer
+  /** The signature data (deep hash) of any data item from its raw fields. */
+  readonly itemSignatureData: (item: {
+    readonly signatureType: number
+    readonly owner: Uint8Array
+    readonly target: Uint8Array
+    readonly anchor: Uint8Array
+    readonly tags: Uint8Array
+    readonly data: Uint8Array
+  }) => Buffer
   readonly layout: (owner: Uint8Array, rawTags: Uint8Array, tagCount: number, signature: Uint8Array) => Uint8Array
   readonly initialHashChain: (processId: string) => string
   readonly nextHashChain: (previousId: string, previousHashChain: string) => string
@@ -64,7 +64,7 @@ export function assignmentCore(crypto: typeof NodeCrypto): AssignmentCore {
   }
   const prefixes = new WeakMap<Uint8Array, Buffer>()
 
-  const signatureData = (owner: Uint8Array, rawTags: Uint8Array): Uint8Array => {
+  const signatureData = (owner: Uint8Array, rawTags: Uint8Array): Buffer => {
     let prefix = prefixes.get(owner)
     if (prefix === undefined) {
       prefix = fold(LIST8, [utf8("dataitem"), utf8("1"), utf8("1"), owner, EMPTY, EMPTY])
@@ -72,6 +72,18 @@ export function assignmentCore(crypto: typeof NodeCrypto): AssignmentCore {
     }
     return sha384(fold(prefix, [rawTags]), EMPTY_BLOB)
   }
+
+  const itemSignatureData: AssignmentCore["itemSignatureData"] = (item) =>
+    fold(LIST8, [
+      utf8("dataitem"),
+      utf8("1"),
+      utf8(String(item.signatureType)),
+      item.owner,
+      item.target,
+      item.anchor,
+      item.tags,
+      item.data
+    ])
 
   /** Avro's zig-zag variable-length long, as arbundles' `AVSCTap.writeLong` (non-negative lengths only here). */
   const writeLong = (out: Array<number>, n: number) => {
@@ -160,7 +172,17 @@ export function assignmentCore(crypto: typeof NodeCrypto): AssignmentCore {
     return out
   }
 
-  return { tags, serializeTags, signatureData, layout, initialHashChain, nextHashChain, idOf, signChain }
+  return {
+    tags,
+    serializeTags,
+    signatureData,
+    itemSignatureData,
+    layout,
+    initialHashChain,
+    nextHashChain,
+    idOf,
+    signChain
+  }
 }
 
 /**

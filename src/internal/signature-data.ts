@@ -12,77 +12,22 @@
  */
 import * as Crypto from "node:crypto"
 import type { Signer } from "@dha-team/arbundles"
+import { assignmentCore } from "./assignment-core.js"
 
-const sha384 = (a: Uint8Array, b?: Uint8Array): Buffer => {
-  const hash = Crypto.createHash("sha384").update(a)
-  return (b === undefined ? hash : hash.update(b)).digest()
-}
-
-const utf8 = (text: string): Buffer => Buffer.from(text, "utf8")
-
-/** `deepHash(blob)`: `sha384(sha384("blob" ‖ length) ‖ sha384(blob))`. */
-const blobHash = (blob: Uint8Array): Buffer => {
-  const outer = Crypto.createHash("sha384")
-  outer.update(sha384(utf8(`blob${blob.byteLength}`)))
-  outer.update(sha384(blob))
-  return outer.digest()
-}
-
-const EMPTY = new Uint8Array(0)
-const EMPTY_BLOB = blobHash(EMPTY)
-
-/** `deepHash` of a list, from `acc` (the list's tag, or a fold so far): `acc = sha384(acc ‖ deepHash(chunk))`. */
-const fold = (acc: Buffer, chunks: ReadonlyArray<Uint8Array>): Buffer => {
-  for (const chunk of chunks) acc = sha384(acc, blobHash(chunk))
-  return acc
-}
-
-/** The tag of an ANS-104 item's 8-element list, where every fold starts. */
-const LIST8 = sha384(utf8("list8"))
-
-/** The fold over `["dataitem", "1", "1", owner, target = empty, anchor = empty]`. */
-const prefixOf = (owner: Uint8Array): Buffer =>
-  fold(LIST8, [utf8("dataitem"), utf8("1"), utf8("1"), owner, EMPTY, EMPTY])
+const core = assignmentCore(Crypto)
 
 /**
  * The signature data of any data item from its raw fields: the same fold over all eight elements, computed
  * synchronously (arbundles' `getSignatureData` awaits a promise for each of its 33 digests).
  */
-export const signatureData = (item: {
-  readonly signatureType: number
-  readonly owner: Uint8Array
-  readonly target: Uint8Array
-  readonly anchor: Uint8Array
-  readonly tags: Uint8Array
-  readonly data: Uint8Array
-}): Buffer =>
-  fold(LIST8, [
-    utf8("dataitem"),
-    utf8("1"),
-    utf8(String(item.signatureType)),
-    item.owner,
-    item.target,
-    item.anchor,
-    item.tags,
-    item.data
-  ])
-
-const prefixes = new WeakMap<Uint8Array, Buffer>()
+export const signatureData = core.itemSignatureData
 
 /**
  * The 48-byte signature data of an RSA (signature type 1) data item by `owner` with empty target, anchor and
  * data, whose serialised tags are `rawTags`. `owner` should be one long-lived array per wallet (the prefix is
  * cached by identity).
  */
-export const assignmentSignatureData = (owner: Uint8Array, rawTags: Uint8Array): Buffer => {
-  let prefix = prefixes.get(owner)
-  if (prefix === undefined) {
-    prefix = prefixOf(owner)
-    prefixes.set(owner, prefix)
-  }
-  // the last two folds, tags then the empty data (whose deep hash is a constant)
-  return sha384(fold(prefix, [rawTags]), EMPTY_BLOB)
-}
+export const assignmentSignatureData = core.signatureData
 
 /**
  * A `createData` signer for an RSA-4096 `owner` (512-byte key and signature) that only lays the item out: arbundles

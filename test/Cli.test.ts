@@ -9,6 +9,7 @@ import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Either, Exit } from "effect"
 import * as Config from "../src/node/Config.js"
+import * as SignerPool from "../src/node/SignerPool.js"
 import { bin, finished, listening, scopedBin } from "./fixtures/bin.js"
 import * as Client from "./fixtures/client.js"
 import { messageItem, processItem } from "./fixtures/dataItems.js"
@@ -55,7 +56,7 @@ describe("Config", () => {
         gatewayUrl: "https://arweave.net",
         idleTtl: 300_000,
         otlpUrl: undefined,
-        signers: 0,
+        signers: SignerPool.defaultSize(), // one per core, 0 on a single core
         identities: [],
         cluster: false,
         pgSchema: undefined,

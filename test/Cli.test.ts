@@ -2,7 +2,9 @@
  * The command line: configuration precedence (flag > environment > default) in-process, and the real binary as
  * a child process: `--help`, `--version`, `wallet`, and `serve` with a graceful SIGTERM under load.
  */
+
 import * as Fs from "node:fs"
+import * as Os from "node:os"
 import * as Path from "node:path"
 import { Command, HelpDoc, type ValidationError } from "@effect/cli"
 import { NodeContext } from "@effect/platform-node"
@@ -241,6 +243,20 @@ describe("Config", () => {
         Config.nodeConfigFromEnv.pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["SU_PORT", "-1"]]))))
       )
       expect(Exit.isFailure(bad)).toBe(true)
+    })
+  )
+
+  it.effect("signers: one per core by default, at most 4 per core; an empty variable is the default", () =>
+    Effect.gen(function* () {
+      expect((yield* parse([], { SU_SIGNERS: "" })).signers).toBe(SignerPool.defaultSize())
+      expect((yield* parse([], { SU_SIGNERS: " 1 " })).signers).toBe(1)
+      expect((yield* parse(["--signers", "0"])).signers).toBe(0)
+      const max = 4 * Os.availableParallelism()
+      expect((yield* parse(["--signers", String(max)])).signers).toBe(max)
+      expect(Exit.isFailure(yield* Effect.exit(parse(["--signers", String(max + 1)])))).toBe(true)
+      for (const bad of ["abc", "1e1", "0x3", "2.0", "-1", String(max + 1)]) {
+        expect(Exit.isFailure(yield* Effect.exit(parse([], { SU_SIGNERS: bad })))).toBe(true)
+      }
     })
   )
 

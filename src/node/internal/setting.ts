@@ -4,7 +4,7 @@
  * default; the rule (a Schema) is checked once, on whichever of the two gave the value.
  */
 import { HelpDoc, Options, ValidationError } from "@effect/cli"
-import { Config, Effect, Option, Schema } from "effect"
+import { Config, ConfigError, Effect, Either, Option, Schema } from "effect"
 
 /** A setting: the `serve` flag (with its fallback) and the environment `Config` alone. */
 export interface Setting<A> {
@@ -38,6 +38,22 @@ export const ruled =
       ? Effect.succeed(value)
       : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--${flag} must be ${what}, got ${String(value)}`)))
 
+/**
+ * An integer variable: unset or empty gives `fallback`; anything but decimal digits (an optional minus sign) is
+ * refused with one message naming the variable (`Config.integer` took "" as 0, and "1e1" or "0x3" as numbers).
+ */
+const integerEnv = (env: string, fallback: number, what: string): Config.Config<number> =>
+  Config.string(env).pipe(
+    Config.withDefault(""),
+    Config.mapOrFail((raw) => {
+      const text = raw.trim()
+      if (text === "") return Either.right(fallback)
+      return /^-?\d+$/.test(text)
+        ? Either.right(Number(text))
+        : Either.left(ConfigError.InvalidData([], `${env} must be ${what}, got ${JSON.stringify(raw)}`))
+    })
+  )
+
 /** An integer setting with a rule (e.g. a port, a positive count) and a default. */
 export const integer = (spec: {
   readonly flag: string
@@ -49,7 +65,7 @@ export const integer = (spec: {
 }): Setting<number> =>
   make(
     Options.integer(spec.flag).pipe(Options.mapEffect(ruled(spec.flag, spec.rule, spec.what))),
-    checked(Config.integer(spec.env).pipe(Config.withDefault(spec.default)), spec.env, spec.rule, spec.what),
+    checked(integerEnv(spec.env, spec.default, spec.what), spec.env, spec.rule, spec.what),
     { ...spec, shown: spec.default }
   )
 

@@ -3,6 +3,7 @@
  * default and its rule, one `internal/setting.ts` spec each, from which both the flags and `Config.fromEnv` are
  * made. The defaults are here so that this module needs nothing of `Config.ts` but its `Settings` type.
  */
+import * as Os from "node:os"
 import { HelpDoc, Options, ValidationError } from "@effect/cli"
 import { Config, Effect, Schema } from "effect"
 import type { Settings } from "../Config.js"
@@ -25,6 +26,10 @@ export const LOG_FORMATS = ["pretty", "json"] as const
 const Port = Schema.Int.pipe(Schema.between(0, 65535))
 const PositiveInt = Schema.Int.pipe(Schema.positive())
 const NonNegativeInt = Schema.Int.pipe(Schema.nonNegative())
+
+/** At most 4 signer threads per core: more only adds memory (about 5–15 MB each), and a typo could exhaust it. */
+const MAX_SIGNER_THREADS = 4 * Os.availableParallelism()
+const SignerThreads = NonNegativeInt.pipe(Schema.lessThanOrEqualTo(MAX_SIGNER_THREADS))
 
 /** `SU_IDENTITIES`: comma-separated wallet files; read by both the environment and the flag's fallback. */
 const identitiesEnv = Config.array(Config.string(), "SU_IDENTITIES").pipe(Config.withDefault([] as Array<string>))
@@ -132,8 +137,8 @@ export const settings = {
   signers: Setting.integer({
     flag: "signers",
     env: "SU_SIGNERS",
-    rule: NonNegativeInt,
-    what: "a non-negative integer",
+    rule: SignerThreads,
+    what: `an integer from 0 to ${MAX_SIGNER_THREADS} (4 per core)`,
     default: defaultSignerThreads(),
     text: "Threads that sign assignments, one run of a process's messages at a time (default: one per core, 0 on one core); 0 signs in-line on the main thread"
   }),

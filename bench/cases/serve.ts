@@ -35,10 +35,12 @@ const measure = async (run: Run, seconds: number, expectedRate: number): Promise
     // warm-up outside the timed run: every process's first messages (its scheduler starts)
     await load(
       node.url,
-      interleave(messages.map((m) => m.slice(0, WARMUP))),
-      Math.min(run.connections, run.processes * WARMUP)
+      interleave(messages.map((m) => m.slice(0, warmup))),
+      Math.min(run.connections, run.processes * warmup)
     )
-    return await load(node.url, interleave(messages.map((m) => m.slice(WARMUP))), run.connections)
+    const timed = interleave(messages.map((m) => m.slice(warmup)))
+    if (timed.length === 0) throw new Error(`no message to time: ${run.processes} processes, ${per} items each`)
+    return await load(node.url, timed, run.connections)
   } finally {
     await node.stop()
   }

@@ -22,9 +22,12 @@ import * as Lock from "./internal/lock.js"
  *
  * - `filename`: the database file; its directory is created if missing. WAL mode adds `-wal` and `-shm` files
  *   beside it.
- * - `synchronous` [`"FULL"`]: when SQLite fsyncs. `"FULL"`: every commit fsyncs the WAL, so an acknowledged
- *   append survives a process crash and an OS crash or power loss; it costs one fsync per transaction, which
- *   group commit shares among up to `batchSize` appends. `"NORMAL"`: the WAL is fsynced only at checkpoints;
+ * - `synchronous` [`"FULL"`]: when SQLite fsyncs. `"FULL"`: the WAL is fsynced after every commit and before
+ *   its appends are acknowledged, so an acknowledged append survives a process crash and an OS crash or power
+ *   loss; one fsync per transaction, shared by group commit among up to `batchSize` appends. `layer` runs that
+ *   fsync on libuv's thread pool rather than inside the COMMIT (the connection itself uses NORMAL), so the event
+ *   loop never waits for the disk and the next batch gathers meanwhile (since 0.3.0; `layerClient` keeps
+ *   SQLite's own FULL). `"NORMAL"`: the WAL is fsynced only at checkpoints;
  *   an acknowledged append survives a process crash (SIGKILL) but the last transactions may be lost on power
  *   loss, which would let the node sign a second assignment for a slot it had already acknowledged.
  * - `batchSize` [128]: see `SqlStore.Options`.
@@ -84,7 +87,7 @@ export const layerClient = (
  * @category layers
  */
 export const layer = (options: Options): Layer.Layer<AssignmentStore, StoreError> =>
-  SqlStore.layer(options).pipe(Layer.provide(layerClient(options)))
+  SqlStore.layer(options).pipe(Layer.provide(Internal.layerStoreClient(options)))
 
 /**
  * The store's writer lock (`StoreLock`): taken when the Layer is built and held until it is released, so that

@@ -9,7 +9,9 @@ import { Message } from "../../src/Assignment.js"
 import * as AssignmentStore from "../../src/AssignmentStore.js"
 import { legacyPage, type PageBody, pageBytes } from "../../src/node/internal/http/pages.js"
 import type { ProcessId } from "../../src/ProcessId.js"
+import { CommitFlush } from "../../src/sql/internal/commit-flush.js"
 import * as SqlStore from "../../src/sql/SqlStore.js"
+import * as SqliteClientInternal from "../../src/sqlite/internal/client.js"
 import * as SqliteStore from "../../src/sqlite/SqliteStore.js"
 import * as Wallet from "../../src/Wallet.js"
 import { fake, randomProcessId, schedule } from "../fixtures/assignments.js"
@@ -60,6 +62,41 @@ describe("AssignmentStore SQLite file", () => {
         expect(mode).toEqual([{ journal_mode: "wal" }])
         expect(sync).toEqual([{ synchronous: expected }])
       }
+    })
+  )
+
+  it.effect("the store's FULL is kept by an fsync of the WAL after each commit, off the event loop", () =>
+    Effect.gen(function* () {
+      const probe = Effect.all([
+        Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ synchronous: number }>`PRAGMA synchronous`),
+        Effect.serviceOption(CommitFlush)
+      ])
+      // FULL (the default) on a file: the connection commits with NORMAL and the writer flushes the WAL
+      const filename = Path.join(dir, "flush.db")
+      const [sync, flush] = yield* probe.pipe(Effect.provide(SqliteClientInternal.layerStoreClient({ filename })))
+      expect(sync).toEqual([{ synchronous: 1 }])
+      expect(Option.isSome(flush)).toBe(true)
+      // NORMAL chosen, or a database in memory: no flush
+      for (const options of [
+        { filename: Path.join(dir, "normal.db"), synchronous: "NORMAL" as const },
+        { filename: ":memory:" }
+      ]) {
+        const [, none] = yield* probe.pipe(Effect.provide(SqliteClientInternal.layerStoreClient(options)))
+        expect(Option.isNone(none)).toBe(true)
+      }
+      // the flush syncs the WAL the store writes: appends are acknowledged through it, and read back
+      const p = randomProcessId()
+      const entries = [0, 1, 2].map((slot) => fake(p, slot))
+      const latest = yield* Effect.gen(function* () {
+        const store = yield* AssignmentStore.AssignmentStore
+        yield* Effect.all(
+          entries.map((e) => store.append(e.assignment, e.message)),
+          { concurrency: "unbounded" }
+        )
+        expect(Fs.existsSync(`${filename}-wal`)).toBe(true)
+        return yield* store.latest(p)
+      }).pipe(Effect.provide(SqliteStore.layer({ filename })))
+      expect(Option.getOrThrow(latest).slot).toBe(2)
     })
   )
 

@@ -19,6 +19,7 @@ import { type Fenced, type StoreConflict, StoreError } from "../../errors.js"
 import { fitting } from "../../internal/store/fitting.js"
 import { invalidReason, type MessageId, type ProcessId } from "../../ProcessId.js"
 import { type Append, batchSize, type Int, makeRun, reasonOf } from "./append.js"
+import { CommitFlush } from "./commit-flush.js"
 import * as Outbox from "./outbox.js"
 import { migrate } from "./schema.js"
 import * as Writer from "./writer.js"
@@ -192,11 +193,19 @@ export const make = (options: {
     const sql = yield* SqlClient.SqlClient
     yield* Effect.mapError(migrate, storeError("migrate"))
 
+    const flush = Option.getOrUndefined(yield* Effect.serviceOption(CommitFlush))?.flush
+    const flushFailed = (operation: string) => (reason: string) =>
+      new StoreError({ operation, reason: `the commit may not be durable: ${reason}` })
     const submit = yield* Writer.make<Append, StoreConflict | StoreError | Fenced>({
       maxBatch: options.batchSize ?? DEFAULT_BATCH_SIZE,
       run: makeRun(sql),
-      closed: new StoreError({ operation: "append", reason: "the store is closed" })
+      closed: new StoreError({ operation: "append", reason: "the store is closed" }),
+      flush,
+      flushFailed: flushFailed("append")
     })
+    /** `effect`, then the commit flush (a claim is durable before the server that claimed recovers). */
+    const flushed = <A>(effect: Effect.Effect<A, StoreError>) =>
+      flush === undefined ? effect : Effect.tap(effect, () => Effect.mapError(flush, flushFailed("claim")))
 
     const entries = (operation: string, rows: Effect.Effect<ReadonlyArray<Row>, SqlError>) =>
       Effect.flatMap(Effect.mapError(rows, storeError(operation)), (rs) => toEntries(operation, rs))
@@ -224,7 +233,8 @@ export const make = (options: {
           rows[0] === undefined
             ? Effect.fail(new StoreError({ operation: "claim", reason: "no epoch returned" }))
             : Effect.succeed(Number(rows[0].epoch))
-        )
+        ),
+        flushed
       )
 
     const latest = (processId: ProcessId) =>

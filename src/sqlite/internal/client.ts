@@ -8,8 +8,10 @@ import { SqliteClient } from "@effect/sql-sqlite-node"
 import { Context, Effect, Layer } from "effect"
 import type { StoreError } from "../../errors.js"
 import { makeDirectorySync } from "../../internal/directory.js"
+import { CommitFlush } from "../../sql/internal/commit-flush.js"
 import { layerOrStoreError } from "../../sql/internal/store.js"
 import type { Options } from "../SqliteStore.js"
+import * as WalFlush from "./wal-flush.js"
 
 /** The WAL file is truncated back to this size (bytes) after a checkpoint; 10 MiB bodies would otherwise keep it large. */
 const JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
@@ -32,6 +34,29 @@ const configure = (sql: SqlClient.SqlClient, synchronous: "FULL" | "NORMAL") =>
       yield* Effect.logWarning(`SQLite store is not in WAL mode (${mode?.journal_mode}); writes will be slower`)
     }
   })
+
+/**
+ * The store's client: as `layerClient`, except that `synchronous = FULL` on a file is kept by the group-commit
+ * writer rather than inside each COMMIT: the connection runs with NORMAL and `CommitFlush` fsyncs the WAL off the
+ * event loop before a batch is acknowledged (`wal-flush.ts`).
+ */
+export const layerStoreClient = (
+  options: Options
+): Layer.Layer<SqliteClient.SqliteClient | SqlClient.SqlClient, StoreError> => {
+  // the layer's type leaves `CommitFlush` out (it is internal); the store finds it in the context it is given
+  if (options.filename === ":memory:" || (options.synchronous ?? "FULL") !== "FULL") return layerClient(options)
+  const flush = Layer.scoped(
+    CommitFlush,
+    Effect.map(
+      Effect.acquireRelease(
+        Effect.sync(() => WalFlush.make(options.filename)),
+        (wal) => wal.close
+      ),
+      (wal) => ({ flush: wal.flush })
+    )
+  )
+  return Layer.merge(layerClient({ ...options, synchronous: "NORMAL" }), flush)
+}
 
 /** Creates the file's directory, opens the database (WAL) and sets `synchronous` (default FULL). */
 export const layerClient = (

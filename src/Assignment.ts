@@ -155,8 +155,25 @@ export interface AssignmentSigner {
    * with `sign`.
    */
   readonly signChain?:
-    | ((start: ChainStart, entries: ReadonlyArray<ChainEntry>) => Effect.Effect<ReadonlyArray<SignedLink>>)
+    | ((
+        start: ChainStart,
+        entries: ReadonlyArray<ChainEntry>,
+        growth?: ChainGrowth | undefined
+      ) => Effect.Effect<ReadonlyArray<SignedLink>>)
     | undefined
+}
+
+/**
+ * A run that may still grow while it is signed (`signChain` with `growth`, since 0.5.0). The caller pushes
+ * entries onto the array it passed and then calls `grew`, which the signer sets while it can still take them (a
+ * `SignerPool` sends them to the thread that signs the run, which takes them without a round trip). The signer
+ * signs a prefix of the array: every entry it held when the call began, and those that reached it in time.
+ *
+ * @since 0.5.0
+ * @category models
+ */
+export interface ChainGrowth {
+  grew: (() => void) | undefined
 }
 
 /**
@@ -212,13 +229,18 @@ const nextTurn = Effect.async<void>((resume) => {
  * letting the event loop run between two signatures (an RSA-4096 signature holds the thread for about 3 ms).
  * The bytes are those `build` makes (`test/internal/assignment-core.test.ts`). Dies only on a signer defect.
  *
+ * With `growth` (since 0.5.0), `entries` is an array the caller may push to while the run is signed (see
+ * `ChainGrowth`); the result is then the signed prefix of it, at least as long as it was at the call. Without
+ * it, every entry is signed.
+ *
  * @since 0.4.0
  * @category constructors
  */
 export const signChain = (
   signer: AssignmentSigner,
   start: ChainStart,
-  entries: ReadonlyArray<ChainEntry>
+  entries: ReadonlyArray<ChainEntry>,
+  growth?: ChainGrowth | undefined
 ): Effect.Effect<ReadonlyArray<Assignment>> => {
   const assemble = (signed: ReadonlyArray<SignedLink>) =>
     signed.map(
@@ -236,24 +258,28 @@ export const signChain = (
           { disableValidation: true }
         )
     )
-  if (signer.signChain !== undefined) return Effect.map(signer.signChain(start, entries), assemble)
+  if (signer.signChain !== undefined) {
+    const signed = growth === undefined ? signer.signChain(start, entries) : signer.signChain(start, entries, growth)
+    return Effect.map(signed, assemble)
+  }
   return Effect.suspend(() => {
     const signed: Array<SignedLink> = []
     let hashChain = start.hashChain
-    const one = (i: number): Effect.Effect<void> => {
+    // entries read by index while the loop runs: a growing run's entries pushed meanwhile are signed too
+    const from = (i: number): Effect.Effect<ReadonlyArray<SignedLink>> => {
+      if (i >= entries.length) return Effect.succeed(signed)
       const entry = entries[i]!
       const list = core.tags({ ...entry, processId: start.processId, slot: start.slot + i, hashChain })
       const rawTags = core.serializeTags(list)
-      return Effect.map(signer.sign(core.signatureData(signer.owner, rawTags)), (signature) => {
+      const one = Effect.flatMap(signer.sign(core.signatureData(signer.owner, rawTags)), (signature) => {
         const id = core.idOf(signature)
         signed.push({ id, hashChain, raw: core.layout(signer.owner, rawTags, list.length, signature) })
         hashChain = core.nextHashChain(id, hashChain)
+        return from(i + 1)
       })
+      return i === 0 ? one : Effect.zipRight(nextTurn, one)
     }
-    return Effect.as(
-      Effect.forEach(entries, (_, i) => (i === 0 ? one(i) : Effect.zipRight(nextTurn, one(i))), { discard: true }),
-      signed
-    ).pipe(Effect.map(assemble))
+    return Effect.map(from(0), assemble)
   })
 }
 

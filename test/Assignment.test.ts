@@ -60,6 +60,34 @@ const tagValue = (item: DataItem, name: string): string => {
 }
 
 describe("Assignment", () => {
+  it.effect("signChain in-line signs the entries pushed onto a growing run while it signs", () =>
+    Effect.gen(function* () {
+      const wallet = yield* Wallet.Wallet
+      const processId = idOf("growing run")
+      const entry = (i: number): Assignment.ChainEntry => ({
+        messageId: idOf(`growing ${i}`),
+        timestamp: TIMESTAMP + i,
+        blockHeight: 1,
+        epoch: 0
+      })
+      const entries = [entry(0), entry(1)]
+      let calls = 0
+      // an arrival during the first signature: the caller pushes onto the run it passed
+      const signer: Assignment.AssignmentSigner = {
+        owner: wallet.owner,
+        sign: (data) => Effect.tap(wallet.sign(data), () => (calls++ === 0 ? entries.push(entry(2)) : undefined))
+      }
+      const growth: Assignment.ChainGrowth = { grew: undefined }
+      const start = { processId, slot: 3, hashChain: Assignment.initialHashChain(processId) }
+      const signed = yield* Assignment.signChain(signer, start, entries, growth)
+      expect(signed.map((a) => a.slot)).toEqual([3, 4, 5])
+      expect(signed.map((a) => a.messageId)).toEqual(entries.map((e) => e.messageId))
+      for (let i = 1; i < signed.length; i++) {
+        expect(signed[i]!.hashChain).toBe(Assignment.nextHashChain(signed[i - 1]!.id, signed[i - 1]!.hashChain))
+      }
+    }).pipe(Effect.provide(WalletTest))
+  )
+
   describe("hash chain: agreement with the CU's hashChain()", () => {
     it("golden vector: process of 32 zero bytes and two fixed assignment ids", () => {
       const processId = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"

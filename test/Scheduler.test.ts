@@ -458,3 +458,69 @@ describe("Scheduler: behaviours 19–29", () => {
     }).pipe(Effect.provide(registryLayer()))
   )
 })
+
+/**
+ * A signer whose runs wait for `gate` and record their lengths. `takesGrowth`: it signs the entries pushed onto
+ * the run meanwhile (a signer thread that received them in time); else only those it was called with.
+ */
+const gatedChainSigner = (
+  wallet: { readonly owner: Uint8Array; readonly sign: Assignment.AssignmentSigner["sign"] },
+  control: { gate: Deferred.Deferred<void>; readonly runs: Array<number>; signing: number },
+  takesGrowth: boolean
+): Assignment.AssignmentSigner => ({
+  owner: wallet.owner,
+  sign: wallet.sign,
+  signChain: (start, entries) => {
+    const known = entries.length
+    control.signing++
+    return Effect.flatMap(Deferred.await(control.gate), () => {
+      const signed = takesGrowth ? [...entries] : entries.slice(0, known)
+      control.runs.push(signed.length)
+      return Effect.map(
+        Assignment.signChain({ owner: wallet.owner, sign: wallet.sign }, start, signed),
+        (assignments) => assignments.map((a) => ({ id: a.id, hashChain: a.hashChain, raw: a.raw }))
+      )
+    })
+  }
+})
+
+describe("Scheduler: a run grows while it is signed", () => {
+  for (const takesGrowth of [true, false]) {
+    it.scoped(
+      takesGrowth
+        ? "requests that arrive while a run is signed join it: one run, contiguous slots, callers in order"
+        : "joined requests the signer did not take in time are signed in a later run, none lost or reordered",
+      () =>
+        Effect.gen(function* () {
+          const wallet = yield* SchedulerRegistry.getWallet()
+          const control = { gate: yield* Deferred.make<void>(), runs: [] as Array<number>, signing: 0 }
+          const scheduler = yield* SchedulerRegistry.find(P, true, {
+            signer: gatedChainSigner(wallet, control, takesGrowth)
+          })
+          const first = yield* Effect.fork(scheduler.schedule(messageOf(1)))
+          yield* waitUntil(() => control.signing === 1)
+          // the queue is empty and a run is being signed: these three join it
+          const later = yield* Effect.all([2, 3, 4].map((i) => Effect.fork(scheduler.schedule(messageOf(i)))))
+          yield* waitUntil(() => Effect.map(depthOf(scheduler), (d) => d === 4))
+          yield* Deferred.succeed(control.gate, undefined)
+          const all = [yield* Fiber.join(first), ...(yield* Effect.forEach(later, Fiber.join))]
+          expect(all.map((a) => a.slot)).toEqual([0, 1, 2, 3])
+          expect(all.map((a) => a.messageId)).toEqual([1, 2, 3, 4].map((i) => messageOf(i).id))
+          if (takesGrowth) expect(control.runs).toEqual([4])
+          else {
+            expect(control.runs[0]).toBe(1)
+            expect(control.runs.reduce((a, b) => a + b, 0)).toBe(4)
+          }
+          const store = yield* AssignmentStore.AssignmentStore
+          const stored = yield* store.range(P, { by: "slot", limit: 10 })
+          expect(stored.map((e) => e.assignment.id)).toEqual(all.map((a) => a.id))
+          expect(
+            Assignment.verifyChain(
+              P,
+              stored.map((e) => e.assignment)
+            )
+          ).toBeUndefined()
+        }).pipe(Effect.provide(registryLayer()))
+    )
+  }
+})

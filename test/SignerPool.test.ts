@@ -53,6 +53,36 @@ describe("SignerPool", () => {
     }).pipe(Effect.provide(PoolTest))
   )
 
+  it.scoped("a run that grows while its thread signs it: the thread takes the entries sent after it, one chain", () =>
+    Effect.gen(function* () {
+      const pool = yield* SignerPool.SignerPool
+      const wallet = yield* Wallet.Wallet
+      const processId = idOf(7)
+      const entry = (i: number): Assignment.ChainEntry => ({
+        messageId: messageOf(i).id,
+        timestamp: 1_700_000_000_000 + i,
+        blockHeight: 5,
+        epoch: 0
+      })
+      // 16 entries hold the thread for about 60 ms; the 4 pushed after the job was sent reach it meanwhile
+      const entries = Array.from({ length: 16 }, (_, i) => entry(i))
+      const growth: Assignment.ChainGrowth = { grew: undefined }
+      const start = { processId, slot: 0, hashChain: Assignment.initialHashChain(processId) }
+      const run = yield* Effect.fork(Assignment.signChain(pool, start, entries, growth))
+      while (growth.grew === undefined) yield* Effect.yieldNow()
+      for (let i = 16; i < 20; i++) entries.push(entry(i))
+      growth.grew()
+      const signed = yield* run
+      expect(signed.map((a) => a.slot)).toEqual(Array.from({ length: 20 }, (_, i) => i))
+      expect(signed.map((a) => a.messageId)).toEqual(entries.map((e) => e.messageId))
+      expect(Assignment.verifyChain(processId, signed)).toBeUndefined()
+      for (const a of signed) expect(yield* Assignment.verify(a)).toBeUndefined()
+      expect(signed.every((a) => Buffer.from(a.raw).includes(Buffer.from(wallet.owner)))).toBe(true)
+      // once the reply is in, the run takes nothing more
+      expect(growth.grew).toBeUndefined()
+    }).pipe(Effect.provide(PoolTest))
+  )
+
   it.effect("its worker threads stop when its scope closes", () =>
     Effect.gen(function* () {
       const scope = yield* Scope.make()

@@ -40,6 +40,15 @@ interface Flight {
   readonly fiber: Fiber.RuntimeFiber<WriteOutcome>
 }
 
+/** A run being signed that requests can join: its requests and entries (in step) and its last timestamp (ms). */
+interface Growing {
+  readonly live: Array<Request>
+  readonly entries: Array<Assignment.ChainEntry>
+  readonly growth: Assignment.ChainGrowth
+  readonly blockHeight: number
+  timestamp: number
+}
+
 interface Request {
   readonly message: Assignment.Message
   /** Resumes the caller; `undefined` once the request is settled (replied, timed out, or the caller left). */
@@ -159,6 +168,8 @@ class SchedulerServer implements Server, Scheduler {
   private headTimestamp: number | undefined = undefined
   /** The run being written while the next one is signed (`scheduler-write.ts`). */
   private flight: Flight | undefined = undefined
+  /** The run being signed, while requests that arrive to an empty queue can still join it (`join`). */
+  private growing: Growing | undefined = undefined
   /** This server's fencing token (`AssignmentStore.claim`), taken before it recovers from the store. */
   private epoch: number | undefined = undefined
   /** Fails requests whose deadline passed; runs only while requests wait. */
@@ -213,7 +224,31 @@ class SchedulerServer implements Server, Scheduler {
   }
 
   /**
-   * Takes up to MAX_RUN queued items, oldest first, and, in the same synchronous step, records their requests as
+   * Adds `request` to the run being signed, when there is one with room, nothing waits before it in the queue
+   * and the mailbox has room: its signer takes it after the run's other entries, without a round trip
+   * (`Assignment.ChainGrowth`), so a signer thread never waits for the main thread between two runs. What its
+   * signer did not take in time goes back to the queue (`assignRun`). Not in aggressive mode, which checks each
+   * request against the store before it signs.
+   */
+  private join(request: Request, now: number): boolean {
+    const growing = this.growing
+    if (growing === undefined || this.queue !== undefined || this.stopped !== undefined) return false
+    if (growing.entries.length >= MAX_RUN || this.depth >= this.settings.capacity) return false
+    growing.timestamp = Math.max(now, growing.timestamp + 1)
+    const { id, exclude } = request.message
+    const entry = { messageId: id, timestamp: growing.timestamp, blockHeight: growing.blockHeight, epoch: 0 }
+    growing.entries.push(exclude === undefined ? entry : { ...entry, exclude })
+    growing.live.push(request)
+    this.inFlight.add(request)
+    growing.growth.grew?.()
+    return true
+  }
+
+  /**
+   * Takes half the queue (all of it up to 2 items; at most MAX_RUN), oldest first: under steady load the other half
+   * is the next run, ready when this one is signed, whereas a run of the whole queue answers every caller at
+   * once, and their next requests then arrive together while the signer waits for them. In the same synchronous
+   * step it records the taken requests as
    * in flight: a request is always either queued or in flight until it is settled, so a stop that lands between
    * the take and the start of its assignment (the server fiber can be interrupted at that point) still answers it
    * `SchedulerStopped`.
@@ -221,7 +256,8 @@ class SchedulerServer implements Server, Scheduler {
   private poll(): ReadonlyArray<Item> | undefined {
     const queue = this.queue
     if (queue === undefined) return undefined
-    const items = queue.length <= MAX_RUN ? queue : queue.splice(0, MAX_RUN)
+    const take = Math.min(MAX_RUN, queue.length <= 2 ? queue.length : Math.ceil(queue.length / 2))
+    const items = queue.length <= take ? queue : queue.splice(0, take)
     if (items === queue) this.queue = undefined
     for (const item of items) if (item !== IdleCheck) this.inFlight.add(item)
     return items
@@ -277,7 +313,7 @@ class SchedulerServer implements Server, Scheduler {
           // the check above (the caller can be preempted in between), and `stop` has then failed the queue
           if (this.stopped !== undefined) return resume(Effect.fail(this.stoppedError()))
           request.resume = resume
-          if (!this.offer(request)) {
+          if (!this.join(request, clock.unsafeCurrentTimeMillis()) && !this.offer(request)) {
             request.resume = undefined
             return resume(Effect.fail(new MailboxFull({ processId: this.processId, capacity: this.settings.capacity })))
           }
@@ -438,13 +474,27 @@ class SchedulerServer implements Server, Scheduler {
       if (live.length === 0) return
       let timestamp = self.headTimestamp
       const blockHeight = self.settings.blockHeight()
-      const entries = live.map((request) => {
+      const entries: Array<Assignment.ChainEntry> = live.map((request) => {
         timestamp = timestamp === undefined ? now : Math.max(now, timestamp + 1)
         const { id, exclude } = request.message
         return { messageId: id, timestamp, blockHeight, epoch: 0, ...(exclude === undefined ? {} : { exclude }) }
       })
       const start = { processId: self.processId, slot: self.headSlot, hashChain: self.headChain! }
-      const assignments = yield* Assignment.signChain(self.signer, start, entries)
+      // requests that arrive while the run is signed join it (`join`), up to MAX_RUN
+      const growth: Assignment.ChainGrowth = { grew: undefined }
+      if (self.mode !== "aggressive") self.growing = { live, entries, growth, blockHeight, timestamp: timestamp! }
+      const signed = yield* Effect.ensuring(
+        Assignment.signChain(self.signer, start, entries, growth),
+        Effect.sync(() => {
+          self.growing = undefined
+        })
+      )
+      // the joined requests its signer did not take in time are signed in a later run
+      if (signed.length < live.length) {
+        self.requeue(live.slice(signed.length))
+        live = live.slice(0, signed.length)
+      }
+      const assignments = signed
       // the previous run is written before this one starts: the store sees the slots in order
       if (self.flight !== undefined && !(yield* self.land(store))) {
         // the previous run was not all written: this run follows a head that does not exist, so it is signed again

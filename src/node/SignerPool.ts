@@ -28,8 +28,9 @@ import * as Threads from "./internal/signer-threads.js"
  * - `owner`: the wallet's public modulus (512 bytes).
  * - `sign(data)`: the RSA-PSS SHA-256 signature (salt 32 bytes, 512 bytes) of `data`, computed on a signer
  *   thread.
- * - `signChain(start, entries)`: the signed, chained assignments of one run (`Assignment.signChain`), computed on
- *   one signer thread.
+ * - `signChain(start, entries, growth?)`: the signed, chained assignments of one run (`Assignment.signChain`),
+ *   computed on one signer thread. With `growth` (since 0.5.0) the run can grow while it is signed: entries pushed
+ *   afterwards follow the job to its thread, which signs them after the others if they arrive before it ends.
  * - `size`: the number of signer threads.
  *
  * Both die (a defect) if the signer thread crashed, or once the pool's scope has closed. A caller interrupted
@@ -90,7 +91,7 @@ export const make = (options: Options = {}): Effect.Effect<SignerPool["Type"], S
       owner: wallet.owner,
       size,
       sign: (data) => pool.run<Uint8Array>({ kind: "sign", data }),
-      signChain: (start, entries) => pool.run({ kind: "chain", start, entries })
+      signChain: (start, entries, growth) => pool.run({ kind: "chain", start, entries, growth })
     })
   })
 

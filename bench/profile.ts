@@ -93,14 +93,21 @@ const main = async () => {
   const result = await load(node.url, interleave(items.map((m) => m.slice(2))), connections)
   const after = threadCpu(pid)
   await node.stop()
-  console.log(`${result.ok} acknowledged at ${result.rate.toFixed(0)}/s (p50 ${result.p50} ms, p99 ${result.p99} ms)`)
+  console.log(
+    `${result.ok} acknowledged at ${result.rate.toFixed(0)}/s (p50 ${result.p50} ms, p99 ${result.p99} ms; first answers p50 ${result.firstP50} ms, max ${result.firstMax} ms)`
+  )
   console.log(`flags: ${flags.join(" ") || "(defaults)"}; ${processes} processes, ${connections} connections`)
   console.log("CPU per acknowledged request, by thread:")
   // every thread is named "node" or after its libuv/V8 role; the main thread's id is the process's
   const groups = new Map<string, number>()
   for (const [thread, ms] of after) {
     const [name, tid] = thread.split("#")
-    const label = tid === String(pid) ? "main thread" : ms - (before.get(thread) ?? 0) > 0.05 * (after.get(`${name}#${pid}`) ?? 1) ? `${name} ${tid}` : `${name} (others)`
+    const label =
+      tid === String(pid)
+        ? "main thread"
+        : ms - (before.get(thread) ?? 0) > 0.05 * (after.get(`${name}#${pid}`) ?? 1)
+          ? `${name} ${tid}`
+          : `${name} (others)`
     groups.set(label, (groups.get(label) ?? 0) + ms - (before.get(thread) ?? 0))
   }
   for (const [name, ms] of [...groups].sort((a, b) => b[1] - a[1])) {

@@ -47,7 +47,7 @@ const measure = async (run: Run, seconds: number, expectedRate: number): Promise
 }
 
 const describe = (l: Load) =>
-  `${l.ok.toLocaleString("en-US")} in ${l.seconds.toFixed(1)} s; p50 ${l.p50} ms, p99 ${l.p99} ms, max ${l.max} ms; non-2xx ${l.non2xx}, errors ${l.errors}, timeouts ${l.timeouts}`
+  `${l.ok.toLocaleString("en-US")} in ${l.seconds.toFixed(1)} s; on open connections p50 ${l.p50} ms, p99 ${l.p99} ms, max ${l.max} ms; each connection's first answer p50 ${l.firstP50} ms, max ${l.firstMax} ms; non-2xx ${l.non2xx}, errors ${l.errors}, timeouts ${l.timeouts}`
 
 /** A throughput row: `load`'s rate against `baseline`, target `ratio` when given. */
 const rateRow = (
@@ -90,7 +90,7 @@ const serve = async (options: Options): Promise<CaseResult> => {
   const worst = Math.max(...tails.map((l) => l.p99 / Math.max(1, l.p50)))
   rows.push({
     id: "S4",
-    name: "tails of S1–S3: worst p99 / p50",
+    name: "tails of S1–S3 on open connections: worst p99 / p50",
     unit: "×",
     figure: worst,
     baseline: undefined,

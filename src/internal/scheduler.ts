@@ -33,6 +33,12 @@ export const DEFAULT_MAILBOX_CAPACITY = 4_096
  */
 const MAX_RUN = 64
 
+/**
+ * From this many queued requests a server takes half of them as a run (`poll`); below it, all. Few queued
+ * requests mean that other processes keep the signers busy, and halving would only make them wait another run.
+ */
+const HALVE_FROM = 8
+
 /** A run being written: its requests and assignments, in slot order, and the fiber writing them. */
 interface Flight {
   readonly requests: ReadonlyArray<Request>
@@ -256,7 +262,7 @@ class SchedulerServer implements Server, Scheduler {
   private poll(): ReadonlyArray<Item> | undefined {
     const queue = this.queue
     if (queue === undefined) return undefined
-    const take = Math.min(MAX_RUN, queue.length <= 2 ? queue.length : Math.ceil(queue.length / 2))
+    const take = Math.min(MAX_RUN, queue.length < HALVE_FROM ? queue.length : Math.ceil(queue.length / 2))
     const items = queue.length <= take ? queue : queue.splice(0, take)
     if (items === queue) this.queue = undefined
     for (const item of items) if (item !== IdleCheck) this.inFlight.add(item)

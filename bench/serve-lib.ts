@@ -384,3 +384,46 @@ export const load = (url: string, bodies: ReadonlyArray<Buffer>, connections: nu
       ;(count === 0 ? first : open).push(responseTime)
     })
   })
+
+/** What one request costs besides signing, measured on `floor-server.ts` (ms of CPU per request). */
+export interface Floor {
+  /** The minimal server: read, verify, answer. */
+  readonly serverMs: number
+  /** The load generator (autocannon, this process). */
+  readonly clientMs: number
+}
+
+/**
+ * Loads `floor-server.ts` with `bodies` over `connections`, as `load` loads the node (after a warm-up), and
+ * returns the CPU per timed request of the server and of this process (autocannon). Run at nice 5 like the node.
+ */
+export const floor = async (bodies: ReadonlyArray<Buffer>, connections: number): Promise<Floor> => {
+  const args = ["--import", "tsx", Path.join(ROOT, "bench", "floor-server.ts")]
+  const niced = Fs.existsSync("/usr/bin/nice") && process.env.BENCH_NO_NICE === undefined
+  const child = niced
+    ? spawn("/usr/bin/nice", ["-n", "5", process.execPath, ...args], {
+        stdio: ["ignore", "pipe", "inherit"],
+        cwd: ROOT
+      })
+    : spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"], cwd: ROOT })
+  try {
+    const port = await new Promise<string>((resolve, reject) => {
+      child.once("exit", (code) => reject(new Error(`the floor server exited with ${code}`)))
+      child.stdout!.once("data", (chunk: Buffer) => resolve(chunk.toString("utf8").trim()))
+    })
+    const url = `http://127.0.0.1:${port}`
+    const cpu = () => fetch(`${url}/cpu`).then((r) => r.json() as Promise<{ cpuMs: number; answered: number }>)
+    // warm-up: the JIT and the connections' first requests, outside the measure
+    await load(url, bodies.slice(0, Math.min(bodies.length, connections * 4)), connections)
+    const server = await cpu()
+    const client = process.cpuUsage()
+    const timed = await load(url, bodies, connections)
+    const used = process.cpuUsage(client)
+    const clientMs = (used.user + used.system) / 1000
+    const after = await cpu()
+    if (timed.ok !== after.answered - server.answered) throw new Error("the floor server refused some items")
+    return { serverMs: (after.cpuMs - server.cpuMs) / timed.ok, clientMs: clientMs / timed.ok }
+  } finally {
+    child.kill("SIGTERM")
+  }
+}

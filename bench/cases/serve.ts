@@ -8,7 +8,16 @@
  */
 import * as Os from "node:os"
 import type { CaseResult, Options, Row, Series } from "../lib.js"
-import { interleave, type Load, load, rawSignRate, items as signedItems, spawnAll, startNode } from "../serve-lib.js"
+import {
+  floor,
+  interleave,
+  type Load,
+  load,
+  rawSignRate,
+  items as signedItems,
+  spawnAll,
+  startNode
+} from "../serve-lib.js"
 
 interface Run {
   readonly processes: number
@@ -80,6 +89,7 @@ const serve = async (options: Options): Promise<CaseResult> => {
   const raw1 = { rate: one, name: "raw `crypto.sign` RSA-PSS, node key, 1 thread" }
   const rawN = { rate: all, name: `raw \`crypto.sign\` RSA-PSS, node key, ${cores} threads at once` }
 
+  rows.push(await ceiling(seconds, all, cores))
   const s1 = await measure({ processes: 1, connections: 50 }, seconds, one)
   rows.push(rateRow("S1", "1 process, 50 connections, SQLite (defaults)", s1, raw1, 0.85))
   const s2 = await measure({ processes: 8, connections: 50 }, seconds, all)
@@ -146,6 +156,31 @@ const serve = async (options: Options): Promise<CaseResult> => {
     )
   )
   return { rows, series }
+}
+
+/**
+ * The ceiling of S2, S3 and S5 on this machine: the least CPU any server spends per request besides signing
+ * (`floor-server.ts`: read, verify, answer; no store), plus the load generator's own, under S2's load, against
+ * the signing time per request at the raw all-cores rate. No server can reach a higher ratio here.
+ */
+const ceiling = async (seconds: number, rawAll: number, cores: number): Promise<Row> => {
+  const per = Math.ceil((rawAll * seconds) / 8)
+  const { messages } = await signedItems(Array.from({ length: 8 }, () => per))
+  const f = await floor(interleave(messages), 50)
+  const signMs = (cores * 1000) / rawAll
+  const figure = signMs / (signMs + f.serverMs + f.clientMs)
+  return {
+    id: "C",
+    name: "ceiling of S2, S3 and S5 on this machine: raw signing on every core plus the least any server does per request (read, verify, answer: `bench/floor-server.ts`) plus the load generator",
+    unit: "×",
+    figure,
+    baseline: undefined,
+    baselineName: "",
+    target: undefined,
+    notes: [
+      `per request: ${signMs.toFixed(2)} ms signing (raw, ${cores} cores), ${f.serverMs.toFixed(2)} ms minimal server, ${f.clientMs.toFixed(2)} ms load generator (CPU)`
+    ]
+  }
 }
 
 /** S6: the node's resident set with its default signer threads against `--signers 0`, per thread. */

@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Either, Exit, Fiber, Layer, Logger, LogLevel, Option, Scope, TestClock } from "effect"
 import * as Assignment from "../src/Assignment.js"
 import * as AssignmentStore from "../src/AssignmentStore.js"
+import type { MessageId } from "../src/ProcessId.js"
 import * as SchedulerRegistry from "../src/SchedulerRegistry.js"
 import { FaultyStore } from "../src/testing/index.js"
 import * as Wallet from "../src/Wallet.js"
@@ -523,4 +524,34 @@ describe("Scheduler: a run grows while it is signed", () => {
         }).pipe(Effect.provide(registryLayer()))
     )
   }
+})
+
+describe("Scheduler: a burst of retries", () => {
+  it.scoped("re-posting messages already stored returns their assignments, at about one signature each", () =>
+    Effect.gen(function* () {
+      const wallet = yield* SchedulerRegistry.getWallet()
+      let signatures = 0
+      const signer: Assignment.AssignmentSigner = {
+        owner: wallet.owner,
+        sign: (data) => Effect.tap(wallet.sign(data), () => signatures++)
+      }
+      const registry = yield* SchedulerRegistry.SchedulerRegistry
+      const scheduler = yield* SchedulerRegistry.find(P, true, { signer })
+      // the process's own message at slot 0 makes it hosted here (the registry's `schedule` looks it up)
+      yield* scheduler.schedule(new Assignment.Message({ id: P as string as MessageId }))
+      signatures = 0
+      const messages = Array.from({ length: 20 }, (_, i) => messageOf(i + 1))
+      const originals = yield* Effect.forEach(messages, (m) => registry.schedule(P, m))
+      expect(signatures).toBe(20)
+      // every one a duplicate, all queued at once: a run breaks on its first, and what it puts back is checked
+      // against the store before it is signed again (without that: 20 + 19 + 18 + … signatures)
+      const retries = yield* Effect.forEach(messages, (m) => Effect.fork(registry.schedule(P, m))).pipe(
+        Effect.withMaxOpsBeforeYield(Number.MAX_SAFE_INTEGER)
+      )
+      const again = yield* Effect.forEach(retries, Fiber.join)
+      expect(again.map((a) => a.id)).toEqual(originals.map((a) => a.id))
+      expect(signatures - 20).toBeLessThanOrEqual(24)
+      expect((yield* scheduler.info).slot).toBe(20)
+    }).pipe(Effect.provide(registryLayer()))
+  )
 })

@@ -63,6 +63,12 @@ interface Request {
   readonly calledAt: number
   readonly deadline: number
   readonly timeoutMs: number
+  /**
+   * Put back after a run broke on a message the store already held: checked against the store before it is
+   * signed again, so that a burst of retries (every one a duplicate) costs one signature each, not one per
+   * retry per run.
+   */
+  recheck?: boolean | undefined
 }
 
 /** Replies once: later replies (a timed-out request whose assignment still completes) are dropped. */
@@ -174,6 +180,8 @@ class SchedulerServer implements Server, Scheduler {
   private headTimestamp: number | undefined = undefined
   /** The run being written while the next one is signed (`scheduler-write.ts`). */
   private flight: Flight | undefined = undefined
+  /** The last broken run broke on a message the store already held (`land`): what is put back is rechecked. */
+  private duplicateBreak = false
   /** The run being signed, while requests that arrive to an empty queue can still join it (`join`). */
   private growing: Growing | undefined = undefined
   /** This server's fencing token (`AssignmentStore.claim`), taken before it recovers from the store. */
@@ -475,8 +483,18 @@ class SchedulerServer implements Server, Scheduler {
         }
       }
       // aggressive mode replies before the write, so a duplicate must be refused before it takes a slot (the sync
-      // modes learn it from the write itself, which refuses it and everything after it, unwritten)
+      // modes learn it from the write itself, which refuses it and everything after it, unwritten; what was put
+      // back then is checked here, before it is signed again)
       if (self.mode === "aggressive") live = yield* self.refuseDuplicates(store, live)
+      else if (live.some((request) => request.recheck === true)) {
+        const checked = yield* self.refuseDuplicates(
+          store,
+          live.filter((request) => request.recheck === true)
+        )
+        const kept = new Set(checked)
+        live = live.filter((request) => request.recheck !== true || kept.has(request))
+        for (const request of live) request.recheck = undefined
+      }
       if (live.length === 0) return
       let timestamp = self.headTimestamp
       const blockHeight = self.settings.blockHeight()
@@ -504,6 +522,7 @@ class SchedulerServer implements Server, Scheduler {
       // the previous run is written before this one starts: the store sees the slots in order
       if (self.flight !== undefined && !(yield* self.land(store))) {
         // the previous run was not all written: this run follows a head that does not exist, so it is signed again
+        if (self.duplicateBreak) for (const request of live) request.recheck = true
         return self.requeue(live)
       }
       // a stop requested meanwhile takes effect here, before this run's write starts: its callers are told
@@ -632,7 +651,11 @@ class SchedulerServer implements Server, Scheduler {
         return Effect.map(Clock.currentTimeMillis, (now) => {
           for (let i = index; i < failed; i++) this.committed(flight.requests[i]!, flight.assignments[i]!, now)
           if (failed < flight.requests.length) this.answer(flight.requests[failed]!, Effect.fail(failure), now)
-          this.requeue(flight.requests.slice(failed + 1))
+          const rest = flight.requests.slice(failed + 1)
+          // retries come in bursts (a client that lost its answers posts them all again): check the rest too
+          this.duplicateBreak = failure._tag === "StoreConflict" && failure.reason === "message already scheduled"
+          if (this.duplicateBreak) for (const request of rest) request.recheck = true
+          this.requeue(rest)
           this.resetHead()
           return false
         })

@@ -10,9 +10,14 @@
  * - `--only`: the cases to run, by the id of their first row: R1, S8, R3, S7, S1 (S1–S6 and the process
  *   series), S9 (S9 and the page series).
  *
+ * Each case runs in a child process of its own (`--case`, internal), so that none inherits another's heap, threads
+ * or JIT state, and a crash of one is reported as that case's error while the others go on.
+ *
  * Exits with 0 whatever the results: the table says PASS or FAIL per case. Not part of `npm test`.
  */
+import { spawn } from "node:child_process"
 import * as Fs from "node:fs"
+import * as Os from "node:os"
 import * as Path from "node:path"
 import { cases as read } from "./cases/read.js"
 import { cases as registry } from "./cases/registry.js"
@@ -26,35 +31,79 @@ const markdownAt = args.indexOf("--markdown")
 const markdownFile = markdownAt >= 0 ? args[markdownAt + 1] : undefined
 const onlyAt = args.indexOf("--only")
 const only = onlyAt >= 0 ? new Set((args[onlyAt + 1] ?? "").split(",")) : undefined
+const caseAt = args.indexOf("--case")
+const caseId = caseAt >= 0 ? args[caseAt + 1] : undefined
+const resultAt = args.indexOf("--result")
+const resultFile = resultAt >= 0 ? args[resultAt + 1] : undefined
 const options: Options = { quick }
 
+const CASES: ReadonlyArray<readonly [string, () => Promise<CaseResult>]> = [
+  ["R1", () => registry.findHit(options)],
+  ["S8", () => registry.findCreate(options)],
+  ["R3", () => registry.hotId(options)],
+  ["S7", () => registry.heap(options)],
+  ["S1", () => serve.serve(options)],
+  ["S9", () => read.readPage(options)]
+]
+
+interface Outcome {
+  readonly rows: ReadonlyArray<Row>
+  readonly series: ReadonlyArray<Series>
+  readonly error?: string | undefined
+}
+
+/** In a child (`--case ID --result FILE`): runs one case, prints its rows, writes its outcome to FILE. */
+const runCase = async (id: string, file: string) => {
+  const t = performance.now()
+  let outcome: Outcome
+  try {
+    const result = await CASES.find(([c]) => c === id)![1]()
+    const rows = Array.isArray(result) ? result : "rows" in result ? result.rows : [result as Row]
+    const series = !Array.isArray(result) && "series" in result ? result.series : []
+    for (const row of rows) console.log(`${line(row)}  (${((performance.now() - t) / 1000).toFixed(1)} s)`)
+    outcome = { rows, series }
+  } catch (e) {
+    outcome = { rows: [], series: [], error: String((e as Error).stack ?? e) }
+  }
+  Fs.writeFileSync(file, JSON.stringify(outcome))
+  process.exit(0)
+}
+
+/**
+ * Each case runs in a child process of its own (this script with `--case`): no case inherits another's heap,
+ * threads or JIT state, and a crash of one (its exit code and signal are reported) does not end the run.
+ */
+const spawnCase = (id: string): Promise<Outcome> =>
+  new Promise((resolve) => {
+    const file = Path.join(Os.tmpdir(), `su-bench-case-${process.pid}-${id}.json`)
+    const childArgs = ["--import", "tsx", import.meta.filename, "--case", id, "--result", file]
+    if (quick) childArgs.push("--quick")
+    const child = spawn(process.execPath, childArgs, { stdio: "inherit" })
+    child.on("exit", (code, signal) => {
+      try {
+        resolve(JSON.parse(Fs.readFileSync(file, "utf8")) as Outcome)
+      } catch {
+        resolve({ rows: [], series: [], error: `the case's process ended (code ${code}, signal ${signal})` })
+      } finally {
+        Fs.rmSync(file, { force: true })
+      }
+    })
+  })
+
 const main = async () => {
+  if (caseId !== undefined && resultFile !== undefined) return runCase(caseId, resultFile)
   const started = performance.now()
   console.log(`machine: ${machine()}`)
   console.log(`mode: ${quick ? "quick" : "full"}\n`)
   const rows: Array<Row> = []
   const series: Array<Series> = []
-  const run = async (id: string, f: () => Promise<CaseResult>) => {
-    if (only !== undefined && !only.has(id)) return
-    const t = performance.now()
-    try {
-      const result = await f()
-      const caseRows = Array.isArray(result) ? result : "rows" in result ? result.rows : [result as Row]
-      if (!Array.isArray(result) && "series" in result) series.push(...result.series)
-      for (const row of caseRows) {
-        rows.push(row)
-        console.log(`${line(row)}  (${((performance.now() - t) / 1000).toFixed(1)} s)`)
-      }
-    } catch (e) {
-      console.log(`ERROR ${id}: ${(e as Error).stack ?? e}`)
-    }
+  for (const [id] of CASES) {
+    if (only !== undefined && !only.has(id)) continue
+    const outcome = await spawnCase(id)
+    if (outcome.error !== undefined) console.log(`ERROR ${id}: ${outcome.error}`)
+    rows.push(...outcome.rows)
+    series.push(...outcome.series)
   }
-  await run("R1", () => registry.findHit(options))
-  await run("S8", () => registry.findCreate(options))
-  await run("R3", () => registry.hotId(options))
-  await run("S7", () => registry.heap(options))
-  await run("S1", () => serve.serve(options))
-  await run("S9", () => read.readPage(options))
   const seconds = (performance.now() - started) / 1000
   console.log(
     `\n${rows.filter((r) => line(r).startsWith("PASS")).length}/${rows.length} PASS in ${seconds.toFixed(1)} s`

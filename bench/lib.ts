@@ -60,6 +60,10 @@ export const ratioOf = (row: Row): number | undefined =>
 
 const holds = (op: "<=" | ">=", a: number, b: number) => (op === "<=" ? a <= b : a >= b)
 
+/** A row with no target and no check: a figure shown for itself (a chart point, a ceiling), neither PASS nor FAIL. */
+export const informative = (row: Row): boolean =>
+  row.target === undefined && row.absolute === undefined && (row.checks ?? []).length === 0
+
 export const passes = (row: Row): boolean => {
   const r = ratioOf(row)
   const ratioOk = row.target === undefined || (r !== undefined && holds(row.target.op, r, row.target.ratio))
@@ -93,9 +97,9 @@ export const line = (row: Row): string => {
   const r = ratioOf(row)
   const base = row.baseline === undefined ? "" : ` | baseline ${fmt(row.baseline)} ${row.unit} (${row.baselineName})`
   const notes = (row.notes ?? []).length > 0 ? `\n      ${(row.notes ?? []).join("; ")}` : ""
-  return `${passes(row) ? "PASS" : "FAIL"} ${row.id}. ${row.name}: ${fmt(row.figure)} ${row.unit}${base}${
+  return `${informative(row) ? "INFO" : passes(row) ? "PASS" : "FAIL"} ${row.id}. ${row.name}: ${fmt(row.figure)} ${row.unit}${base}${
     r === undefined ? "" : ` | ratio ${r.toFixed(2)}×`
-  } | target ${targetText(row)}${notes}`
+  }${informative(row) ? "" : ` | target ${targetText(row)}`}${notes}`
 }
 
 /** The machine, as printed above the table. */
@@ -117,7 +121,7 @@ export const markdown = (rows: ReadonlyArray<Row>): string => {
     out.push(
       `| ${row.id} | ${cell(row.name)}${cell(notes)} | ${fmt(row.figure)} ${row.unit} | ${
         row.baseline === undefined ? "—" : `${fmt(row.baseline)} ${row.unit} (${cell(row.baselineName)})`
-      } | ${r === undefined ? "—" : `${r.toFixed(2)}×`} | ${cell(targetText(row))} | ${passes(row) ? "PASS" : "**FAIL**"} |`
+      } | ${r === undefined ? "—" : `${r.toFixed(2)}×`} | ${cell(targetText(row)) || "—"} | ${informative(row) ? "—" : passes(row) ? "PASS" : "**FAIL**"} |`
     )
   }
   return out.join("\n")

@@ -78,19 +78,31 @@ export interface Items {
 
 const CACHE = Path.join(Os.tmpdir(), "su-bench-items-v1")
 
-const SIGN_WORKER = `
-const { parentPort, workerData } = require("node:worker_threads")
-const { ArweaveSigner, createData } = require(workerData.arbundles)
-const signer = new ArweaveSigner(workerData.jwk)
-parentPort.on("message", async (jobs) => {
+/**
+ * A signing process (`node -e`, so its arguments start at argv[1]): reads its jobs (JSON) from the file named by
+ * argv[1], signs each with arbundles' `ArweaveSigner`, writes the items, each after its length (uint32 LE), to
+ * argv[2]. Child processes, not worker
+ * threads: arbundles loads native addons (keccak, secp256k1 prebuilds), and terminating a worker thread that
+ * holds one corrupted the heap of the bench (SIGSEGV, "free(): invalid next size").
+ */
+const SIGNER = `
+const fs = require("node:fs")
+const { ArweaveSigner, createData } = require(process.env.ARBUNDLES)
+const { jwk, jobs } = JSON.parse(fs.readFileSync(process.argv[1], "utf8"))
+const signer = new ArweaveSigner(jwk)
+;(async () => {
   const out = []
   for (const job of jobs) {
-    const item = createData(job.data, signer, job.target === undefined ? { tags: job.tags, anchor: job.anchor } : { tags: job.tags, target: job.target, anchor: job.anchor })
+    const options = job.target === undefined ? { tags: job.tags, anchor: job.anchor } : { tags: job.tags, target: job.target, anchor: job.anchor }
+    const item = createData(job.data, signer, options)
     await item.sign(signer)
-    out.push(item.getRaw())
+    const raw = item.getRaw()
+    const length = Buffer.alloc(4)
+    length.writeUInt32LE(raw.length)
+    out.push(length, raw)
   }
-  parentPort.postMessage(out)
-})`
+  fs.writeFileSync(process.argv[2], Buffer.concat(out))
+})()`
 
 interface Job {
   readonly data: string
@@ -99,29 +111,46 @@ interface Job {
   readonly anchor: string
 }
 
-/** Signs `jobs` with the client key on one worker per core (arbundles' `ArweaveSigner`, as aoconnect signs). */
+/** Items after their lengths (uint32 LE), as the cache files and the signing processes keep them. */
+const framed = (bytes: Buffer): Array<Buffer> => {
+  const out: Array<Buffer> = []
+  for (let at = 0; at < bytes.length; ) {
+    const length = bytes.readUInt32LE(at)
+    out.push(bytes.subarray(at + 4, at + 4 + length))
+    at += 4 + length
+  }
+  return out
+}
+
+/** Signs `jobs` with the client key in one process per core (arbundles' `ArweaveSigner`, as aoconnect signs). */
 const signAll = async (jobs: ReadonlyArray<Job>): Promise<Array<Buffer>> => {
   const arbundles = Path.join(ROOT, "node_modules", "@dha-team", "arbundles", "build", "node", "cjs", "index.js")
-  const threads = Os.availableParallelism()
-  const workers = Array.from(
-    { length: threads },
-    () => new Worker(SIGN_WORKER, { eval: true, workerData: { jwk: clientJwk, arbundles } })
-  )
+  const processes = Os.availableParallelism()
+  const size = Math.ceil(jobs.length / processes)
+  const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "su-bench-sign-"))
   try {
-    const size = Math.ceil(jobs.length / threads)
     const parts = await Promise.all(
-      workers.map(
-        (w, i) =>
-          new Promise<Array<Uint8Array>>((resolve, reject) => {
-            w.once("message", resolve)
-            w.once("error", reject)
-            w.postMessage(jobs.slice(i * size, (i + 1) * size))
+      Array.from({ length: processes }, (_, i) => {
+        const input = Path.join(dir, `jobs-${i}.json`)
+        const output = Path.join(dir, `items-${i}`)
+        Fs.writeFileSync(input, JSON.stringify({ jwk: clientJwk, jobs: jobs.slice(i * size, (i + 1) * size) }))
+        return new Promise<Array<Buffer>>((resolve, reject) => {
+          const child = spawn(process.execPath, ["-e", SIGNER, input, output], {
+            stdio: ["ignore", "ignore", "inherit"],
+            env: { ...process.env, ARBUNDLES: arbundles }
           })
-      )
+          child.once("error", reject)
+          child.once("exit", (code) =>
+            code === 0
+              ? resolve(framed(Fs.readFileSync(output)))
+              : reject(new Error(`a signing process exited with ${code}`))
+          )
+        })
+      })
     )
-    return parts.flat().map((raw) => Buffer.from(raw))
+    return parts.flat()
   } finally {
-    await Promise.all(workers.map((w) => w.terminate()))
+    Fs.rmSync(dir, { recursive: true, force: true })
   }
 }
 
@@ -141,17 +170,7 @@ export const items = async (perProcess: ReadonlyArray<number>): Promise<Items> =
   const address = nodeAddress()
   const file = (name: string) => Path.join(CACHE, name)
   Fs.mkdirSync(CACHE, { recursive: true })
-  const read = (name: string): Array<Buffer> => {
-    if (!Fs.existsSync(file(name))) return []
-    const bytes = Fs.readFileSync(file(name))
-    const out: Array<Buffer> = []
-    for (let at = 0; at < bytes.length; ) {
-      const length = bytes.readUInt32LE(at)
-      out.push(bytes.subarray(at + 4, at + 4 + length))
-      at += 4 + length
-    }
-    return out
-  }
+  const read = (name: string): Array<Buffer> => (Fs.existsSync(file(name)) ? framed(Fs.readFileSync(file(name))) : [])
   const write = (name: string, raws: ReadonlyArray<Buffer>) => {
     const parts = raws.flatMap((raw) => {
       const length = Buffer.alloc(4)

@@ -10,8 +10,9 @@
  * - `--only`: the cases to run, by the id of their first row: R1, S8, R3, S7, S1 (S1–S6 and the process
  *   series), S9 (S9 and the page series).
  *
- * Each case runs in a child process of its own (`--case`, internal), so that none inherits another's heap, threads
- * or JIT state, and a crash of one is reported as that case's error while the others go on.
+ * The cases run in child processes (`--case`, internal): the registry's in-process cases in one, each case over
+ * HTTP in its own, so that none inherits another's heap, threads or JIT state, and a crash of one is reported as
+ * its error while the others go on.
  *
  * Exits with 0 whatever the results: the table says PASS or FAIL per case. Not part of `npm test`.
  */
@@ -62,31 +63,40 @@ interface Outcome {
   readonly error?: string | undefined
 }
 
-/** In a child (`--case ID --result FILE`): runs one case, prints its rows, writes its outcome to FILE. */
-const runCase = async (id: string, file: string) => {
-  const t = performance.now()
-  let outcome: Outcome
-  try {
-    const result = await CASES.find(([c]) => c === id)![1]()
-    const rows = Array.isArray(result) ? result : "rows" in result ? result.rows : [result as Row]
-    const series = !Array.isArray(result) && "series" in result ? result.series : []
-    for (const row of rows) console.log(`${line(row)}  (${((performance.now() - t) / 1000).toFixed(1)} s)`)
-    outcome = { rows, series }
-  } catch (e) {
-    outcome = { rows: [], series: [], error: String((e as Error).stack ?? e) }
+/**
+ * In a child (`--case ID[,ID…] --result FILE`): runs the cases in turn, prints their rows, writes their outcome to
+ * FILE (a failed case is its error; the others go on).
+ */
+const runCases = async (ids: ReadonlyArray<string>, file: string) => {
+  const outcome: { rows: Array<Row>; series: Array<Series>; error?: string } = { rows: [], series: [] }
+  for (const id of ids) {
+    const t = performance.now()
+    try {
+      const result = await CASES.find(([c]) => c === id)![1]()
+      const rows = Array.isArray(result) ? result : "rows" in result ? result.rows : [result as Row]
+      const series = !Array.isArray(result) && "series" in result ? result.series : []
+      for (const row of rows) console.log(`${line(row)}  (${((performance.now() - t) / 1000).toFixed(1)} s)`)
+      outcome.rows.push(...rows)
+      outcome.series.push(...series)
+    } catch (e) {
+      outcome.error = `${outcome.error ?? ""}${id}: ${String((e as Error).stack ?? e)}\n`
+    }
   }
   Fs.writeFileSync(file, JSON.stringify(outcome))
   process.exit(0)
 }
 
+/** The children: the registry's in-process cases share one; each case over HTTP has its own. */
+const GROUPS: ReadonlyArray<ReadonlyArray<string>> = [["R1", "S8", "R3", "S7"], ["S1"], ["S9"]]
+
 /**
- * Each case runs in a child process of its own (this script with `--case`): no case inherits another's heap,
+ * The cases run in child processes (this script with `--case`): no case inherits another's heap,
  * threads or JIT state, and a crash of one (its exit code and signal are reported) does not end the run.
  */
-const spawnCase = (id: string): Promise<Outcome> =>
+const spawnCases = (ids: ReadonlyArray<string>): Promise<Outcome> =>
   new Promise((resolve) => {
-    const file = Path.join(Os.tmpdir(), `su-bench-case-${process.pid}-${id}.json`)
-    const childArgs = ["--import", "tsx", import.meta.filename, "--case", id, "--result", file]
+    const file = Path.join(Os.tmpdir(), `su-bench-case-${process.pid}-${ids[0]}.json`)
+    const childArgs = ["--import", "tsx", import.meta.filename, "--case", ids.join(","), "--result", file]
     if (quick) childArgs.push("--quick")
     const child = spawn(process.execPath, childArgs, { stdio: "inherit" })
     child.on("exit", (code, signal) => {
@@ -101,16 +111,17 @@ const spawnCase = (id: string): Promise<Outcome> =>
   })
 
 const main = async () => {
-  if (caseId !== undefined && resultFile !== undefined) return runCase(caseId, resultFile)
+  if (caseId !== undefined && resultFile !== undefined) return runCases(caseId.split(","), resultFile)
   const started = performance.now()
   console.log(`machine: ${machine()}`)
   console.log(`mode: ${quick ? "quick" : "full"}\n`)
   const rows: Array<Row> = []
   const series: Array<Series> = []
-  for (const [id] of CASES) {
-    if (only !== undefined && !only.has(id)) continue
-    const outcome = await spawnCase(id)
-    if (outcome.error !== undefined) console.log(`ERROR ${id}: ${outcome.error}`)
+  for (const group of GROUPS) {
+    const ids = group.filter((id) => only === undefined || only.has(id))
+    if (ids.length === 0) continue
+    const outcome = await spawnCases(ids)
+    if (outcome.error !== undefined) console.log(`ERROR ${outcome.error}`)
     rows.push(...outcome.rows)
     series.push(...outcome.series)
   }

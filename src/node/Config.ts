@@ -17,7 +17,7 @@
  * | `--gateway-url` | `SU_GATEWAY_URL` | https://arweave.net; `none` = offline (no gateway: `--block-height` is stamped, only held messages can be assigned) |
  * | `--idle-ttl` | `SU_IDLE_TTL` | 300000 ms (an idle scheduler passivates; 0 = never) |
  * | `--otlp-url` | `SU_OTLP_URL` | — (export traces as OTLP/HTTP JSON to this URL) |
- * | `--signers` | `SU_SIGNERS` | one per core (0 on a single core); N > 0 signs on N threads (`SignerPool`), 0 in-line |
+ * | `--signers` | `SU_SIGNERS` | one per core (0 on a single core); N > 0 signs on N threads (`SignerPool`), 0 in-line; at most 4 per core |
  * | `--identity` (repeatable) | `SU_IDENTITIES` (comma-separated) | — (further wallet files the node hosts processes for) |
  * | `--cluster` | `SU_CLUSTER` | false; true makes the node one runner of a cluster (needs `--store pg`) |
  * | `--pg-schema` | `SU_PG_SCHEMA` | public |

@@ -4,7 +4,7 @@
  * default flags plus the ones a case states), pre-signed client items (cached on disk between runs), and a load
  * run with autocannon.
  */
-import { type ChildProcess, spawn } from "node:child_process"
+import { type ChildProcess, type StdioOptions, spawn } from "node:child_process"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
@@ -216,6 +216,16 @@ export const items = async (perProcess: ReadonlyArray<number>): Promise<Items> =
 // ---------------------------------------------------------------------------------------------------------------
 // The node
 
+/**
+ * Starts a server under load (`node` with `args`, from the repository's root) at a lower priority than this
+ * process (nice 5, every thread of it), so that on a saturated machine autocannon's own waiting for a core does
+ * not count as the server's latency. `BENCH_NO_NICE` (or no `/usr/bin/nice`) starts it at the same priority.
+ */
+const spawnServer = (args: ReadonlyArray<string>, stdio: StdioOptions): ChildProcess =>
+  Fs.existsSync("/usr/bin/nice") && process.env.BENCH_NO_NICE === undefined
+    ? spawn("/usr/bin/nice", ["-n", "5", process.execPath, ...args], { stdio, cwd: ROOT })
+    : spawn(process.execPath, args, { stdio, cwd: ROOT })
+
 export interface Node {
   readonly url: string
   readonly child: ChildProcess
@@ -256,12 +266,7 @@ export const startNode = async (flags: ReadonlyArray<string> = []): Promise<Node
   // BENCH_NODE_LOG: the node's stdout (its access log, one JSON line per request) goes to that file
   const log = process.env.BENCH_NODE_LOG
   const stdout = log === undefined ? "ignore" : Fs.openSync(log, "w")
-  // the node runs at a lower priority than this process (nice 5, every thread of it), so that on a saturated
-  // machine autocannon's own waiting for a core does not count as the node's latency
-  const niced = Fs.existsSync("/usr/bin/nice") && process.env.BENCH_NO_NICE === undefined
-  const child = niced
-    ? spawn("/usr/bin/nice", ["-n", "5", process.execPath, ...args], { stdio: ["ignore", stdout, "pipe"], cwd: ROOT })
-    : spawn(process.execPath, args, { stdio: ["ignore", stdout, "pipe"], cwd: ROOT })
+  const child = spawnServer(args, ["ignore", stdout, "pipe"])
   let stderr = ""
   child.stderr!.on("data", (chunk: Buffer) => {
     stderr = (stderr + chunk.toString("utf8")).slice(-4000)
@@ -418,13 +423,7 @@ export interface Floor {
  */
 export const floor = async (bodies: ReadonlyArray<Buffer>, connections: number): Promise<Floor> => {
   const args = ["--import", "tsx", Path.join(ROOT, "bench", "floor-server.ts")]
-  const niced = Fs.existsSync("/usr/bin/nice") && process.env.BENCH_NO_NICE === undefined
-  const child = niced
-    ? spawn("/usr/bin/nice", ["-n", "5", process.execPath, ...args], {
-        stdio: ["ignore", "pipe", "inherit"],
-        cwd: ROOT
-      })
-    : spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"], cwd: ROOT })
+  const child = spawnServer(args, ["ignore", "pipe", "inherit"])
   try {
     const port = await new Promise<string>((resolve, reject) => {
       child.once("exit", (code) => reject(new Error(`the floor server exited with ${code}`)))

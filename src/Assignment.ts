@@ -16,6 +16,7 @@ import * as Crypto from "node:crypto"
 import { createData, DataItem, type Signer } from "@dha-team/arbundles"
 import { Effect, Schema } from "effect"
 import { assignmentCore } from "./internal/assignment-core.js"
+import { nextTurn } from "./internal/next-turn.js"
 import { assignmentSignatureData, layoutSigner } from "./internal/signature-data.js"
 import { MessageId, ProcessId } from "./ProcessId.js"
 import { verify as verifySignature } from "./Wallet.js"
@@ -216,11 +217,6 @@ export interface SignedLink {
 }
 
 const core = assignmentCore(Crypto)
-
-/** Resolves on the event loop's next check phase, so that I/O callbacks run between two in-line signatures. */
-const nextTurn = Effect.async<void>((resume) => {
-  setImmediate(() => resume(Effect.void))
-})
 
 /**
  * Signs `entries` as slots `start.slot`, `start.slot + 1`, … of `start.processId`, each chained to the one

@@ -507,18 +507,17 @@ class SchedulerServer implements Server, Scheduler {
       // requests that arrive while the run is signed join it (`join`), up to MAX_RUN
       const growth: Assignment.ChainGrowth = { grew: undefined }
       if (self.mode !== "aggressive") self.growing = { live, entries, growth, blockHeight, timestamp: timestamp! }
-      const signed = yield* Effect.ensuring(
+      const assignments = yield* Effect.ensuring(
         Assignment.signChain(self.signer, start, entries, growth),
         Effect.sync(() => {
           self.growing = undefined
         })
       )
       // the joined requests its signer did not take in time are signed in a later run
-      if (signed.length < live.length) {
-        self.requeue(live.slice(signed.length))
-        live = live.slice(0, signed.length)
+      if (assignments.length < live.length) {
+        self.requeue(live.slice(assignments.length))
+        live = live.slice(0, assignments.length)
       }
-      const assignments = signed
       // the previous run is written before this one starts: the store sees the slots in order
       if (self.flight !== undefined && !(yield* self.land(store))) {
         // the previous run was not all written: this run follows a head that does not exist, so it is signed again

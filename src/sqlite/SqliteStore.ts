@@ -26,7 +26,7 @@ import * as Lock from "./internal/lock.js"
  *   its appends are acknowledged, so an acknowledged append survives a process crash and an OS crash or power
  *   loss; one fsync per transaction, shared by group commit among up to `batchSize` appends. `layer` runs that
  *   fsync on libuv's thread pool rather than inside the COMMIT (the connection itself uses NORMAL), so the event
- *   loop never waits for the disk and the next batch gathers meanwhile (since 0.3.0; `layerClient` keeps
+ *   loop never waits for the disk and the next batch gathers meanwhile (since 0.5.0; `layerClient` keeps
  *   SQLite's own FULL). `"NORMAL"`: the WAL is fsynced only at checkpoints;
  *   an acknowledged append survives a process crash (SIGKILL) but the last transactions may be lost on power
  *   loss, which would let the node sign a second assignment for a slot it had already acknowledged.

@@ -14,8 +14,7 @@ const writer = (flush: Effect.Effect<void, string> | undefined) =>
           return batch.map((item) => (item === "bad" ? Exit.fail("bad item") : Exit.void))
         }),
       closed: "closed",
-      flush,
-      flushFailed: (reason) => `not durable: ${reason}`
+      flush: flush === undefined ? undefined : { effect: flush, failure: (reason) => `not durable: ${reason}` }
     })
     return { batches, submit }
   })

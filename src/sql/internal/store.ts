@@ -200,8 +200,7 @@ export const make = (options: {
       maxBatch: options.batchSize ?? DEFAULT_BATCH_SIZE,
       run: makeRun(sql),
       closed: new StoreError({ operation: "append", reason: "the store is closed" }),
-      flush,
-      flushFailed: flushFailed("append")
+      flush: flush === undefined ? undefined : { effect: flush, failure: flushFailed("append") }
     })
     /** `effect`, then the commit flush (a claim is durable before the server that claimed recovers). */
     const flushed = <A>(effect: Effect.Effect<A, StoreError>) =>

@@ -3,6 +3,7 @@
  * `run` call (one transaction); each caller waits on its own Deferred for its own result.
  */
 import { Chunk, Deferred, Effect, Exit, Queue, type Scope } from "effect"
+import { nextTurn } from "../../internal/next-turn.js"
 
 interface Pending<A, E> {
   readonly item: A
@@ -17,28 +18,18 @@ export interface WriterOptions<A, E> {
   /** The failure of every item still pending when the scope closes, and of every later submit. */
   readonly closed: E
   /**
-   * Makes a committed batch durable (`CommitFlush`), awaited before its items are settled; while it runs the
-   * next batch gathers. Its failure fails every item the batch had written (`flushFailed`).
+   * Makes a committed batch durable (`CommitFlush`): `effect` is awaited before the batch's items are settled,
+   * and the next batch gathers meanwhile; if it fails, every item the batch had written fails with `failure`.
    */
-  readonly flush?: Effect.Effect<void, string> | undefined
-  readonly flushFailed?: ((reason: string) => E) | undefined
+  readonly flush?: { readonly effect: Effect.Effect<void, string>; readonly failure: (reason: string) => E } | undefined
 }
 
 /**
  * Starts the writer fiber in the current scope and returns `submit(item)`, which resolves once the batch that
- * holds `item` has been written (committed, and flushed when a `flush` is given). Items are written in submission order. A batch in progress when
- * the scope closes is finished (the write runs uninterruptibly); items still queued fail with `closed`.
- * Interrupting a caller only stops its wait: its item may still be written.
+ * holds `item` has been written (committed, and flushed when a `flush` is given). Items are written in
+ * submission order. A batch in progress when the scope closes is finished (the write runs uninterruptibly);
+ * items still queued fail with `closed`. Interrupting a caller only stops its wait: its item may still be written.
  */
-/**
- * Resumes in the check phase of this turn of Node's event loop (`setImmediate`), after the I/O and the messages
- * that arrived in its poll phase were handled.
- */
-const nextTurn = Effect.async<void>((resume) => {
-  const handle = setImmediate(() => resume(Effect.void))
-  return Effect.sync(() => clearImmediate(handle))
-})
-
 export const make = <A, E>(
   options: WriterOptions<A, E>
 ): Effect.Effect<(item: A) => Effect.Effect<void, E>, never, Scope.Scope> =>
@@ -69,21 +60,19 @@ export const make = <A, E>(
         { discard: true }
       )
 
-    // after the first item, the rest of this turn of the event loop: the appends that signer threads and other
-    // schedulers hand over in the same turn join the batch, one transaction (and one fsync) for all of them
     /** The batch's results once its commit is flushed; a failed flush fails what was written. */
     const durable = (results: ReadonlyArray<Exit.Exit<void, E>>) => {
-      const { flush, flushFailed } = options
-      if (flush === undefined || flushFailed === undefined || !results.some(Exit.isSuccess)) {
-        return Effect.succeed(results)
-      }
-      return Effect.catchAll(Effect.as(flush, results), (reason) => {
-        const failed = Exit.fail(flushFailed(reason))
+      const flush = options.flush
+      if (flush === undefined || !results.some(Exit.isSuccess)) return Effect.succeed(results)
+      return Effect.catchAll(Effect.as(flush.effect, results), (reason) => {
+        const failed = Exit.fail(flush.failure(reason))
         return Effect.succeed(results.map((exit) => (Exit.isSuccess(exit) ? failed : exit)))
       })
     }
 
     const max = Math.max(1, options.maxBatch)
+    // after the first item, the rest of this turn of the event loop: the appends that signer threads and other
+    // schedulers hand over in the same turn join the batch, one transaction (and one fsync) for all of them
     const step = Effect.flatMap(Queue.take(queue), (first) =>
       Effect.flatMap(
         Effect.zipRight(
